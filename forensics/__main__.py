@@ -1,0 +1,3 @@
+from forensics.cli.main import main
+
+main()

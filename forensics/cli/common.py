@@ -1,0 +1,45 @@
+"""Small helpers shared by CLI commands: error lines, detector loading, safe path display."""
+from __future__ import annotations
+
+import sys
+from typing import NoReturn, Optional
+
+import typer
+
+EXIT_OK, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
+
+
+def display_path(path: Optional[str]) -> str:
+    """A path printable on one terminal line (control characters escaped)."""
+    if path is None:
+        return "<array>"
+    return path.encode("unicode_escape").decode("ascii") if any(ord(c) < 32 for c in path) else path
+
+
+def warn(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def fail(msg: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def load_detector(model: Optional[str], device: str, threshold: Optional[float] = None):
+    """Load a Detector or exit 2 with one clear line."""
+    from forensics.checkpoint import CheckpointError
+    from forensics.detector import Detector
+
+    try:
+        det = Detector.load(model, device=device)
+    except (CheckpointError, ValueError, RuntimeError) as e:
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if threshold is not None:
+        if not 0.0 <= threshold <= 1.0:
+            fail(f"--threshold must be in [0, 1], got {threshold}")
+        det.threshold = threshold
+    return det
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

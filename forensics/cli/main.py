@@ -1,0 +1,47 @@
+"""The `forensics` typer application; each command group lives in its own module."""
+from __future__ import annotations
+
+import typer
+
+from forensics import __version__
+
+app = typer.Typer(
+    name="forensics",
+    help="Detect generated images with patch classifiers and show where the artifacts are.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"forensics {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Detect generated images with patch classifiers and show where the artifacts are."""
+
+
+def _register() -> None:
+    # One line per command module; each module exposes a plain function.
+    from forensics.cli import demo_cmd, inspect_cmd, models_cmd, scan_cmd, train_cmd
+    app.command("scan")(scan_cmd.scan)
+    app.command("models")(models_cmd.models)
+    app.command("train")(train_cmd.train)
+    app.command("eval")(train_cmd.evaluate)
+    app.command("calibrate")(train_cmd.calibrate)
+    app.command("inspect")(inspect_cmd.inspect)
+    app.command("demo")(demo_cmd.demo)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,128 @@
+"""`forensics train`, `forensics eval`, `forensics calibrate`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from forensics.cli.common import fail, load_detector
+
+
+def train(
+    real: Optional[List[Path]] = typer.Option(None, "--real", help="Folder(s) of real images."),
+    fake: Optional[List[Path]] = typer.Option(None, "--fake", help="Folder(s) of fake images."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (rerun to resume)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON training recipe; flags override it."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture name (see `forensics models`)."),
+    input_filter: Optional[str] = typer.Option(None, "--input-filter", help="none or residual."),
+    val_real: Optional[List[Path]] = typer.Option(None, "--val-real"),
+    val_fake: Optional[List[Path]] = typer.Option(None, "--val-fake"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    size: Optional[int] = typer.Option(None, "--size", help="Training crop size (native resolution crops)."),
+    augment: Optional[str] = typer.Option(None, "--augment", help="none, flip or robust."),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    patience: Optional[int] = typer.Option(None, "--patience"),
+    workers: Optional[int] = typer.Option(None, "--workers"),
+    device: Optional[str] = typer.Option(None, "--device"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Train a patch classifier (resumes when --out already holds a run)."""
+    from forensics.train import TrainConfig, train as run_training
+
+    overrides = dict(real=[str(p) for p in real] if real else None, fake=[str(p) for p in fake] if fake else None,
+                     out=str(out) if out else None, arch=arch, input_filter=input_filter,
+                     val_real=[str(p) for p in val_real] if val_real else None,
+                     val_fake=[str(p) for p in val_fake] if val_fake else None, epochs=epochs,
+                     steps_per_epoch=steps_per_epoch, batch_size=batch_size, size=size, augment=augment, lr=lr,
+                     patience=patience, workers=workers, device=device, seed=seed,
+                     progress=False if quiet else None)
+    try:
+        if config:
+            cfg = TrainConfig.from_file(config, **overrides)
+        else:
+            if not (real and fake and out):
+                fail("--real, --fake and --out are required (or give --config)")
+            cfg = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+        for d in list(cfg.real) + list(cfg.fake):
+            if not Path(d).is_dir():
+                fail(f"{d}: not a directory")
+        run = run_training(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    typer.echo(str(run))
+
+
+def _parse_named(specs: List[str]) -> dict[str, Path]:
+    out = {}
+    for s in specs:
+        name, sep, path = s.partition("=")
+        if not sep:
+            name, path = Path(s).name, s
+        if not Path(path).is_dir():
+            fail(f"{path}: not a directory")
+        out[name] = Path(path)
+    return out
+
+
+def evaluate(
+    model: Optional[str] = typer.Option(None, "--model", help="Run directory or shipped model name."),
+    real: List[Path] = typer.Option(..., "--real", help="Folder(s) of real images."),
+    fake: List[str] = typer.Option(..., "--fake", help="NAME=DIR, repeatable."),
+    perturb: Optional[str] = typer.Option(None, "--perturb", help="e.g. jpeg:75,resize:0.5,blur:1 (both classes)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="results.json (PR curves PNG beside it)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most this many images per folder."),
+    device: str = typer.Option("auto", "--device"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """AP (fake = positive), accuracy, TPR at 1%/5% FPR per fake set and overall."""
+    from forensics.checkpoint import atomic_write_json
+    from forensics.evaluate import evaluate as run_eval, plot_pr_curves, strip_scores
+
+    for r in real:
+        if not r.is_dir():
+            fail(f"{r}: not a directory")
+    fakes = _parse_named(fake)
+    det = load_detector(model, device)
+    try:
+        res = run_eval(det, real, fakes, perturb=perturb, limit=limit, progress=not quiet)
+    except ValueError as e:
+        fail(str(e))
+    for cname, c in res["conditions"].items():
+        typer.echo(f"[{cname}]")
+        for name, m in list(c["fake_sets"].items()) + [("overall", c["overall"])]:
+            typer.echo(f"  {name:24s} AP {m['ap']:.4f}  acc {m['accuracy']:.3f}  "
+                       f"TPR@1%FPR {m['tpr_at_fpr_1']:.3f}  TPR@5%FPR {m['tpr_at_fpr_5']:.3f}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        plot_pr_curves(res, out.with_suffix(".pr.png"))
+        atomic_write_json(out, strip_scores(res))
+        typer.echo(f"wrote {out}", err=True)
+
+
+def calibrate(
+    model: Path = typer.Option(..., "--model", help="Run/model directory to calibrate (config.json is updated)."),
+    real: List[Path] = typer.Option(..., "--real"),
+    fake: Optional[List[Path]] = typer.Option(None, "--fake", help="Fake folders: also fit a temperature."),
+    target_fpr: float = typer.Option(0.01, "--target-fpr"),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    device: str = typer.Option("auto", "--device"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Set the decision threshold for a target false-positive rate on real images."""
+    from forensics.calibrate import calibrate as run_calibration
+    from forensics.checkpoint import CheckpointError
+
+    for d in list(real) + list(fake or []):
+        if not d.is_dir():
+            fail(f"{d}: not a directory")
+    try:
+        rec = run_calibration(model, real, fake_dirs=fake or [], target_fpr=target_fpr, limit=limit,
+                              device=device, progress=not quiet)
+    except (CheckpointError, ValueError) as e:
+        fail(str(e))
+    typer.echo(json.dumps(rec, indent=2))

@@ -1,0 +1,178 @@
+"""Training data: labelled image sources, deterministic splits, one augmentation path for both classes."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from forensics.decoding import IMAGE_EXTENSIONS, ImageDecodeError, load_image
+
+REAL, FAKE = 0, 1
+AUGMENTS = ("none", "flip", "robust")
+
+
+def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
+    """Image files under a folder, sorted, by extension (case-insensitive)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a directory")
+    walker = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in walker if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def in_validation(path: Path, fraction: float) -> bool:
+    """Deterministic file-level split by hashing the file name (stable across machines)."""
+    h = int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16)
+    return (h % 10_000) < fraction * 10_000
+
+
+@dataclass(frozen=True)
+class Source:
+    """A folder of images with one label; `name` identifies it in balanced sampling and reports."""
+
+    name: str
+    label: int
+    files: tuple[Path, ...]
+
+
+def make_sources(dirs: Sequence[Path], label: int, *, split: Optional[str], val_fraction: float) -> list[Source]:
+    """One Source per folder; split = 'train' | 'val' | None (all files)."""
+    out = []
+    for d in dirs:
+        files = list_images(Path(d))
+        if split is not None:
+            files = [f for f in files if in_validation(f, val_fraction) == (split == "val")]
+        if files:
+            tag = "real" if label == REAL else "fake"
+            out.append(Source(name=f"{tag}:{Path(d).name}", label=label, files=tuple(files)))
+    return out
+
+
+def random_rescale(rgb: np.ndarray, rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
+    s = float(rng.uniform(lo, hi))
+    if abs(s - 1.0) < 1e-3:
+        return rgb
+    h, w = rgb.shape[:2]
+    nh, nw = max(8, int(round(h * s))), max(8, int(round(w * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return cv2.resize(rgb, (nw, nh), interpolation=interp)
+
+
+def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Crop `size` x `size` at native resolution, reflect-padding images that are smaller."""
+    h, w = rgb.shape[:2]
+    if h < size or w < size:
+        rgb = np.pad(rgb, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
+        h, w = rgb.shape[:2]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    return rgb[y:y + size, x:x + size]
+
+
+def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if h < size or w < size:
+        rgb = np.pad(rgb, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
+        h, w = rgb.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return rgb[y:y + size, x:x + size]
+
+
+class Augmenter:
+    """The same augmentation for both classes: 'none', 'flip', or 'robust'
+    (random rescale 0.5-1x, native-resolution crop, JPEG 30-100, blur, down/up-scale, flip)."""
+
+    def __init__(self, kind: str, size: int) -> None:
+        if kind not in AUGMENTS:
+            raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
+        self.kind, self.size = kind, size
+        self._pixel = None
+        if kind == "robust":
+            import albumentations as A
+
+            self._pixel = A.Compose([
+                A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.1, 1.2), p=0.15),
+                A.Downscale(scale_range=(0.5, 0.9), p=0.15,
+                            interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}),
+                A.ImageCompression(quality_range=(30, 100), p=0.7),
+            ])
+
+    def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.kind == "robust" and rng.random() < 0.6:
+            lo = max(0.5, self.size / max(1, min(rgb.shape[:2])))  # never shrink below the crop
+            if lo < 1.0:
+                rgb = random_rescale(rgb, rng, lo, 1.0)
+        rgb = random_crop(rgb, self.size, rng)
+        if self.kind != "none" and rng.random() < 0.5:
+            rgb = rgb[:, ::-1]
+        rgb = np.ascontiguousarray(rgb)
+        if self._pixel is not None:
+            rgb = self._pixel(image=rgb)["image"]
+        return rgb
+
+
+class BalancedStream(IterableDataset):
+    """Endless stream of (crop, label): alternate real/fake, sources within a class in balance."""
+
+    def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0) -> None:
+        self.by_label = {lab: [s for s in sources if s.label == lab] for lab in (REAL, FAKE)}
+        for lab, srcs in self.by_label.items():
+            if not srcs:
+                raise ValueError(f"no {'real' if lab == REAL else 'fake'} training images found")
+        self.augmenter = augmenter
+        self.seed = seed
+        self.rank = rank
+        self.start_step = 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        rng = np.random.default_rng([self.seed, self.rank, wid, self.start_step])
+        k = 0
+        while True:
+            label = (k + wid) % 2
+            k += 1
+            srcs = self.by_label[label]
+            src = srcs[int(rng.integers(len(srcs)))]
+            path = src.files[int(rng.integers(len(src.files)))]
+            try:
+                rgb = load_image(path).rgb
+            except ImageDecodeError:
+                continue  # unreadable training files are skipped (and listed by `forensics eval`)
+            crop = self.augmenter(rgb, rng)
+            yield torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).contiguous(), label
+
+
+class ValidationSet(Dataset):
+    """Deterministic centre crops of held-out files (uint8 CHW), with label and source name."""
+
+    def __init__(self, sources: Sequence[Source], size: int, *, per_source: int = 200) -> None:
+        self.items: list[tuple[Path, int, str]] = []
+        for s in sources:
+            files = list(s.files)
+            step = max(1, len(files) // per_source)
+            self.items += [(f, s.label, s.name) for f in files[::step][:per_source]]
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        path, label, _ = self.items[i]
+        try:
+            rgb = center_crop(load_image(path).rgb, self.size)
+            ok = 1
+        except ImageDecodeError:
+            rgb, ok = np.zeros((self.size, self.size, 3), np.uint8), 0
+        return torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1).contiguous(), label, ok
+
+
+def default_workers() -> int:
+    return max(0, min(4, (os.cpu_count() or 1) - 1))

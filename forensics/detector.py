@@ -1,0 +1,262 @@
+"""`Detector`: load a patch classifier and score images, one or many, with heatmaps."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Union
+
+import numpy as np
+import torch
+
+from forensics.aggregate import aggregate_map
+from forensics.checkpoint import CheckpointError, check_number, read_config, read_state
+from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
+                                load_image, sha256_bytes)
+from forensics.device import resolve_device
+from forensics.models import PatchClassifier, build_model, parse_arch
+from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
+from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult, error_result
+
+WEIGHTS_ROOT = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "default"
+
+ImageInput = Union[str, Path, np.ndarray, DecodedImage]
+
+
+def shipped_models() -> dict[str, Path]:
+    """Named model directories shipped inside the package."""
+    if not WEIGHTS_ROOT.is_dir():
+        return {}
+    return {p.name: p for p in sorted(WEIGHTS_ROOT.iterdir()) if (p / "config.json").is_file()}
+
+
+def resolve_model_dir(model: Union[str, Path, None]) -> Path:
+    """A model name shipped with the package, or a path to a model/run directory."""
+    if model is None:
+        model = DEFAULT_MODEL
+    shipped = shipped_models()
+    if isinstance(model, str) and model in shipped:
+        return shipped[model]
+    path = Path(model)
+    if path.exists():
+        return path
+    names = ", ".join(shipped) or "none"
+    raise CheckpointError(f"model '{model}' is neither a directory nor a shipped model name (shipped: {names})")
+
+
+@dataclass(frozen=True)
+class CellMap:
+    """Per-cell fake logits of one image plus the geometry that maps cells to pixels."""
+
+    fake_logit: np.ndarray  # (h, w) float32, already divided by the temperature
+    stride: int
+    receptive_field: int
+    offset: int
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.fake_logit, -60, 60)))
+
+    def cell_box(self, i: int, j: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """Pixel window (x0, y0, x1, y1) of cell (i, j), clipped to the image."""
+        rf = self.receptive_field or max(height, width)
+        y0, x0 = i * self.stride + self.offset, j * self.stride + self.offset
+        return (max(0, x0), max(0, y0), min(width, x0 + rf), min(height, y0 + rf))
+
+
+class Detector:
+    """A loaded real/fake patch classifier. Use `Detector.load()` for the shipped default."""
+
+    def __init__(self, model: PatchClassifier, config: dict[str, Any], *, device: torch.device,
+                 source: Optional[Path] = None) -> None:
+        self.model = model.to(device).eval()
+        if device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.config = config
+        self.device = device
+        self.source = source
+        self.preprocessing = Preprocessing.from_dict(config.get("preprocessing"))
+        self.threshold = check_number(config, "threshold", 0.0, 1.0) if "threshold" in config else 0.5
+        self.temperature = check_number(config, "temperature", 1e-3, 1e3) if "temperature" in config else 1.0
+        self.aggregation = str(config.get("aggregation", "mean_prob"))
+        self.model_id = str(config.get("model_id") or (source.name if source else config.get("arch")))
+        rf, stride, offset = model.geometry()
+        self._geometry = (rf, stride, offset)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, model: Union[str, Path, None] = None, *, device: str = "auto") -> "Detector":
+        """Load a shipped model by name (default: the embedded default) or a model/run directory."""
+        model_dir = resolve_model_dir(model)
+        cfg = read_config(model_dir)
+        try:
+            parse_arch(str(cfg.get("arch")))
+        except ValueError as e:
+            raise CheckpointError(f"{model_dir}: {e}") from None
+        net = build_model(cfg["arch"], input_filter=cfg.get("input_filter", "none"))
+        state = read_state(model_dir, cfg)
+        expected = net.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise CheckpointError(f"{model_dir}: weights do not match architecture {cfg['arch']} "
+                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        for k, v in state.items():
+            if tuple(v.shape) != tuple(expected[k].shape):
+                raise CheckpointError(f"{model_dir}: tensor {k!r} has shape {tuple(v.shape)}, "
+                                      f"expected {tuple(expected[k].shape)} for {cfg['arch']}")
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+        return cls(net, cfg, device=resolve_device(device), source=model_dir)
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """(N,H,W,3) uint8 -> (N,h,w) fake logits / T."""
+        x = to_tensor(batch, self.preprocessing).to(self.device)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = self.model(x).float()
+        return ((logits[:, 1] - logits[:, 0]) / self.temperature).cpu().numpy()
+
+    def _cell_maps(self, images: list[np.ndarray]) -> list[CellMap]:
+        """Cell maps for RGB uint8 images; equal-size images share one forward pass."""
+        rf, stride, offset = self._geometry
+        pre = self.preprocessing
+        padded = [pad_to_min(im, pre.min_side)[0] for im in images]
+        out: list[Optional[np.ndarray]] = [None] * len(images)
+        small = [i for i, im in enumerate(padded) if max(im.shape[:2]) <= pre.tile]
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i in small:
+            by_shape.setdefault(padded[i].shape[:2], []).append(i)
+        for idx in by_shape.values():
+            maps = self._forward(np.stack([padded[i] for i in idx]))
+            for i, m in zip(idx, maps):
+                out[i] = m
+        for i, im in enumerate(padded):
+            if out[i] is None:
+                out[i] = self._tiled(im)
+        return [CellMap(m.astype(np.float32), stride, rf, offset) for m in out]  # type: ignore[union-attr]
+
+    def _tiled(self, rgb: np.ndarray) -> np.ndarray:
+        """Score a large image in overlapping tiles and stitch the cell map (mean over overlaps)."""
+        _, stride, _ = self._geometry
+        if not self.model.is_patch:  # full-image model: average tile logits
+            vals = [self._forward(rgb[None, y:y + self.preprocessing.tile, x:x + self.preprocessing.tile])[0]
+                    for y, x in iter_tiles(*rgb.shape[:2], self.preprocessing.tile, self.preprocessing.tile_overlap, 1)]
+            return np.array([[float(np.mean(vals))]], dtype=np.float32)
+        h, w = rgb.shape[:2]
+        tile, ov = self.preprocessing.tile, self.preprocessing.tile_overlap
+        gh, gw = -(-h // stride), -(-w // stride)
+        acc = np.zeros((gh, gw), np.float64)
+        cnt = np.zeros((gh, gw), np.float64)
+        for y, x in iter_tiles(h, w, tile, ov, stride):
+            m = self._forward(rgb[None, y:y + tile, x:x + tile])[0]
+            cy, cx = y // stride, x // stride
+            mh, mw = min(m.shape[0], gh - cy), min(m.shape[1], gw - cx)
+            acc[cy:cy + mh, cx:cx + mw] += m[:mh, :mw]
+            cnt[cy:cy + mh, cx:cx + mw] += 1
+        valid = cnt > 0
+        acc[valid] /= cnt[valid]
+        rows, cols = valid.any(axis=1), valid.any(axis=0)
+        return acc[rows][:, cols].astype(np.float32)
+
+    def cell_map(self, image: ImageInput) -> CellMap:
+        """Per-cell fake logits for one image (path, array or DecodedImage)."""
+        return self._cell_maps([self._pixels(image)])[0]
+
+    def heatmap(self, image: ImageInput) -> np.ndarray:
+        """Per-cell P(fake) map (h, w) of one image; cell (i, j) covers `cell_box(i, j)` pixels."""
+        return self.cell_map(image).probabilities
+
+    def score(self, image: ImageInput) -> float:
+        """Image-level P(fake)."""
+        return aggregate_map(self.cell_map(image).fake_logit, self.aggregation)
+
+    @staticmethod
+    def _pixels(image: ImageInput) -> np.ndarray:
+        if isinstance(image, DecodedImage):
+            return image.rgb
+        if isinstance(image, (str, Path)):
+            return load_image(image).rgb
+        return as_rgb_array(image)
+
+    # ------------------------------------------------------------------ scanning
+    def _error(self, path: Optional[str], reason: str, **kw: Any) -> ScanResult:
+        return error_result(path, reason, model=self.model_id, threshold=self.threshold, **kw)
+
+    def _result(self, path: Optional[str], decoded: DecodedImage, cmap: CellMap, seconds: float,
+                provenance: Optional[dict[str, Any]]) -> ScanResult:
+        score = aggregate_map(cmap.fake_logit, self.aggregation)
+        probs = cmap.probabilities
+        i, j = np.unravel_index(int(np.argmax(probs)), probs.shape)
+        summary = {
+            "grid": [int(probs.shape[0]), int(probs.shape[1])],
+            "stride": cmap.stride, "receptive_field": cmap.receptive_field,
+            "max": round(float(probs.max()), 6), "mean": round(float(probs.mean()), 6),
+            "fraction_fake_cells": round(float((probs > 0.5).mean()), 6),
+            "max_cell_box": list(cmap.cell_box(int(i), int(j), decoded.height, decoded.width)),
+        }
+        notes = list(decoded.notes)
+        if min(decoded.height, decoded.width) < self.preprocessing.min_side:
+            notes.append(f"image smaller than {self.preprocessing.min_side} px: padded, score is weak evidence")
+        return ScanResult(
+            path=path, score=round(score, 6), label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
+            threshold=self.threshold, model=self.model_id, width=decoded.width, height=decoded.height,
+            sha256=decoded.sha256, heatmap=summary, provenance=provenance, notes=tuple(notes),
+            file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4))
+
+    def _decode(self, item: ImageInput, max_pixels: int) -> tuple[Optional[str], DecodedImage]:
+        if isinstance(item, DecodedImage):
+            return None, item
+        if isinstance(item, (str, Path)):
+            return str(item), load_image(item, max_pixels=max_pixels)
+        rgb = as_rgb_array(item)
+        return None, DecodedImage(rgb=rgb, format="array", sha256=sha256_bytes(rgb.tobytes()),
+                                  file_size=None, mtime=None)
+
+    def scan(self, image: ImageInput, *, provenance: Optional[bool] = None,
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanResult:
+        """Score one image (path, array or DecodedImage). Never raises on bad input: returns an error record."""
+        return next(self.scan_many([image], batch_size=1, provenance=provenance, max_pixels=max_pixels))
+
+    def scan_many(self, images: Iterable[ImageInput], *, batch_size: int = 16,
+                  provenance: Optional[bool] = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  paths: Optional[Iterable[Optional[str]]] = None) -> Iterator[ScanResult]:
+        """Score many images lazily with batched inference; yields one ScanResult per input, in order."""
+        from forensics.provenance_hook import provenance_for
+
+        path_iter = iter(paths) if paths is not None else None
+        pending: list[tuple[Optional[str], Optional[DecodedImage], Optional[str], float]] = []
+
+        def flush() -> Iterator[ScanResult]:
+            ok = [(p, d, t0) for p, d, err, t0 in pending if d is not None]
+            maps = self._cell_maps([d.rgb for _, d, _ in ok]) if ok else []
+            it = iter(maps)
+            for p, d, err, t0 in pending:
+                if d is None:
+                    yield self._error(p, err or "unknown error")
+                    continue
+                prov = provenance_for(p, provenance)
+                yield self._result(p, d, next(it), time.perf_counter() - t0, prov)
+            pending.clear()
+
+        for item in images:
+            label_path = next(path_iter) if path_iter is not None else None
+            t0 = time.perf_counter()
+            try:
+                p, decoded = self._decode(item, max_pixels)
+                pending.append((label_path or p, decoded, None, t0))
+            except ImageDecodeError as e:
+                p = str(item) if isinstance(item, (str, Path)) else label_path
+                pending.append((p, None, str(e), t0))
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()
+
+    def describe(self) -> dict[str, Any]:
+        rf, stride, _ = self._geometry
+        return {"model": self.model_id, "arch": self.config.get("arch"), "receptive_field": rf,
+                "stride": stride, "threshold": self.threshold, "temperature": self.temperature,
+                "aggregation": self.aggregation, "device": str(self.device),
+                "source": str(self.source) if self.source else None}

@@ -1,0 +1,64 @@
+"""`ScanResult`: the one record per image shared by the API, the CLI, audits and reports."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Optional
+
+LABEL_FAKE = "fake"
+LABEL_REAL = "real"
+LABEL_ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Verdict for one image. `score` is the calibrated P(fake) in [0, 1] (None on error)."""
+
+    path: Optional[str]
+    score: Optional[float]
+    label: str
+    threshold: float
+    model: str
+    width: Optional[int] = None
+    height: Optional[int] = None
+    sha256: Optional[str] = None
+    error: Optional[str] = None
+    heatmap: Optional[dict[str, Any]] = None
+    provenance: Optional[dict[str, Any]] = None
+    notes: tuple[str, ...] = ()
+    stable: Optional[bool] = None
+    file_size: Optional[int] = None
+    mtime: Optional[float] = None
+    seconds: Optional[float] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_fake(self) -> bool:
+        return self.label == LABEL_FAKE
+
+    @property
+    def is_error(self) -> bool:
+        return self.label == LABEL_ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ScanResult":
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        kwargs["notes"] = tuple(kwargs.get("notes") or ())
+        return cls(**kwargs)
+
+
+def error_result(path: Optional[str], reason: str, *, model: str, threshold: float,
+                 **kwargs: Any) -> ScanResult:
+    """A record for an image that could not be scored; `reason` is one line."""
+    reason = " ".join(str(reason).split())
+    return ScanResult(path=path, score=None, label=LABEL_ERROR, threshold=threshold, model=model,
+                      error=reason, **kwargs)

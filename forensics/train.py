@@ -1,0 +1,279 @@
+"""Train a patch classifier: every output cell is trained with its image's label.
+
+`train(TrainConfig(...))` writes a run directory that `Detector.load(run_dir)` accepts:
+config.json, model.safetensors (best on validation), metrics.json, curves.png and a resumable
+state/ folder. Rerunning with the same `out` resumes from the last finished epoch.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from forensics.checkpoint import atomic_write_json, save_checkpoint, save_state
+from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
+                            make_sources)
+from forensics.device import resolve_device
+from forensics.metrics import binary_metrics
+from forensics.models import build_model
+from forensics.preprocess import Preprocessing, normalize
+from forensics.progress import progress_bar
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved into the run's config.json."""
+
+    real: list[str]
+    fake: list[str]
+    out: str
+    arch: str = "resnet18_layer1"
+    input_filter: str = "none"
+    val_real: Optional[list[str]] = None
+    val_fake: Optional[list[str]] = None
+    val_fraction: float = 0.1
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    batch_size: int = 32
+    size: int = 128
+    val_size: int = 256
+    val_per_source: int = 200
+    augment: str = "flip"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 3
+    seed: int = 0
+    device: str = "auto"
+    workers: int = field(default_factory=default_workers)
+    progress: bool = True
+    model_id: Optional[str] = None
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
+        """Load a JSON recipe; explicit overrides (not None) win."""
+        data = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown training options {sorted(unknown)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world
+
+
+def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, meta = {}, {}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                tensors[f"opt.{i}.{k}"] = v
+            else:
+                meta[f"{i}.{k}"] = float(v)
+    return tensors, meta
+
+
+def _load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        _, i, k = key.split(".", 2)
+        state.setdefault(int(i), {})[k] = v
+    for key, v in meta.items():
+        i, k = key.split(".", 1)
+        state.setdefault(int(i), {})[k] = torch.tensor(v)
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax[0].plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    ax[0].plot(ep, [h["val_loss"] for h in history], "o-", label="validation")
+    ax[0].set(xlabel="epoch", ylabel="cell cross-entropy", title="loss")
+    ax[0].legend()
+    ax[1].plot(ep, [h["val_ap"] for h in history], "o-", color="C2")
+    ax[1].set(xlabel="epoch", ylabel="AP (fake = positive)", title="validation AP", ylim=(0.0, 1.01))
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+@torch.inference_mode()
+def evaluate_loader(model: torch.nn.Module, loader: DataLoader, pre: Preprocessing, device: torch.device,
+                    aggregation: str = "mean_prob") -> dict[str, Any]:
+    """Image scores, labels and the cell loss on a validation loader."""
+    from forensics.aggregate import aggregate_map
+
+    model.eval()
+    scores, labels, losses = [], [], []
+    for x, y, ok in loader:
+        logits = model(normalize(x.to(device), pre))
+        target = y.to(device).view(-1, 1, 1).expand(-1, logits.shape[2], logits.shape[3])
+        losses.append(F.cross_entropy(logits, target, reduction="none").mean(dim=(1, 2)).cpu())
+        d = (logits[:, 1] - logits[:, 0]).float().cpu().numpy()
+        scores += [aggregate_map(m, aggregation) for m in d]
+        labels += y.tolist()
+    return {"scores": np.array(scores), "labels": np.array(labels),
+            "loss": float(torch.cat(losses).mean()) if losses else math.nan}
+
+
+def _per_source(scores: np.ndarray, labels: np.ndarray, names: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    real = labels == REAL
+    for n in sorted(set(names)):
+        m = np.array([x == n for x in names])
+        if n.startswith("fake:"):
+            sel = m | real
+            out[n] = binary_metrics(labels[sel], scores[sel])
+        else:
+            out[n] = {"n": int(m.sum()), "fpr_at_0.5": float((scores[m] >= 0.5).mean())}
+    return out
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) and return the run directory."""
+    rank, world = _dist_info()
+    if world > 1:
+        import torch.distributed as dist
+
+        backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
+        dist.init_process_group(backend=backend)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    out = Path(cfg.out)
+    state_dir = out / "state"
+    if rank == 0:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    pre = Preprocessing()
+    split = "train" if cfg.val_real is None and cfg.val_fake is None else None
+    train_sources = make_sources([Path(d) for d in cfg.real], REAL, split=split, val_fraction=cfg.val_fraction) + \
+        make_sources([Path(d) for d in cfg.fake], FAKE, split=split, val_fraction=cfg.val_fraction)
+    if split:
+        val_sources = make_sources([Path(d) for d in cfg.real], REAL, split="val", val_fraction=cfg.val_fraction) + \
+            make_sources([Path(d) for d in cfg.fake], FAKE, split="val", val_fraction=cfg.val_fraction)
+    else:
+        val_sources = make_sources([Path(d) for d in cfg.val_real or []], REAL, split=None, val_fraction=0) + \
+            make_sources([Path(d) for d in cfg.val_fake or []], FAKE, split=None, val_fraction=0)
+    if {s.label for s in val_sources} != {REAL, FAKE}:
+        raise ValueError("validation needs both real and fake images: add files or --val-real/--val-fake")
+
+    model = build_model(cfg.arch, cfg.input_filter).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"val_ap": -1.0, "val_loss": math.inf, "epoch": -1}
+    start_epoch = 0
+    last_meta = state_dir / "last.json"
+    if last_meta.is_file():  # resume
+        from safetensors.torch import load_file
+
+        meta = json.loads(last_meta.read_text())
+        if meta.get("arch") != cfg.arch:
+            raise ValueError(f"{out}: existing run is {meta.get('arch')}, not {cfg.arch}; use a new --out")
+        tensors = load_file(str(state_dir / "last.safetensors"))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        _load_optimizer_state(opt, {k: v.to(device) for k, v in tensors.items() if k.startswith("opt.")},
+                              meta["optimizer"])
+        history, best, start_epoch = meta["history"], meta["best"], meta["epoch"] + 1
+        if rank == 0:
+            print(f"resuming {out} from epoch {start_epoch}", file=sys.stderr)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    per_rank_batch = max(2, cfg.batch_size // world)
+    stream = BalancedStream(train_sources, Augmenter(cfg.augment, cfg.size), cfg.seed, rank=rank)
+    stream.start_step = start_epoch * cfg.steps_per_epoch
+    loader = DataLoader(stream, batch_size=per_rank_batch, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0)
+    val_set = ValidationSet(val_sources, cfg.val_size, per_source=cfg.val_per_source)
+    val_loader = DataLoader(val_set, batch_size=32, num_workers=cfg.workers)
+    val_names = [n for _, _, n in val_set.items]
+    run_config = {"arch": cfg.arch, "input_filter": cfg.input_filter, "preprocessing": pre.to_dict(),
+                  "aggregation": "mean_prob", "threshold": 0.5, "temperature": 1.0,
+                  "model_id": cfg.model_id or out.name,
+                  "training": {**asdict(cfg), "sources": {s.name: len(s.files) for s in train_sources},
+                               "val_sources": {s.name: len(s.files) for s in val_sources}}}
+    batches = iter(loader)
+    stale = sum(1 for h in history[::-1] if h["epoch"] > best["epoch"])
+    for epoch in range(start_epoch, cfg.epochs):
+        if stale >= cfg.patience:
+            break
+        net.train()
+        t0, losses = time.time(), []
+        bar = progress_bar(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                           enabled=cfg.progress and rank == 0)
+        for _ in bar:
+            x, y = next(batches)
+            x, y = normalize(x.to(device), pre), y.to(device)
+            logits = net(x)
+            target = y.view(-1, 1, 1).expand(-1, logits.shape[2], logits.shape[3])
+            loss = F.cross_entropy(logits, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        stop = torch.zeros(1)
+        if rank == 0:
+            ev = evaluate_loader(model, val_loader, pre, device)
+            m = binary_metrics(ev["labels"], ev["scores"])
+            rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": ev["loss"],
+                   "val_ap": m["ap"], "val_acc": m["accuracy"], "seconds": round(time.time() - t0, 1),
+                   "per_source": _per_source(ev["scores"], ev["labels"], val_names)}
+            history.append(rec)
+            improved = (m["ap"], -ev["loss"]) > (best["val_ap"], -best["val_loss"])
+            if improved:
+                best = {"val_ap": m["ap"], "val_loss": ev["loss"], "epoch": epoch}
+                save_checkpoint(out, model.state_dict(), {**run_config, "best_epoch": epoch,
+                                                          "validation": {"ap": m["ap"], "loss": ev["loss"]}})
+            stale = 0 if improved else stale + 1
+            opt_t, opt_meta = _optimizer_state(opt)
+            save_state({**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_t},
+                       state_dir / "last.safetensors")
+            atomic_write_json(last_meta, {"arch": cfg.arch, "epoch": epoch, "history": history, "best": best,
+                                          "optimizer": opt_meta})
+            atomic_write_json(out / "metrics.json", {"best": best, "history": history})
+            _plot_curves(history, out / "curves.png")
+            if cfg.progress:
+                print(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f}  val loss {ev['loss']:.4f}  "
+                      f"val AP {m['ap']:.4f}  acc {m['accuracy']:.3f}{'  *' if improved else ''}", file=sys.stderr)
+            stop[0] = float(stale >= cfg.patience)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.broadcast(stop, src=0)
+            stale = cfg.patience if stop.item() else 0
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return out

@@ -1,0 +1,168 @@
+"""The Generator base class: fit / sample / save / load shared by every family."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ._common import (config_hash, derive_seed, load_images, make_generators, resolve_device, state_hash,
+                      summarize_history, to_uint8)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"}
+
+
+class Generator(ABC):
+    """Base class. Subclasses set `name`, `config_class` and implement `build`, `_fit`, `_sample_batch`.
+
+    `self.net` holds every tensor needed for sampling; it is what `save` writes (fp16 safetensors).
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        cfg = config if config is not None else self.config_class()
+        known = {f.name for f in dataclasses.fields(cfg)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown config field(s) for '{self.name}': {sorted(unknown)}; known: {sorted(known)}")
+        self.config = dataclasses.replace(cfg, **overrides)
+        self.provenance: dict[str, Any] = {}
+        self.history: dict[str, list[float]] = {}
+        self.net: nn.Module = self.build()
+        self.net.eval()
+
+    # ---- to implement -------------------------------------------------------------------
+    @abstractmethod
+    def build(self) -> nn.Module:
+        """Create the module(s) needed for sampling."""
+
+    @abstractmethod
+    def _fit(self, data: torch.Tensor, steps: int, device: torch.device, progress: bool) -> dict[str, list[float]]:
+        """Train on `data` (uint8 NCHW CPU tensor); return loss history lists."""
+
+    @abstractmethod
+    def _sample_batch(self, gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:
+        """One image per torch.Generator, as float NCHW in [-1, 1]; all randomness from `gens`."""
+
+    # ---- public API ---------------------------------------------------------------------
+    @property
+    def resolution(self) -> int:
+        return int(self.config.resolution)
+
+    def fit(self, images: str | Path | np.ndarray, *, steps: int | None = None, device: str = "auto",
+            progress: bool = True) -> "Generator":
+        """Train on a folder (centre square crop, resized) or a uint8 NHWC array; returns self."""
+        dev = resolve_device(device)
+        arr = load_images(images, self.resolution)
+        data = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+        steps = int(steps if steps is not None else self.config.steps)
+        t0 = time.time()
+        self.net.to(dev).train()
+        try:
+            self.history = self._fit(data, steps, dev, progress)
+        finally:
+            self.net.to("cpu").eval()
+        prev = self.provenance.get("steps", 0) if self.provenance else 0
+        self.provenance = {
+            "steps": steps, "total_steps": prev + steps,
+            "data": str(images) if isinstance(images, (str, Path)) else f"array{tuple(arr.shape)}",
+            "n_images": int(len(arr)), "device": str(dev), "seconds": round(time.time() - t0, 1),
+            "torch_threads": torch.get_num_threads(),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "loss": summarize_history(self.history),
+        }
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int = 0, device: str = "auto", batch_size: int = 64) -> np.ndarray:
+        """`n` images as uint8 (n, H, W, 3); image i uses the seed derived from (seed, i)."""
+        return self.sample_seeds([derive_seed(seed, i) for i in range(n)], device=device, batch_size=batch_size)
+
+    @torch.no_grad()
+    def sample_seeds(self, seeds: Sequence[int], *, device: str = "auto", batch_size: int = 64) -> np.ndarray:
+        """One image per explicit per-image seed (what `write_fake_dataset` uses)."""
+        dev = resolve_device(device)
+        self.net.to(dev).eval()
+        out = np.empty((len(seeds), self.resolution, self.resolution, 3), np.uint8)
+        try:
+            for i in range(0, len(seeds), batch_size):
+                chunk = seeds[i:i + batch_size]
+                out[i:i + len(chunk)] = to_uint8(self._sample_batch(make_generators(chunk), dev))
+        finally:
+            self.net.to("cpu")
+        return out
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def config_hash(self) -> str:
+        return config_hash(self.name, self.config_dict())
+
+    def weights_id(self) -> str:
+        """Hash of the weights as saved (fp16), so in-memory and reloaded models agree."""
+        return state_hash(self.net.state_dict())
+
+    def save(self, directory: str | Path) -> Path:
+        """Write `model.safetensors` (fp16 floats) and `config.json` into `directory`."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
+                 for k, v in self.net.state_dict().items()}
+        save_file(state, str(d / WEIGHTS_FILE), metadata={"family": self.name})
+        meta = {"family": self.name, "format": "generators/1", "config": self.config_dict(),
+                "config_hash": self.config_hash(), "weights_id": self.weights_id(),
+                "training": self.provenance}
+        (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Generator":
+        """Load a saved generator (safetensors + JSON only; pickled checkpoints are refused)."""
+        d = _weights_dir(directory)
+        meta = json.loads((d / CONFIG_FILE).read_text())
+        if cls is Generator:
+            from ._registry import get_generator_class
+            cls = get_generator_class(meta["family"])
+        elif meta.get("family") != cls.name:
+            raise ValueError(f"{d} holds a '{meta.get('family')}' generator, not '{cls.name}'")
+        fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("config", {}).items() if k in fields}
+        gen = cls(cls.config_class(**kw))
+        state = load_file(str(d / WEIGHTS_FILE))
+        own = gen.net.state_dict()
+        state = {k: (v.to(own[k].dtype) if k in own else v) for k, v in state.items()}
+        gen.net.load_state_dict(state, strict=True)
+        gen.net.eval()
+        gen.provenance = meta.get("training", {}) or {}
+        return gen
+
+
+def _weights_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if p.suffix.lower() in PICKLE_SUFFIXES:
+        raise ValueError(f"refusing to load '{p}': pickled checkpoints (.pt/.pkl/...) are never loaded; "
+                         f"use a folder with {WEIGHTS_FILE} + {CONFIG_FILE}")
+    if p.is_file() and p.name in (WEIGHTS_FILE, CONFIG_FILE):
+        p = p.parent
+    if not p.is_dir():
+        raise FileNotFoundError(f"weights folder not found: {p}")
+    for f in (WEIGHTS_FILE, CONFIG_FILE):
+        if not (p / f).is_file():
+            raise FileNotFoundError(f"{p} has no {f} (expected {WEIGHTS_FILE} + {CONFIG_FILE})")
+    return p
+
+
+def load_generator(directory: str | Path) -> Generator:
+    """Load any saved generator; the family is read from config.json."""
+    return Generator.load(directory)

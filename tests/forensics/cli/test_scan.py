@@ -1,0 +1,77 @@
+"""`forensics scan` through the real console script: exit codes, JSON records, heatmaps."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+REQUIRED = {"path", "score", "label", "threshold", "model", "width", "height", "sha256", "error"}
+
+
+def run(*args):
+    """Invoke the real typer app in-process (CliRunner): real files, real model, separate stderr."""
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
+
+
+def test_console_script_runs_as_a_process(photo_files):
+    r = subprocess.run([sys.executable, "-m", "forensics", "scan", "--json", "--exit-zero", str(photo_files[0])],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["path"] == str(photo_files[0])
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("forensics ")
+
+
+def test_scan_json_shape_and_exit_code(photo_files, tmp_path):
+    r = run("scan", "--json", "--heatmap-dir", tmp_path / "hm", *photo_files[:2])
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(recs) == 2
+    for rec in recs:
+        assert REQUIRED <= set(rec) and rec["label"] in ("real", "fake") and 0 <= rec["score"] <= 1
+        assert rec["error"] is None and rec["heatmap"]["overlay"].endswith(".png")
+    flagged = any(rec["label"] == "fake" for rec in recs)
+    assert r.returncode == (1 if flagged else 0)
+    assert len(list((tmp_path / "hm").glob("*.png"))) == 2
+
+
+def test_threshold_controls_verdict_and_exit_zero(photo_files):
+    r = run("scan", "--threshold", "0", photo_files[0])
+    assert r.returncode == 1 and "FAKE" in r.stdout
+    r = run("scan", "--threshold", "0", "--exit-zero", photo_files[0])
+    assert r.returncode == 0
+    r = run("scan", "--threshold", "1", photo_files[0])
+    assert r.returncode == 0 and "REAL" in r.stdout
+
+
+def test_bad_inputs_error_lines_and_exit_codes(photo_files, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(photo_files[0].read_bytes()[:200])
+    r = run("scan", "--json", "--threshold", "1", bad, tmp_path / "missing.png", tmp_path, photo_files[0])
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["label"] for x in recs] == ["error", "error", "error", "real"]
+    assert all(x["error"] and "\n" not in x["error"] for x in recs[:3])
+    assert "Traceback" not in r.stderr and str(bad) in r.stderr
+    assert r.returncode == 0  # one image could be read and none was flagged
+    r = run("scan", bad, tmp_path / "missing.png")
+    assert r.returncode == 2 and r.stderr.count("error:") == 2
+
+
+def test_unknown_model_is_usage_error(photo_files):
+    r = run("scan", "--model", "nope", photo_files[0])
+    assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("cmd", [["models"], ["models", "--json"]])
+def test_models_lists_architectures_and_weights(cmd):
+    r = run(*cmd)
+    assert r.returncode == 0 and "resnet18_layer1" in r.stdout and "default" in r.stdout

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from forensics import Detector, ScanResult
+
+
+def test_default_loads_offline_and_records_provenance_of_training(detector):
+    cfg = detector.config
+    assert cfg["arch"] and "training" in cfg and 0 < detector.threshold < 1
+    assert detector.model.is_patch
+
+
+def test_scan_path_and_array_agree(detector, photo_files):
+    from forensics.decoding import load_image
+
+    r = detector.scan(photo_files[0])
+    assert isinstance(r, ScanResult) and r.label in ("fake", "real") and 0.0 <= r.score <= 1.0
+    assert r.width > 0 and r.height > 0 and len(r.sha256) == 64 and r.error is None
+    arr = detector.scan(load_image(photo_files[0]).rgb)
+    assert arr.score == pytest.approx(r.score, abs=1e-6)
+    assert arr.path is None
+
+
+def test_scan_many_matches_single_scans(detector, photos):
+    crops = [rgb[:96, :128] for rgb in list(photos.values())[:5]]
+    batched = list(detector.scan_many(crops, batch_size=4))
+    single = [detector.scan(c) for c in crops]
+    assert [round(b.score, 4) for b in batched] == [round(s.score, 4) for s in single]
+
+
+def test_heatmap_shape_follows_stride(detector, photos):
+    rgb = next(iter(photos.values()))[:200, :160]
+    hm = detector.heatmap(rgb)
+    stride = detector.describe()["stride"]
+    assert hm.shape == (200 // stride, 160 // stride)
+    assert ((hm >= 0) & (hm <= 1)).all()
+
+
+def test_tiled_large_image_matches_whole_image(detector, photos):
+    rgb = photos["astronaut"] if "astronaut" in photos else next(iter(photos.values()))
+    whole = detector.heatmap(rgb)
+    tiled_det = Detector(detector.model, {**detector.config, "preprocessing": {
+        **detector.config.get("preprocessing", {}), "tile": 256, "tile_overlap": 64}}, device=detector.device)
+    tiled = tiled_det.heatmap(rgb)
+    assert tiled.shape == whole.shape
+    inner = (slice(12, -12), slice(12, -12))  # away from tile borders the maps agree closely
+    assert np.abs(tiled[inner] - whole[inner]).mean() < 0.05
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (3, 7, 3), (5, 900, 3)])
+def test_tiny_and_elongated_images(detector, shape):
+    r = detector.scan(np.full(shape, 128, np.uint8))
+    assert r.label in ("real", "fake")
+    if min(shape[:2]) < detector.preprocessing.min_side:
+        assert any("padded" in n for n in r.notes)
+
+
+def test_bad_inputs_become_error_records(detector, tmp_path):
+    txt = tmp_path / "notes.png"
+    txt.write_text("hello")
+    results = list(detector.scan_many([tmp_path / "missing.jpg", txt, tmp_path], batch_size=2))
+    assert [r.label for r in results] == ["error"] * 3
+    assert "not found" in results[0].error
+    assert "directory" in results[2].error
+    assert all("\n" not in r.error for r in results)

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from forensics.models import build_model, list_architectures, measure_geometry, parameter_count, parse_arch
+
+REFERENCE_RF = {  # receptive fields reported by the reference study
+    "resnet18_layer1": 43,
+    "legacy_xception_block1": 19, "legacy_xception_block2": 43, "legacy_xception_block3": 91,
+    "legacy_xception_block4": 187, "legacy_xception_block5": 283,
+}
+
+
+@pytest.mark.parametrize("arch,rf", sorted(REFERENCE_RF.items()))
+def test_measured_receptive_field_matches_reference(arch, rf):
+    assert measure_geometry(arch)[0] == rf
+
+
+def test_registry_lists_all_families():
+    names = list_architectures()
+    for b in ("resnet18", "resnet34", "resnet50"):
+        assert [f"{b}_layer{i}" for i in range(1, 5)] + [f"{b}_full"] == [n for n in names if n.startswith(b + "_")]
+    for b in ("legacy_xception", "xception41"):
+        assert sum(n.startswith(b + "_block") for n in names) == 5
+    with pytest.raises(ValueError, match="unknown architecture"):
+        parse_arch("resnet18_layer9")
+
+
+@pytest.mark.parametrize("backbone,stage_name,n", [("resnet18", "layer", 4), ("resnet50", "layer", 4),
+                                                   ("legacy_xception", "block", 5), ("xception41", "block", 5)])
+def test_truncation_drops_later_stages(backbone, stage_name, n):
+    counts = [parameter_count(build_model(f"{backbone}_{stage_name}{i}")) for i in range(1, n + 1)]
+    full = parameter_count(build_model(f"{backbone}_full"))
+    assert counts == sorted(counts) and len(set(counts)) == n
+    assert counts[0] < full / 10  # the first cut keeps a small fraction of the network
+
+
+@pytest.mark.parametrize("arch", ["resnet18_layer1", "resnet18_layer2", "legacy_xception_block2", "xception41_block2"])
+def test_patch_output_is_fully_convolutional(arch):
+    model = build_model(arch).eval()
+    rf, stride, offset = model.geometry()
+    assert stride in (2, 4, 8, 16) and rf > stride
+    with torch.no_grad():
+        a = model(torch.randn(1, 3, 96, 96))
+        b = model(torch.randn(1, 3, 160, 128))
+    assert a.shape[1] == 2 and a.shape[2] == 96 // stride
+    assert b.shape[2:] == (160 // stride, 128 // stride)
+
+
+def test_full_model_gives_one_cell():
+    out = build_model("resnet18_full").eval()(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 2, 1, 1)
+
+
+def test_residual_input_filter_removes_flat_colour():
+    model = build_model("resnet18_layer1", input_filter="residual")
+    flat = torch.full((1, 3, 32, 32), 0.3)
+    assert model.prefilter(flat).abs().max() < 1e-6

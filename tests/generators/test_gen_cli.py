@@ -1,0 +1,71 @@
+"""`forensics generate` through typer's CliRunner, on a small app holding just that command."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from tests.generators.gen_helpers import TINY
+from forensics.cli.generate_cmd import generate
+
+app = typer.Typer()
+app.command("generate")(generate)
+app.command("noop")(lambda: None)  # a second command keeps `generate` a named sub-command
+
+
+@pytest.fixture()
+def runner():
+    return CliRunner()
+
+
+def test_generate_from_weights_dir(runner, trained, tmp_path):
+    wdir = trained["dcgan"].save(tmp_path / "w")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["generate", "dcgan", "-n", "3", "--out", str(out), "--weights", str(wdir),
+                              "--seed", "5", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == str(out)
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["seed"] == 5
+    assert len(list(out.glob("dcgan_*.png"))) == 3
+
+
+def test_generate_with_default_weights(runner, tmp_path):
+    res = runner.invoke(app, ["generate", "gmm", "-n", "2", "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ""
+    assert len(list((tmp_path / "o").glob("gmm_*.png"))) == 2
+
+
+def test_generate_train_on(runner, images, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, im in enumerate(images[:8]):
+        Image.fromarray(im).resize((12, 16)).save(data / f"{i}.png")
+    # tiny config: save a tiny untrained model and fine-tune it from --weights
+    import generators
+    wdir = generators.create_generator("dcgan", **TINY["dcgan"]).save(tmp_path / "w0")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["generate", "dcgan", "-n", "2", "--out", str(out), "--weights", str(wdir),
+                              "--train-on", str(data), "--steps", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "weights" / "config.json").read_text())
+    assert meta["training"]["steps"] == 2 and meta["training"]["n_images"] == 8
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["generate", "nope", "-n", "1", "--out", "X"], "unknown generator 'nope'"),
+    (["generate", "dcgan", "-n", "1", "--out", "X", "--weights", "/no/such/dir"], "not found"),
+    (["generate", "dcgan", "-n", "1", "--out", "X", "--train-on", "/no/such/dir"], "not found"),
+    (["generate", "dcgan", "-n", "1", "--out", "X", "--steps", "3"], "--steps needs --train-on"),
+    (["generate", "dcgan", "-n", "1", "--out", "X", "--weights", "model.pt"], "pickled"),
+])
+def test_errors_exit_2_with_one_line(runner, tmp_path, args, msg):
+    args = [a.replace("X", str(tmp_path / "x")) for a in args]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert msg in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert res.stdout == ""
