@@ -1,6 +1,6 @@
 """Quality and speed report for the shipped generators -> reports/generators/{NAME.png, README.md}.
 
-Metric: Frechet distance (FD) and kernel distance (KID x 1000) between 1000 samples and the 600 held-back
+Metric: Frechet distance (FD) and kernel distance (KID x 1000) between 600 samples and the 600 held-back
 real faces (real/celeba/val, centre square crop, 32 px), in the feature space of a fixed, randomly
 initialised conv net (seed 0; no pretrained network can be downloaded here). Reference rows: real train
 faces vs val (the floor), blurred real faces, Gaussian noise and one repeated real face (broken generators).
@@ -82,7 +82,7 @@ def to_eval_res(images: np.ndarray) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", nargs="*", default=None)
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 

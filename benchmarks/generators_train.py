@@ -35,6 +35,7 @@ def parse_value(v: str):
 
 
 def plot_history(name: str, history: dict[str, list[float]], path: Path) -> None:
+    steps = max((len(v) for v in history.values()), default=0)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -42,14 +43,15 @@ def plot_history(name: str, history: dict[str, list[float]], path: Path) -> None
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
     for ax, k in zip(axes[0], keys):
         v = np.asarray(history[k], float)
-        ax.plot(v, lw=0.5, alpha=0.35, color="C0")
+        x = np.linspace(1, steps, len(v)) if steps else np.arange(1, len(v) + 1)  # r1 is logged every few steps
+        ax.plot(x, v, lw=0.5, alpha=0.35, color="C0")
         w = max(1, len(v) // 50)
         if w > 1:
             sm = np.convolve(v, np.ones(w) / w, mode="valid")
-            ax.plot(np.arange(w - 1, len(v)), sm, color="C1", lw=1.5, label=f"mean of {w}")
+            ax.plot(x[w - 1:], sm, color="C1", lw=1.5, label=f"mean of {w}")
             ax.legend(fontsize=7)
         ax.set_title(f"{name}: {k}")
-        ax.set_xlabel("step (EM iteration for gmm)")
+        ax.set_xlabel("EM iteration" if name == "gmm" else "training step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

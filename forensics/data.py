@@ -24,7 +24,9 @@ def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a directory")
     walker = folder.rglob("*") if recursive else folder.glob("*")
-    return sorted(p for p in walker if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    # Everything with an image extension except directories: broken links, link loops, FIFOs and
+    # unreadable files stay in the list so that decoding reports them (eval lists them in `errors`).
+    return sorted(p for p in walker if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir())
 
 
 def in_validation(path: Path, fraction: float) -> bool:
@@ -136,16 +138,27 @@ class BalancedStream(IterableDataset):
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         rng = np.random.default_rng([self.seed, self.rank, wid, self.start_step])
         k = 0
+        totals = {lab: sum(len(s.files) for s in srcs) for lab, srcs in self.by_label.items()}
+        bad: dict[int, dict[Path, str]] = {REAL: {}, FAKE: {}}
         while True:
             label = (k + wid) % 2
             k += 1
             srcs = self.by_label[label]
             src = srcs[int(rng.integers(len(srcs)))]
             path = src.files[int(rng.integers(len(src.files)))]
+            if path in bad[label]:
+                continue
             try:
                 rgb = load_image(path).rgb
-            except ImageDecodeError:
-                continue  # unreadable training files are skipped (and listed by `forensics eval`)
+            except ImageDecodeError as e:
+                # unreadable training files are skipped (and listed by `forensics eval`); when every
+                # file of a class is unreadable, stop with a reason instead of looping forever
+                bad[label][path] = str(e)
+                if len(bad[label]) >= totals[label]:
+                    first, why = next(iter(bad[label].items()))
+                    raise ValueError(f"no readable {'real' if label == REAL else 'fake'} training images: "
+                                     f"all {totals[label]} files failed to decode (e.g. {first}: {why})")
+                continue
             crop = self.augmenter(rgb, rng)
             yield torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).contiguous(), label
 

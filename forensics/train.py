@@ -128,16 +128,22 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, pre: Preprocessi
     from forensics.aggregate import aggregate_map
 
     model.eval()
-    scores, labels, losses = [], [], []
+    scores, labels, losses, oks = [], [], [], []
     for x, y, ok in loader:
         logits = model(normalize(x.to(device), pre))
         target = y.to(device).view(-1, 1, 1).expand(-1, logits.shape[2], logits.shape[3])
-        losses.append(F.cross_entropy(logits, target, reduction="none").mean(dim=(1, 2)).cpu())
+        keep = ok.bool()
+        losses.append(F.cross_entropy(logits, target, reduction="none").mean(dim=(1, 2)).cpu()[keep])
         d = (logits[:, 1] - logits[:, 0]).float().cpu().numpy()
         scores += [aggregate_map(m, aggregation) for m in d]
         labels += y.tolist()
-    return {"scores": np.array(scores), "labels": np.array(labels),
-            "loss": float(torch.cat(losses).mean()) if losses else math.nan}
+        oks += keep.tolist()
+    # unreadable validation files (ok = 0) are blank placeholders: leave them out of every metric
+    keep_np = np.array(oks, dtype=bool)
+    loss = torch.cat(losses) if losses else torch.empty(0)
+    return {"scores": np.array(scores)[keep_np] if oks else np.array([]),
+            "labels": np.array(labels)[keep_np] if oks else np.array([]), "ok": keep_np,
+            "loss": float(loss.mean()) if loss.numel() else math.nan}
 
 
 def _per_source(scores: np.ndarray, labels: np.ndarray, names: list[str]) -> dict[str, Any]:
@@ -247,7 +253,8 @@ def train(cfg: TrainConfig) -> Path:
             m = binary_metrics(ev["labels"], ev["scores"])
             rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": ev["loss"],
                    "val_ap": m["ap"], "val_acc": m["accuracy"], "seconds": round(time.time() - t0, 1),
-                   "per_source": _per_source(ev["scores"], ev["labels"], val_names)}
+                   "per_source": _per_source(ev["scores"], ev["labels"],
+                                             [n for n, ok in zip(val_names, ev["ok"]) if ok])}
             history.append(rec)
             improved = (m["ap"], -ev["loss"]) > (best["val_ap"], -best["val_loss"])
             if improved:

@@ -30,7 +30,7 @@ class ProGANConfig:
     steps: int = 3000
     batch_size: int = 32
     lr: float = 1e-3
-    r1_gamma: float = 1.0
+    r1_gamma: float = 0.05
     ema_beta: float = 0.998
 
 
@@ -98,11 +98,12 @@ class ProDiscriminator(nn.Module):
 
 
 def _schedule(c: ProGANConfig, steps: int, step: int) -> tuple[int, float]:
-    """(stage, alpha) at `step`: equal step shares per resolution, the first half of each new one fading in."""
+    """(stage, alpha) at `step`. Each resolution gets one share of the steps and the final one two;
+    the first half of every new resolution's share fades it in."""
     first = int(math.log2(c.start_resolution)) - 2
     last = len(_res_list(c)) - 1
     n = last - first + 1
-    share = max(1, steps // n)
+    share = max(1, steps // (n + 1))
     k = min(step // share, n - 1)
     alpha = 1.0 if k == 0 else min(1.0, (step - k * share) / max(1, share // 2))
     return first + k, alpha

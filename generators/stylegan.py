@@ -31,7 +31,7 @@ class StyleGANConfig:
     steps: int = 2000
     batch_size: int = 32
     lr: float = 2e-3
-    r1_gamma: float = 1.0
+    r1_gamma: float = 0.05
     ema_beta: float = 0.998
     truncation: float = 1.0  # psi used by sample(); 1.0 = no truncation
 

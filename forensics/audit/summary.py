@@ -1,0 +1,187 @@
+"""End-of-audit summary: counts per label, score histogram, slowest files, errors; CSV export."""
+from __future__ import annotations
+
+import csv
+import heapq
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from forensics.audit.ledger import iter_records
+
+HIST_BINS = 10
+MAX_ERRORS_LISTED = 100
+N_SLOWEST = 10
+
+
+@dataclass
+class AuditSummary:
+    """Result of `forensics.audit.audit`: totals over the whole results file plus this run's work."""
+
+    out: str
+    records: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    histogram: dict[str, Any] = field(default_factory=dict)
+    slowest: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    n_errors: int = 0
+    models: list[str] = field(default_factory=list)
+    # this run
+    engine: str = "local"
+    scored: int = 0           # records written by this run (including errors and duplicates)
+    skipped: int = 0          # already recorded by an earlier run
+    duplicates: int = 0       # copies of content scored earlier (--dedupe)
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    repaired: Optional[str] = None
+    compacted: int = 0
+    interrupted: bool = False
+    csv: Optional[str] = None
+    summary_path: Optional[str] = None
+
+    @property
+    def n_fake(self) -> int:
+        return self.counts.get("fake", 0)
+
+    @property
+    def n_real(self) -> int:
+        return self.counts.get("real", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format_text(self, max_errors: int = 10) -> str:
+        lines = [f"audit: {self.records} records in {self.out}"
+                 + "".join(f", {k} {v}" for k, v in sorted(self.counts.items()))]
+        lines.append(f"this run: {self.scored} new, {self.skipped} already recorded"
+                     + (f", {self.duplicates} duplicates" if self.duplicates else "")
+                     + f", {self.seconds:.1f} s, {self.images_per_second:.1f} images/s"
+                     + (" (interrupted: rerun the same command to resume)" if self.interrupted else ""))
+        if self.repaired:
+            lines.append(f"repaired: {self.repaired}")
+        h = self.histogram
+        if h.get("counts") and sum(h["counts"]):
+            edges = h["edges"]
+            peak = max(h["counts"]) or 1
+            lines.append("P(fake) histogram:")
+            for i, c in enumerate(h["counts"]):
+                lines.append(f"  {edges[i]:.1f}-{edges[i + 1]:.1f} {c:7d} {'#' * max(0, round(30 * c / peak))}")
+        if self.slowest:
+            lines.append("slowest: " + ", ".join(f"{s['path']} ({s['seconds']:.3f} s)" for s in self.slowest[:3]))
+        if self.n_errors:
+            lines.append(f"errors: {self.n_errors}")
+            for e in self.errors[:max_errors]:
+                lines.append(f"  {_one_line(e['path'])}: {e['error']}")
+            if self.n_errors > max_errors:
+                lines.append(f"  ... {self.n_errors - max_errors} more (see {self.summary_path or self.out})")
+        return "\n".join(lines)
+
+
+def _one_line(path: Optional[str]) -> str:
+    if path is None:
+        return "<none>"
+    return path.encode("unicode_escape").decode("ascii") if any(ord(c) < 32 for c in path) else path
+
+
+def summarize(out: Union[str, Path], **run: Any) -> AuditSummary:
+    """Stream the results file once and build the summary (memory: top-k + capped error list)."""
+    s = AuditSummary(out=str(out), **run)
+    counts: dict[str, int] = {}
+    hist = [0] * HIST_BINS
+    slow: list[tuple[float, str]] = []
+    models: set[str] = set()
+    for rec in iter_records(out):
+        s.records += 1
+        label = str(rec.get("label"))
+        counts[label] = counts.get(label, 0) + 1
+        if rec.get("model"):
+            models.add(str(rec["model"]))
+        score = rec.get("score")
+        if isinstance(score, (int, float)) and label != "error":
+            hist[min(HIST_BINS - 1, max(0, int(score * HIST_BINS)))] += 1
+        sec = rec.get("seconds")
+        if isinstance(sec, (int, float)):
+            item = (float(sec), str(rec.get("path")))
+            if len(slow) < N_SLOWEST:
+                heapq.heappush(slow, item)
+            elif item > slow[0]:
+                heapq.heapreplace(slow, item)
+        if label == "error":
+            s.n_errors += 1
+            if len(s.errors) < MAX_ERRORS_LISTED:
+                s.errors.append({"path": rec.get("path"), "error": rec.get("error")})
+    s.counts = dict(sorted(counts.items()))
+    s.histogram = {"edges": [round(i / HIST_BINS, 2) for i in range(HIST_BINS + 1)], "counts": hist}
+    s.slowest = [{"path": p, "seconds": sec} for sec, p in sorted(slow, reverse=True)]
+    s.models = sorted(models)
+    return s
+
+
+CSV_FIELDS = ["path", "label", "score", "threshold", "model", "width", "height", "sha256", "error",
+              "file_size", "mtime", "seconds", "heatmap_max", "heatmap_fraction_fake_cells",
+              "provenance_signals", "notes"]
+
+
+def _csv_row(rec: dict[str, Any]) -> list[Any]:
+    heat = rec.get("heatmap") or {}
+    prov = rec.get("provenance") or {}
+    signals = prov.get("signals") if isinstance(prov, dict) else None
+    sig_txt = ""
+    if isinstance(signals, list):
+        sig_txt = ";".join(str(x.get("name", x) if isinstance(x, dict) else x) for x in signals)
+    row = []
+    for f in CSV_FIELDS:
+        if f == "heatmap_max":
+            row.append(heat.get("max", ""))
+        elif f == "heatmap_fraction_fake_cells":
+            row.append(heat.get("fraction_fake_cells", ""))
+        elif f == "provenance_signals":
+            row.append(sig_txt)
+        elif f == "notes":
+            row.append(" | ".join(rec.get("notes") or []))
+        else:
+            v = rec.get(f)
+            row.append("" if v is None else v)
+    return row
+
+
+def write_csv(out: Union[str, Path], csv_path: Union[str, Path]) -> int:
+    """Write the CSV from the JSONL atomically (temp file + rename): never a torn CSV."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.", suffix=".tmp")
+    n = 0
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(CSV_FIELDS)
+            for rec in iter_records(out):
+                w.writerow(_csv_row(rec))
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, csv_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return n
+
+
+def default_summary_path(out: Union[str, Path]) -> Path:
+    """results.jsonl -> results.summary.json"""
+    out = Path(out)
+    stem = out.name[:-len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return out.with_name(stem + ".summary.json")
+
+
+def write_summary(summary: AuditSummary, path: Union[str, Path]) -> None:
+    from forensics.checkpoint import atomic_write_json
+
+    summary.summary_path = str(path)
+    atomic_write_json(Path(path), summary.to_dict())
+
+
+

@@ -1,0 +1,177 @@
+"""Streaming file discovery: sorted per directory, one directory listing in memory at a time."""
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional, Sequence
+
+from forensics.decoding import IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One file to audit, with the size/mtime seen when it was listed (the resume key)."""
+
+    path: str
+    size: Optional[int] = None
+    mtime: Optional[float] = None
+    error: Optional[str] = None  # set when the entry cannot be used (stat failed, loop, ...)
+
+
+def stat_error_reason(path: str, exc: OSError) -> str:
+    """One-line reason for a failed stat, worded like `forensics.decoding`."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENOENT:
+        return "broken symbolic link" if os.path.islink(path) else "file not found"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    return f"cannot stat file: {exc.strerror or exc}"
+
+
+def stat_candidate(path: str) -> Candidate:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return Candidate(path, error=stat_error_reason(path, e))
+    if stat.S_ISDIR(st.st_mode):
+        return Candidate(path, error="is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        return Candidate(path, st.st_size, st.st_mtime, error="not a regular file")
+    return Candidate(path, st.st_size, st.st_mtime)
+
+
+class FileFilter:
+    """Which names are audited: image extensions by default, or any `--include` glob."""
+
+    def __init__(self, include: Sequence[str] = (), extensions: Iterable[str] = IMAGE_EXTENSIONS) -> None:
+        self.include = tuple(include)
+        self.extensions = tuple(e.lower() for e in extensions)
+
+    def __call__(self, name: str, relpath: str) -> bool:
+        if self.include:
+            return any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(relpath, g) for g in self.include)
+        return name.lower().endswith(self.extensions)
+
+
+def iter_candidates(roots: Sequence[str], *, recursive: bool = True, include: Sequence[str] = (),
+                    exclude_paths: Iterable[str] = ()) -> Iterator[Candidate]:
+    """Files under `roots` (directories or files), streamed in sorted order per directory.
+
+    Only one directory's entries are held at a time (plus the stack of pending sibling
+    directories), so huge trees do not need a full listing in memory. Symbolic links to
+    directories are followed once; a link that leads back into a directory being walked is
+    reported as an error candidate ("symbolic link loop") instead of recursing forever.
+    """
+    filt = FileFilter(include)
+    excluded: set[tuple[int, int]] = set()
+    for p in exclude_paths:
+        try:
+            est = os.stat(p)
+            excluded.add((est.st_dev, est.st_ino))
+        except OSError:
+            pass
+    for root in roots:
+        root = os.fspath(root)
+        try:
+            st = os.stat(root)
+        except OSError as e:
+            yield Candidate(root, error=stat_error_reason(root, e))
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            yield stat_candidate(root)  # an explicitly named file is always audited
+            continue
+        yield from _walk(root, filt, recursive, excluded)
+
+
+def _walk(root: str, filt: FileFilter, recursive: bool, excluded: set[tuple[int, int]]) -> Iterator[Candidate]:
+    root_st = os.stat(root)
+    # stack of (directory path, ancestry of (dev, ino) pairs)
+    stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, ((root_st.st_dev, root_st.st_ino),))]
+    while stack:
+        directory, ancestry = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            yield Candidate(directory, error=f"cannot list directory: {e.strerror or e}")
+            continue
+        subdirs: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+        for entry in entries:
+            path = entry.path
+            rel = os.path.relpath(path, root)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not recursive:
+                    if filt(entry.name, rel):  # a directory named like an image
+                        yield Candidate(path, error="is a directory, not an image file")
+                    continue
+                try:
+                    dst = entry.stat(follow_symlinks=True)
+                except OSError as e:
+                    yield Candidate(path, error=stat_error_reason(path, e))
+                    continue
+                key = (dst.st_dev, dst.st_ino)
+                if key in ancestry:
+                    yield Candidate(path, error="symbolic link loop (leads back to a directory being audited)")
+                    continue
+                subdirs.append((path, ancestry + (key,)))
+                continue
+            if not filt(entry.name, rel):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except OSError as e:
+                yield Candidate(path, error=stat_error_reason(path, e))
+                continue
+            if (st.st_dev, st.st_ino) in excluded:
+                continue  # our own output files
+            if not stat.S_ISREG(st.st_mode):
+                yield Candidate(path, st.st_size, st.st_mtime, error="not a regular file")
+                continue
+            yield Candidate(path, st.st_size, st.st_mtime)
+        del entries
+        stack.extend(reversed(subdirs))  # pop() visits subdirectories in sorted order
+
+
+def count_files(roots: Sequence[str], *, recursive: bool = True, include: Sequence[str] = ()) -> int:
+    """Number of entries `iter_candidates` would yield, counted without stat calls where possible
+    (for the progress bar's ETA; runs in a background thread)."""
+    filt = FileFilter(include)
+    n = 0
+    for root in roots:
+        if not os.path.isdir(root):
+            n += 1
+            continue
+        seen: set[tuple[int, int]] = set()
+        stack = [root]
+        while stack:
+            d = stack.pop()
+            try:
+                st = os.stat(d)
+                if (st.st_dev, st.st_ino) in seen:
+                    n += 1
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                with os.scandir(d) as it:
+                    for e in it:
+                        try:
+                            is_dir = e.is_dir()
+                        except OSError:
+                            is_dir = False
+                        if is_dir:
+                            if recursive:
+                                stack.append(e.path)
+                            elif filt(e.name, os.path.relpath(e.path, root)):
+                                n += 1
+                        elif filt(e.name, os.path.relpath(e.path, root)):
+                            n += 1
+            except OSError:
+                n += 1
+    return n

@@ -1,0 +1,90 @@
+"""`forensics audit`: streaming, resumable batch audit of folders to JSONL/CSV."""
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE, fail, load_detector, warn
+from forensics.decoding import DEFAULT_MAX_PIXELS
+
+
+def audit(
+    paths: List[str] = typer.Argument(..., help="Folders (or files) to audit; s3://... etc. with --engine ray.",
+                                      show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", help="Results JSONL (appended; rerun to resume)."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write a CSV (atomically, at the end)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model directory or shipped model name (default: embedded)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0,
+                                          help="Decode processes (0 = decode in the main process; default: cores-1). "
+                                               "With --engine ray: number of model actors."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into subfolders."),
+    include: Optional[List[str]] = typer.Option(None, "--include",
+                                                help="Only files matching this glob (name or relative path); repeatable. "
+                                                     "Default: known image extensions."),
+    by_hash: bool = typer.Option(False, "--by-hash", help="Resume by path + content sha256 instead of path + size + mtime."),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Score identical content once; copies get the first one's score."),
+    engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (Ray Data)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this."),
+    provenance: Optional[bool] = typer.Option(None, "--provenance/--no-provenance",
+                                              help="Inspect metadata/credentials/watermarks (default: on when available)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when an image is flagged fake."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
+) -> None:
+    """Audit folders: one JSON record per image in --out, resumable, with a summary (exit 1 if any is flagged fake)."""
+    from forensics.audit import AuditError
+    from forensics.audit import audit as run_audit
+
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    if max_pixels < 1:
+        fail("--max-pixels must be positive")
+    if engine == "ray":
+        from forensics.audit.ray_engine import ray_available
+
+        if not ray_available():
+            fail("--engine ray needs Ray: pip install 'forensics[ray]' (or pip install 'ray[data]')")
+    detector = load_detector(model, device) if engine == "local" else None
+
+    def _term(signum, frame):  # SIGTERM: stop like Ctrl-C, keeping what was written
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not in the main thread (tests)
+        pass
+    try:
+        summary = run_audit(paths, out, detector=detector, model=model, device=device, engine=engine,
+                            batch_size=batch_size, workers=workers, recursive=recursive, include=include or (),
+                            by_hash=by_hash, dedupe=dedupe, max_pixels=max_pixels, provenance=provenance,
+                            csv=csv_out, progress=not quiet, log=warn)
+    except AuditError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        warn("interrupted: rerun the same command to resume")
+        raise typer.Exit(130)
+    except Exception as e:  # unexpected: one line unless --debug
+        if debug:
+            raise
+        fail(f"unexpected failure: {type(e).__name__}: {e}")
+    if summary.interrupted:
+        warn("interrupted: rerun the same command to resume")
+        if not quiet:
+            warn(summary.format_text())
+        raise typer.Exit(130)
+    if not quiet:
+        warn(summary.format_text())
+        warn(f"results: {out}" + (f", {csv_out}" if csv_out else "") + f", summary: {summary.summary_path}")
+    n_ok = summary.records - summary.n_errors
+    if summary.records and n_ok == 0:
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(EXIT_FLAGGED if summary.n_fake and not exit_zero else EXIT_OK)
+
+
+if __name__ == "__main__":  # `python -m forensics.cli.audit_cmd` (same as `forensics audit`)
+    typer.run(audit)

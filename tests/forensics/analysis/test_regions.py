@@ -1,0 +1,85 @@
+"""Region statistics: grid and texture labellers, the random baseline table, the optional face parser."""
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from forensics.analysis.regions import (GridLabeller, RegionCounts, TextureLabeller, count_regions, default_labellers,
+                                        label_points, plot_region_histograms, region_table)
+
+
+def test_grid_labeller_names_and_map():
+    g = GridLabeller(3, 3)
+    lm = g.label_map(np.zeros((30, 60, 3), np.uint8))
+    assert lm.shape == (30, 60)
+    assert g.regions[lm[0, 0]] == "top-left" and g.regions[lm[15, 30]] == "centre"
+    assert g.regions[lm[29, 59]] == "bottom-right"
+    assert g.regions[g.label_at(29, 0, 30, 60)] == "bottom-left"
+
+
+def test_texture_labeller_finds_the_detailed_area():
+    rng = np.random.default_rng(0)
+    img = np.full((48, 48, 3), 128, np.uint8)
+    img[:, 32:] = rng.integers(0, 255, (48, 16, 3))
+    t = TextureLabeller()
+    lm = t.label_map(img)
+    assert t.regions[lm[24, 44]] == "detailed" and t.regions[lm[24, 4]] == "smooth"
+
+
+def test_region_table_enrichment():
+    rows = region_table(("a", "b"), Counter({"a": 8, "b": 2}), Counter({"a": 5, "b": 5}))
+    a = rows[0]
+    assert a["top_share"] == 0.8 and a["random_share"] == 0.5 and abs(a["enrichment"] - 1.6) < 1e-9
+    assert region_table(("a",), Counter(), Counter({"a": 1}))[0]["enrichment"] == 0
+
+
+def test_count_regions_and_skip_when_not_applicable(tmp_path):
+    class Never:
+        name, regions = "never", ("x",)
+
+        def label_map(self, rgb):
+            return None
+
+    img = np.zeros((30, 30, 3), np.uint8)
+    c = RegionCounts("grid3x3", GridLabeller().regions)
+    assert count_regions(GridLabeller(), img, [(1, 1)], [(29, 29), (15, 15)], c)
+    assert c.top["top-left"] == 1 and c.random["bottom-right"] == 1 and c.random["centre"] == 1
+    n = RegionCounts("never", ("x",))
+    assert not count_regions(Never(), img, [(1, 1)], [], n) and n.n_skipped == 1
+    assert label_points(np.array([[0, 1], [2, 3]]), [(-5, 9)]) == [1]
+    p = plot_region_histograms([("set", [c, n])], tmp_path / "r.png")
+    assert p.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_faces_missing_gives_a_clear_message(monkeypatch):
+    import builtins
+
+    from forensics.analysis import faces
+
+    real_import = builtins.__import__
+
+    def no_mediapipe(name, *a, **k):
+        if name == "mediapipe" or name.startswith("mediapipe."):
+            raise ImportError("No module named 'mediapipe'")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_mediapipe)
+    assert not faces.faces_available()
+    with pytest.raises(faces.FacesUnavailable, match=r"forensics\[faces\]"):
+        faces.FaceLabeller()
+    notes = []
+    labs = default_labellers(faces=None, warn=notes.append)  # auto: fall back, say why once
+    assert [lab.name for lab in labs] == ["grid3x3", "texture"]
+    assert notes and "mediapipe" in notes[0].lower()
+    with pytest.raises(faces.FacesUnavailable):
+        default_labellers(faces=True)
+    assert [lab.name for lab in default_labellers(faces=False)] == ["grid3x3", "texture"]
+
+
+def test_face_labeller_on_a_drawn_face_when_mediapipe_is_installed():
+    from forensics.analysis import faces
+
+    if not faces.faces_available():
+        pytest.skip("mediapipe 0.10.14 not installed (optional extra `faces`)")
+    lab = faces.FaceLabeller()
+    assert lab.label_map(np.zeros((64, 64, 3), np.uint8)) is None  # no face in a black image

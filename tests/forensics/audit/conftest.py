@@ -1,0 +1,44 @@
+"""Helpers for audit tests: tiny image folders made on the fly, the CLI command line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def make_images(folder: Path, n: int, *, size: int = 32, seed: int = 0, prefix: str = "img",
+                ext: str = ".png") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        p = folder / f"{prefix}{i:04d}{ext}"
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(p)
+        out.append(p)
+    return out
+
+
+def audit_cli() -> list[str]:
+    """`python -m forensics audit` once the command is registered; the module itself until then."""
+    from forensics.cli.main import app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    if "audit" in names:
+        return [sys.executable, "-m", "forensics", "audit"]
+    return [sys.executable, "-m", "forensics.cli.audit_cmd"]
+
+
+@pytest.fixture
+def mixed_folder(tmp_path) -> Path:
+    """12 good PNG/JPEG images in two levels plus bad files and a non-image."""
+    root = tmp_path / "data"
+    make_images(root, 8, seed=1)
+    make_images(root / "sub", 4, size=40, seed=2, prefix="j", ext=".jpg")
+    (root / "bad.png").write_bytes(b"<html>not an image</html>")
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "truncated.png").write_bytes((root / "img0000.png").read_bytes()[:60])
+    (root / "readme.txt").write_text("not audited")
+    return root
