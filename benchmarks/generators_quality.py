@@ -54,10 +54,13 @@ def feature_net():
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    import warnings
     from scipy import linalg
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)
+    with warnings.catch_warnings():  # singular for the "one repeated face" reference
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(s1 @ s2)
     covmean = covmean.real if np.iscomplexobj(covmean) else covmean
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
 

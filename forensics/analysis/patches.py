@@ -132,9 +132,15 @@ def plot_patch_grids(grids: Sequence[tuple[str, Sequence[TopPatch]]], out_path: 
     if not grids:
         raise ValueError("no patches to plot")
     n = len(grids)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.8), squeeze=False)
-    for ax, (name, ps) in zip(axes[0], grids):
-        ax.imshow(patch_grid([p.window for p in ps], ncols=ncols), interpolation="nearest")
+    mosaics = [patch_grid([p.window for p in ps], ncols=ncols) for _, ps in grids]
+    aspect = max(m.shape[0] / m.shape[1] for m in mosaics)
+    per_row = min(n, 4)
+    nrows = -(-n // per_row)
+    fig, axes = plt.subplots(nrows, per_row, figsize=(3.0 * per_row, nrows * (3.0 * aspect + 0.55)), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    for ax, (name, ps), mosaic in zip(axes.ravel(), grids, mosaics):
+        ax.imshow(mosaic, interpolation="nearest")
         confs = [p.confidence for p in ps]
         ax.set_title(f"{name}: top {len(ps)}\nconfidence {min(confs):.2f}-{max(confs):.2f}", fontsize=9)
         ax.axis("off")
