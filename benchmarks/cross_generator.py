@@ -51,78 +51,118 @@ def prepare(work: Path, size: int, n_gen: int, native: int) -> dict[str, dict[st
     return sets
 
 
+def train_and_score(sets: dict, train_on: str, arch: str, args) -> dict:
+    """Train `arch` on one set's fakes vs the real train split; AP on every set's test split."""
+    from forensics import Detector
+    from forensics.evaluate import evaluate, strip_scores
+    from forensics.train import TrainConfig, train
+
+    out = args.work / f"run_{train_on}_{arch}"
+    t0 = time.time()
+    train(TrainConfig(real=[str(sets["real"]["train"])], fake=[str(sets[train_on]["train"])],
+                      val_real=[str(sets["real"]["test"])], val_fake=[str(sets[train_on]["test"])],
+                      out=str(out), arch=arch, epochs=max(1, args.steps // 100), steps_per_epoch=100,
+                      batch_size=32, size=args.size, val_size=args.size, augment="flip", patience=99,
+                      workers=1, progress=False, device="cpu", seed=args.seed))
+    det = Detector.load(out, device="cpu")
+    test_fakes = {n: d["test"] for n, d in sets.items() if n != "real"}
+    res = strip_scores(evaluate(det, [sets["real"]["test"]], test_fakes, progress=False))
+    return {"ap": {n: m["ap"] for n, m in res["conditions"]["clean"]["fake_sets"].items()},
+            "receptive_field": det.describe()["receptive_field"] or "full image",
+            "train_seconds": round(time.time() - t0, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--train-on", default="progan")
+    ap.add_argument("--train-on", default="progan,dcgan,stylegan,glow,gmm,diffusion",
+                    help="comma list of generators to train on (one detector per generator and arch)")
     ap.add_argument("--archs", default="resnet18_layer1,resnet18_layer2,legacy_xception_block2,resnet18_full")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--native", type=int, default=32, help="resolution the generators were trained at")
     ap.add_argument("--n-gen", type=int, default=600)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "cross_generator")
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     args = ap.parse_args()
 
-    from forensics import Detector
-    from forensics.evaluate import evaluate, strip_scores
-    from forensics.train import TrainConfig, train
-
     sets = prepare(args.work, args.size, args.n_gen, args.native)
-    test_fakes = {n: d["test"] for n, d in sets.items() if n != "real"}
-    rows = {}
-    for arch in args.archs.split(","):
-        out = args.work / f"run_{args.train_on}_{arch}"
-        t0 = time.time()
-        epochs = max(1, args.steps // 100)
-        train(TrainConfig(real=[str(sets["real"]["train"])], fake=[str(sets[args.train_on]["train"])],
-                          val_real=[str(sets["real"]["test"])], val_fake=[str(sets[args.train_on]["test"])],
-                          out=str(out), arch=arch, epochs=epochs, steps_per_epoch=100, batch_size=32,
-                          size=args.size, val_size=args.size, augment="flip", patience=99, workers=1,
-                          progress=False, device="cpu"))
-        det = Detector.load(out, device="cpu")
-        res = strip_scores(evaluate(det, [sets["real"]["test"]], test_fakes, progress=False))
-        rows[arch] = {"ap": {n: m["ap"] for n, m in res["conditions"]["clean"]["fake_sets"].items()},
-                      "receptive_field": det.describe()["receptive_field"] or "full image",
-                      "train_seconds": round(time.time() - t0, 1)}
-        print(arch, json.dumps(rows[arch]["ap"]), flush=True)
-    write_report(rows, args, list(test_fakes))
+    train_on = [g for g in args.train_on.split(",") if g in sets]
+    missing = sorted(set(args.train_on.split(",")) - set(train_on))
+    if missing:
+        print(f"no weights/samples for {', '.join(missing)}: skipped", flush=True)
+    done_file = args.work / "rows.json"  # rerunning resumes: finished (generator, arch) pairs are kept
+    rows = json.loads(done_file.read_text()) if done_file.is_file() else {}
+    for gen in train_on:
+        for arch in args.archs.split(","):
+            key = f"{gen}|{arch}"
+            if key not in rows:
+                rows[key] = train_and_score(sets, gen, arch, args)
+                done_file.write_text(json.dumps(rows, indent=1))
+            print(key, json.dumps(rows[key]["ap"]), flush=True)
+    write_report(rows, args, train_on, args.archs.split(","), [n for n in sets if n != "real"])
 
 
-def write_report(rows: dict, args, sets: list[str]) -> None:
+def _unseen_mean(rows: dict, gen: str, arch: str, sets: list[str], exclude_web: bool = False) -> float:
+    aps = [v for s, v in rows[f"{gen}|{arch}"]["ap"].items() if s != gen and not (exclude_web and s == "web-stylegan")]
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+def write_report(rows: dict, args, train_on: list[str], archs: list[str], sets: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "cross_generator.json").write_text(json.dumps({"train_on": args.train_on, "steps": args.steps,
-                                                               "size": args.size, "rows": rows}, indent=2))
-    archs = list(rows)
-    mat = np.array([[rows[a]["ap"][s] for s in sets] for a in archs])
-    fig, ax = plt.subplots(figsize=(1.3 * len(sets) + 3, 0.6 * len(archs) + 1.8))
-    im = ax.imshow(mat, vmin=0.5, vmax=1.0, cmap="viridis")
-    ax.set_xticks(range(len(sets)), sets, rotation=30, ha="right")
-    ax.set_yticks(range(len(archs)), archs)
-    for i in range(len(archs)):
-        for j in range(len(sets)):
-            ax.text(j, i, f"{mat[i, j]:.3f}", ha="center", va="center", color="w" if mat[i, j] < 0.8 else "k", fontsize=8)
-    ax.set_title(f"AP (fake = positive); trained on {args.train_on} vs CelebA")
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    fig.savefig(args.out / "cross_generator.png", dpi=110)
-    lines = [f"# Cross-generator generalisation (bundled generators)", "",
-             f"Produced by `python benchmarks/cross_generator.py --train-on {args.train_on} --steps {args.steps}`.",
-             f"Detectors trained on **{args.train_on}** fakes vs CelebA reals, both through the same path "
-             f"(centre square, Lanczos to {args.native} px, bicubic to {args.size} px, PNG); {args.steps} steps of "
-             "batch 32, Adam 1e-3, flip augmentation, CPU. Test: held-out samples of every set vs held-out CelebA "
-             "reals through the same path. `web-stylegan` is an external set resized straight to "
-             f"{args.size} px (a different resize history from the reals, so read it with care).", "",
-             "| architecture | receptive field | " + " | ".join(sets) + " | train s |",
-             "|---|---|" + "---|" * len(sets) + "---|"]
+    (args.out / "cross_generator.json").write_text(json.dumps(
+        {"train_on": train_on, "archs": archs, "steps": args.steps, "size": args.size, "seed": args.seed,
+         "rows": rows}, indent=2))
+    fig, axes = plt.subplots(1, len(archs), figsize=(3.2 * len(archs) + 1, 0.45 * len(train_on) + 2.4),
+                             squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        mat = np.array([[rows[f"{g}|{arch}"]["ap"][s] for s in sets] for g in train_on])
+        im = ax.imshow(mat, vmin=0.5, vmax=1.0, cmap="viridis")
+        ax.set_xticks(range(len(sets)), sets, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(train_on)), train_on if ax is axes[0][0] else [""] * len(train_on), fontsize=7)
+        for i in range(len(train_on)):
+            for j in range(len(sets)):
+                ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="w" if mat[i, j] < 0.8 else "k")
+        ax.set_title(arch, fontsize=9)
+    axes[0][0].set_ylabel("trained on")
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02)
+    fig.suptitle("AP (fake = positive) on each test set; rows: training generator", fontsize=10)
+    fig.savefig(args.out / "cross_generator.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    lines = ["# Cross-generator generalisation (bundled generators)", "",
+             f"Produced by `python benchmarks/cross_generator.py --steps {args.steps} --size {args.size}` "
+             "(reruns resume from runs/cross_generator/rows.json).", "",
+             f"One detector per (training generator, architecture): fakes of ONE bundled generator vs CelebA "
+             f"reals, both through the same path (centre square, Lanczos to {args.native} px, bicubic to "
+             f"{args.size} px, PNG); {args.steps} steps of batch 32, Adam 1e-3, flip augmentation, CPU, seed "
+             f"{args.seed}. Test: held-out samples of every set vs held-out CelebA reals through the same path. "
+             f"`web-stylegan` is an external set resized straight to {args.size} px (a different resize history "
+             "from the reals, so read it with care).", "",
+             "## Mean AP on generators not seen in training", "",
+             "| architecture | receptive field | " + " | ".join(f"train {g}" for g in train_on) +
+             " | mean (bundled only) |", "|---|---|" + "---|" * (len(train_on) + 1)]
     for a in archs:
-        lines.append(f"| {a} | {rows[a]['receptive_field']} | " + " | ".join(f"{rows[a]['ap'][s]:.3f}" for s in sets)
-                     + f" | {rows[a]['train_seconds']} |")
-    lines += ["", "![cross-generator AP](cross_generator.png)", ""]
+        unseen = [_unseen_mean(rows, g, a, sets) for g in train_on]
+        bundled = [_unseen_mean(rows, g, a, sets, exclude_web=True) for g in train_on]
+        lines.append(f"| {a} | {rows[f'{train_on[0]}|{a}']['receptive_field']} | " +
+                     " | ".join(f"{v:.3f}" for v in unseen) + f" | {np.nanmean(bundled):.3f} |")
+    lines += ["", "## Every cell", ""]
+    for g in train_on:
+        lines += [f"### trained on {g}", "", "| architecture | " + " | ".join(sets) + " | train s |",
+                  "|---|" + "---|" * len(sets) + "---|"]
+        for a in archs:
+            r = rows[f"{g}|{a}"]
+            lines.append(f"| {a} | " + " | ".join(("**%.3f**" if s == g else "%.3f") % r["ap"][s] for s in sets)
+                         + f" | {r['train_seconds']} |")
+        lines.append("")
+    lines += ["![cross-generator AP](cross_generator.png)", ""]
     (args.out / "cross_generator.md").write_text("\n".join(lines))
 
 

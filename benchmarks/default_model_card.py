@@ -82,7 +82,12 @@ def main() -> None:
     real_all = np.concatenate([clean[n] for n in reals])
     card: dict = {"model": det.model_id, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
                   "threshold": threshold, "target_fpr": args.target_fpr, "per_source_threshold": per_source_t,
-                  "best_epoch": cfg.get("best_epoch"), "fpr": {}, "ap": {}, "tpr_at_threshold": {}}
+                  "best_epoch": cfg.get("best_epoch"), "fpr": {}, "ap": {}, "tpr_at_threshold": {},
+                  "training": {k: cfg["training"].get(k) for k in ("sources", "val_sources", "size", "augment",
+                                                                   "epochs", "steps_per_epoch", "batch_size", "lr")},
+                  "history": [{k: h[k] for k in ("epoch", "val_ap", "seconds")}
+                              for h in json.loads((args.run / "metrics.json").read_text())["history"]]
+                  if (args.run / "metrics.json").is_file() else []}
     for n in reals:
         card["fpr"][n] = {"n": int(clean[n].size), "fpr": float((clean[n] >= threshold).mean()),
                           "fpr_at_0.5": float((clean[n] >= 0.5).mean())}
@@ -165,6 +170,17 @@ def write_card(card: dict, path: Path) -> None:
     L = [f"# Model card: `{card['model']}` (the embedded default detector)", "",
          "Every number below is produced by `python benchmarks/default_model_card.py` on held-back validation",
          "files of each training source (file-level split by name hash), at native resolution.", "",
+         "## Training data and recipe", "",
+         "Retrain with `python benchmarks/prepare_default_data.py && forensics train --config "
+         "configs/default_detector.json` (resumable; then this script with `--publish`).", "",
+         "| source | training files |", "|---|---|",
+         *[f"| {n} | {c} |" for n, c in (card["training"].get("sources") or {}).items()], "",
+         f"Both classes go through one pipeline: random crops of {card['training'].get('size')} px at native "
+         "resolution, robust augmentation of both classes (random rescaling, JPEG re-compression at quality "
+         "30-100, Gaussian blur, flips), balanced real/fake batches sampled evenly over sources; "
+         f"{len(card['history'])} epochs of {card['training'].get('steps_per_epoch')} steps of batch "
+         f"{card['training'].get('batch_size')} so far, model selection on validation AP. Bundled-generator "
+         "samples (32 px) and their matched CelebA reals are upsampled to 128 px through the same path.", "",
          "## Architecture", "",
          f"- `{card['arch']}` with input filter `{card['input_filter']}` (timm backbone truncated after an early stage, "
          "1x1 conv to 2 logits per cell; image score = mean of per-cell P(fake)).",
@@ -199,7 +215,21 @@ def write_card(card: dict, path: Path) -> None:
     for n, kind, wrong, png in card["examples"]:
         L.append(f"- {n}: {'a ' + kind if wrong else 'no ' + kind + ' at the threshold; hardest case shown'}  ")
         L.append(f"  ![{n}]({png})")
-    L.append("")
+    ablation = path.parent / "default_ablation.md"
+    if ablation.is_file():  # the architecture comparison and leave-one-source-out study
+        L += ["", "## Why this architecture: comparison and leave-one-source-out", "",
+              "From [default_ablation.md](default_ablation.md) (short equal budgets, same validation files):", ""]
+        L += [line.replace("## ", "### ") for line in ablation.read_text().splitlines()[1:]]
+    L += ["", "## What it cannot do (read before trusting a verdict)", "",
+          "- It was trained on faces (CelebA, high-resolution faces), ImageNet-style photos and BSD photos vs a few "
+          "GAN and latent-diffusion sources; generators and camera pipelines outside these are untested, and the "
+          "leave-one-source-out table above is the best guide to how it fares on an unseen generator.",
+          "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
+          "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
+          "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "
+          "hot patches (textures, compression blocks).",
+          "- Scores are calibrated for a 1% false-positive rate on the real validation sources above; other "
+          "photo populations can have a different false-positive rate: recalibrate with `forensics calibrate`.", ""]
     path.write_text("\n".join(L))
 
 

@@ -1,6 +1,8 @@
 """Train one bundled generator family on real faces, save its weights, record the loss curve.
 
     python benchmarks/generators_train.py dcgan --steps 2000 --resolution 32 --out generators/weights/dcgan
+    python benchmarks/generators_train.py stylegan --steps 4000 --minutes 30 --checkpoint /tmp/ckpt/stylegan
+    python benchmarks/generators_train.py stylegan --init generators/weights/stylegan --minutes 20   # continue
 
 Writes OUT/model.safetensors + OUT/config.json, reports/generators/NAME_history.json,
 reports/generators/NAME_loss.png and a quick sample grid reports/generators/NAME_train_grid.png.
@@ -8,6 +10,7 @@ reports/generators/NAME_loss.png and a quick sample grid reports/generators/NAME
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -68,6 +71,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=None, help="stop early after this much training time")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (weights + history)")
+    ap.add_argument("--checkpoint-every", type=int, default=250)
+    ap.add_argument("--init", type=Path, default=None, help="continue training from these saved weights")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     args = ap.parse_args()
 
@@ -83,15 +90,25 @@ def main() -> None:
     overrides = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     if args.resolution:
         overrides["resolution"] = args.resolution
-    gen = generators.create_generator(args.family, **overrides)
+    if args.init:
+        gen = generators.get_generator_class(args.family).load(args.init)
+        if overrides:
+            gen.config = dataclasses.replace(gen.config, **overrides)
+        previous = REPORTS / f"{args.family}_history.json"
+        earlier = json.loads(previous.read_text())["history"] if previous.is_file() else {}
+    else:
+        gen, earlier = generators.create_generator(args.family, **overrides), {}
     t = time.time()
     images = load_images(args.data, gen.resolution)
     print(f"loaded {len(images)} images at {gen.resolution}px in {time.time() - t:.1f}s", flush=True)
     t = time.time()
-    gen.fit(images, steps=args.steps, device=args.device, progress=False)
+    gen.fit(images, steps=args.steps, device=args.device, progress=False, checkpoint_dir=args.checkpoint,
+            checkpoint_every=args.checkpoint_every, max_seconds=args.minutes * 60 if args.minutes else None)
     gen.provenance["data"] = str(args.data.relative_to(ROOT.parent)) if args.data.is_relative_to(ROOT.parent) \
         else str(args.data)
     print(f"trained {args.family} in {time.time() - t:.1f}s", flush=True)
+    if earlier:  # a continued run: the loss curve covers every segment
+        gen.history = {k: earlier.get(k, []) + v for k, v in gen.history.items()}
     out = gen.save(args.out or generators.default_weights_dir(args.family))
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{args.family}_history.json").write_text(json.dumps(

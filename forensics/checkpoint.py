@@ -1,10 +1,12 @@
 """Safe checkpoints: `model.safetensors` + `config.json`, written atomically, validated on load."""
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +18,54 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 FORMAT = "forensics-detector"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
+FORMAT_VERSION = 1
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+STALE_TEMP_SECONDS = 15 * 60  # a temp file this old belongs to a writer that was killed
 
 
 class CheckpointError(Exception):
     """A model directory that cannot be loaded safely; the message says why."""
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(path: Path, *, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete temp files of earlier writes of `path` that were killed before their rename
+    (`.NAME.*.tmp` in the same directory, older than `older_than` seconds)."""
+    path = Path(path)
+    removed = []
+    now = time.time()
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        try:
+            if tmp.is_file() and not tmp.is_symlink() and now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same directory + fsync + rename: never a torn file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -37,6 +77,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -53,6 +94,7 @@ def save_state(state: dict[str, torch.Tensor], path: Path, *, dtype: torch.dtype
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
         out[k] = t.contiguous()
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -64,6 +106,7 @@ def save_state(state: dict[str, torch.Tensor], path: Path, *, dtype: torch.dtype
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
 
 
 def save_checkpoint(model_dir: Path, state: dict[str, torch.Tensor], config: dict[str, Any],
@@ -71,7 +114,7 @@ def save_checkpoint(model_dir: Path, state: dict[str, torch.Tensor], config: dic
     """Write weights then config (config last, so a readable config implies complete weights)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    config = {"format": FORMAT, "format_version": 1, "weights": WEIGHTS_NAME, **config}
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "weights": WEIGHTS_NAME, **config}
     save_state(state, model_dir / WEIGHTS_NAME, dtype=dtype)
     atomic_write_json(model_dir / CONFIG_NAME, config)
     return model_dir
@@ -100,13 +143,24 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not cfg_path.is_file():
         raise CheckpointError(f"{model_dir}: no {CONFIG_NAME} in model directory")
     try:
-        cfg = json.loads(cfg_path.read_text())
+        size = cfg_path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{cfg_path}: config is {size} bytes, over the limit of {MAX_CONFIG_BYTES}")
+        cfg = json.loads(cfg_path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{cfg_path}: invalid JSON (nested too deeply)") from None
+    except OSError as e:
+        raise CheckpointError(f"{cfg_path}: cannot read config ({e.strerror or e})") from None
     if not isinstance(cfg, dict):
         raise CheckpointError(f"{cfg_path}: config must be a JSON object")
     if cfg.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path}: not a forensics detector config (format={cfg.get('format')!r})")
+    version = cfg.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(f"{cfg_path}: unsupported format_version {version!r} "
+                              f"(this version of forensics reads up to {FORMAT_VERSION})")
     weights = cfg.get("weights", WEIGHTS_NAME)
     if not isinstance(weights, str) or not _inside(model_dir, model_dir / weights):
         raise CheckpointError(f"{cfg_path}: weights path {weights!r} escapes the model directory")
@@ -135,3 +189,50 @@ def check_number(cfg: dict[str, Any], key: str, lo: float, hi: float) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not lo <= v <= hi:
         raise CheckpointError(f"config field {key!r} must be a number in [{lo}, {hi}], got {v!r}")
     return float(v)
+
+
+def _int_field(d: dict[str, Any], key: str, lo: int, hi: int, where: str) -> None:
+    v = d[key]
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise CheckpointError(f"config field {where}{key!r} must be an integer in [{lo}, {hi}], got {v!r}")
+
+
+def validate_config(cfg: dict[str, Any]) -> None:
+    """Check the fields a detector config feeds into inference (types and ranges), so a hostile or
+    damaged config fails at load time with a clear message instead of hanging, exhausting memory or
+    producing NaN scores later."""
+    from forensics.aggregate import AGGREGATIONS
+
+    arch = cfg.get("arch")
+    if not isinstance(arch, str) or not arch:
+        raise CheckpointError(f"config field 'arch' must be an architecture name, got {arch!r}")
+    for key in ("input_filter", "aggregation", "model_id"):
+        if key in cfg and cfg[key] is not None and not isinstance(cfg[key], str):
+            raise CheckpointError(f"config field {key!r} must be a string, got {cfg[key]!r}")
+    agg = cfg.get("aggregation", "mean_prob")
+    if agg not in AGGREGATIONS:
+        raise CheckpointError(f"config field 'aggregation' is {agg!r}; choose one of {', '.join(AGGREGATIONS)}")
+    if "threshold" in cfg:
+        check_number(cfg, "threshold", 0.0, 1.0)
+    if "temperature" in cfg:
+        check_number(cfg, "temperature", 1e-3, 1e3)
+    pre = cfg.get("preprocessing")
+    if pre is None:
+        return
+    if not isinstance(pre, dict):
+        raise CheckpointError(f"config field 'preprocessing' must be an object, got {pre!r}")
+    for key, lo, hi in (("mean", -10.0, 10.0), ("std", 1e-6, 1e3)):
+        if key not in pre:
+            continue
+        v = pre[key]
+        if (not isinstance(v, (list, tuple)) or len(v) != 3
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                           and lo <= x <= hi for x in v)):
+            raise CheckpointError(f"config field preprocessing.{key} must be 3 finite numbers in [{lo}, {hi}], got {v!r}")
+    if "tile" in pre:
+        _int_field(pre, "tile", 32, 16384, "preprocessing.")
+    tile = pre.get("tile", 1024)
+    if "tile_overlap" in pre:
+        _int_field(pre, "tile_overlap", 0, tile // 2, "preprocessing.")
+    if "min_side" in pre:
+        _int_field(pre, "min_side", 1, tile, "preprocessing.")

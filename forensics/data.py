@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -16,6 +17,13 @@ from forensics.decoding import IMAGE_EXTENSIONS, ImageDecodeError, load_image
 
 REAL, FAKE = 0, 1
 AUGMENTS = ("none", "flip", "robust")
+
+
+def warn_skipped(path: Path, reason: str, what: str = "training") -> None:
+    """One line on stderr for a file left out of training/validation (decoding failed)."""
+    name = "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in os.fspath(path))  # a newline in a file name must not split the line
+    print(f"warning: skipping unreadable {what} file {name}: {reason}", file=sys.stderr, flush=True)
 
 
 def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
@@ -154,6 +162,7 @@ class BalancedStream(IterableDataset):
                 # unreadable training files are skipped (and listed by `forensics eval`); when every
                 # file of a class is unreadable, stop with a reason instead of looping forever
                 bad[label][path] = str(e)
+                warn_skipped(path, str(e))
                 if len(bad[label]) >= totals[label]:
                     first, why = next(iter(bad[label].items()))
                     raise ValueError(f"no readable {'real' if label == REAL else 'fake'} training images: "
@@ -173,6 +182,7 @@ class ValidationSet(Dataset):
             step = max(1, len(files) // per_source)
             self.items += [(f, s.label, s.name) for f in files[::step][:per_source]]
         self.size = size
+        self._warned: set[Path] = set()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -182,7 +192,10 @@ class ValidationSet(Dataset):
         try:
             rgb = center_crop(load_image(path).rgb, self.size)
             ok = 1
-        except ImageDecodeError:
+        except ImageDecodeError as e:
+            if path not in self._warned:
+                self._warned.add(path)
+                warn_skipped(path, str(e), "validation")
             rgb, ok = np.zeros((self.size, self.size, 3), np.uint8), 0
         return torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1).contiguous(), label, ok
 

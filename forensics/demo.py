@@ -10,9 +10,18 @@ from PIL import Image
 from forensics.demo_data import real_photos
 
 
-def make_demo_folder(out: Path, *, fakes_per_generator: int = 2, seed: int = 0, device: str = "auto") -> dict[str, list[Path]]:
-    """real/: photographs shipped with scikit-image/scikit-learn; fake/: samples of every bundled generator."""
+DEMO_FAKE_SIZE = 128  # the size the default detector's recipe upsamples bundled-generator samples to
+
+
+def make_demo_folder(out: Path, *, fakes_per_generator: int = 3, seed: int = 0, device: str = "auto") -> dict[str, list[Path]]:
+    """real/: photographs shipped with scikit-image/scikit-learn; fake/: samples of every bundled generator.
+
+    Generator samples are upsampled to 128 px exactly as in the default detector's training recipe
+    (forensics.matched.upsample), since the generators themselves work at 32 px.
+    """
     import generators
+
+    from forensics.matched import upsample
 
     real_dir, fake_dir = out / "images" / "real", out / "images" / "fake"
     real_dir.mkdir(parents=True, exist_ok=True)
@@ -31,7 +40,7 @@ def make_demo_folder(out: Path, *, fakes_per_generator: int = 2, seed: int = 0, 
         gen = generators.load_generator(wdir)
         for i, img in enumerate(gen.sample(fakes_per_generator, seed=seed, device=device)):
             p = fake_dir / f"{name}_{i}.png"
-            Image.fromarray(img).save(p)
+            Image.fromarray(upsample(img, DEMO_FAKE_SIZE)).save(p)
             fakes.append(p)
     return {"real": reals, "fake": fakes}
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from forensics.aggregate import aggregate_map
-from forensics.checkpoint import CheckpointError, check_number, read_config, read_state
+from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
 from forensics.device import resolve_device
@@ -43,6 +43,10 @@ def resolve_model_dir(model: Union[str, Path, None]) -> Path:
         return path
     names = ", ".join(shipped) or "none"
     raise CheckpointError(f"model '{model}' is neither a directory nor a shipped model name (shipped: {names})")
+
+
+def _one_line(msg: str, limit: int = 300) -> str:
+    return " ".join(msg.split())[:limit]
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,14 @@ class Detector:
         model_dir = resolve_model_dir(model)
         cfg = read_config(model_dir)
         try:
+            validate_config(cfg)
+        except CheckpointError as e:
+            raise CheckpointError(f"{model_dir / 'config.json'}: {e}") from None
+        try:
             parse_arch(str(cfg.get("arch")))
+            net = build_model(cfg["arch"], input_filter=cfg.get("input_filter") or "none")
         except ValueError as e:
             raise CheckpointError(f"{model_dir}: {e}") from None
-        net = build_model(cfg["arch"], input_filter=cfg.get("input_filter", "none"))
         state = read_state(model_dir, cfg)
         expected = net.state_dict()
         missing = sorted(set(expected) - set(state))
@@ -229,16 +237,45 @@ class Detector:
         path_iter = iter(paths) if paths is not None else None
         pending: list[tuple[Optional[str], Optional[DecodedImage], Optional[str], float]] = []
 
+        def maps_for(decoded: list[DecodedImage]) -> list[Union[CellMap, str]]:
+            """Cell maps for a batch; if the batch fails (e.g. out of memory), each image alone,
+            so one bad image costs one error record, never the run."""
+            try:
+                return list(self._cell_maps([d.rgb for d in decoded]))
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception:
+                if len(decoded) == 1:
+                    raise
+            out: list[Union[CellMap, str]] = []
+            for d in decoded:
+                try:
+                    out.append(self._cell_maps([d.rgb])[0])
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as e:
+                    out.append(_one_line(f"scoring failed: {type(e).__name__}: {e}"))
+            return out
+
         def flush() -> Iterator[ScanResult]:
-            ok = [(p, d, t0) for p, d, err, t0 in pending if d is not None]
-            maps = self._cell_maps([d.rgb for _, d, _ in ok]) if ok else []
+            ok = [d for _, d, _, _ in pending if d is not None]
+            try:
+                maps = maps_for(ok) if ok else []
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:
+                maps = [_one_line(f"scoring failed: {type(e).__name__}: {e}")] * len(ok)
             it = iter(maps)
             for p, d, err, t0 in pending:
                 if d is None:
                     yield self._error(p, err or "unknown error")
                     continue
+                cmap = next(it)
+                if isinstance(cmap, str):
+                    yield self._error(p, cmap)
+                    continue
                 prov = provenance_for(p, provenance)
-                yield self._result(p, d, next(it), time.perf_counter() - t0, prov)
+                yield self._result(p, d, cmap, time.perf_counter() - t0, prov)
             pending.clear()
 
         for item in images:
@@ -250,6 +287,11 @@ class Detector:
             except ImageDecodeError as e:
                 p = str(item) if isinstance(item, (str, Path)) else label_path
                 pending.append((p, None, str(e), t0))
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:  # a bug on hostile input must cost one record, not the run
+                p = str(item) if isinstance(item, (str, Path)) else label_path
+                pending.append((p, None, _one_line(f"unexpected decoding failure: {type(e).__name__}: {e}"), t0))
             if len(pending) >= batch_size:
                 yield from flush()
         yield from flush()

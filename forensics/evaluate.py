@@ -7,7 +7,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
-from forensics.data import list_images
+from forensics.data import list_images, warn_skipped
 from forensics.decoding import ImageDecodeError, load_image
 from forensics.metrics import binary_metrics
 from forensics.perturb import parse_perturbations
@@ -29,6 +29,7 @@ def score_folder(detector, folder: Path, perturb, *, limit: Optional[int] = None
                 rgb = perturb(load_image(f).rgb)
             except ImageDecodeError as e:
                 errors.append({"path": str(f), "error": str(e)})
+                warn_skipped(f, str(e), "evaluation")
                 continue
             names.append(str(f))
             yield rgb

@@ -1,4 +1,8 @@
-"""Per-image heatmap figures: P(fake) per patch upsampled and overlaid on the image."""
+"""Per-image heatmap figures: P(fake) per patch upsampled and overlaid on the image.
+
+The overlay shows where the detector found artifact evidence (each cell is one receptive-field
+patch); it is labelled as such and is not a segmentation of "fake regions".
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +11,16 @@ from typing import Optional
 
 import cv2
 import numpy as np
+
+
+EVIDENCE_LABEL = "artifact evidence per patch"
+COLOURBAR_LABEL = "P(fake) of each patch"
+
+
+def overlay_title(score: float, label: Optional[str], threshold: Optional[float] = None) -> str:
+    """Figure title with the image score and the verdict, e.g. 'P(fake) = 0.912, verdict: FAKE (threshold 0.500)'."""
+    verdict = f", verdict: {label.upper()}" if label else ""
+    return f"P(fake) = {score:.3f}{verdict}" + (f" (threshold {threshold:.3f})" if threshold is not None else "")
 
 
 def upsample_map(probs: np.ndarray, height: int, width: int, stride: int) -> np.ndarray:
@@ -28,7 +42,7 @@ def upsample_map(probs: np.ndarray, height: int, width: int, stride: int) -> np.
 def render_overlay(rgb: np.ndarray, probs: np.ndarray, stride: int, out_path: Path, *,
                    score: Optional[float] = None, label: Optional[str] = None,
                    threshold: Optional[float] = None, title: Optional[str] = None, dpi: int = 100) -> Path:
-    """Write a PNG: the image, the P(fake) map overlaid (alpha), and a colour bar."""
+    """Write a PNG: the image, the P(fake) map overlaid (alpha) with a colour bar, score and verdict in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,20 +50,20 @@ def render_overlay(rgb: np.ndarray, probs: np.ndarray, stride: int, out_path: Pa
 
     h, w = rgb.shape[:2]
     heat = upsample_map(probs, h, w, stride)
-    scale = 5.0 / max(h, w)
-    fig, ax = plt.subplots(1, 2, figsize=(max(4.0, w * scale * 2 + 1.2), max(3.0, h * scale + 0.9)),
+    scale = 3.2 / max(h, w)  # inches per pixel: the longer side of each panel is 3.2 in
+    fig, ax = plt.subplots(1, 2, figsize=(max(4.0, w * scale * 2 + 1.3), max(2.6, h * scale + 0.8)),
                            gridspec_kw={"width_ratios": [1, 1.12]})
     ax[0].imshow(rgb)
     ax[0].set_title("image", fontsize=9)
     ax[1].imshow(rgb)
     im = ax[1].imshow(heat, cmap="inferno", vmin=0.0, vmax=1.0, alpha=0.55)
-    ax[1].set_title("artifact evidence per patch", fontsize=9)
+    ax[1].set_title(EVIDENCE_LABEL, fontsize=9)
     for a in ax:
         a.axis("off")
     cb = fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04)
-    cb.set_label("P(fake) of each patch", fontsize=8)
+    cb.set_label(COLOURBAR_LABEL, fontsize=8)
     if title is None and score is not None:
-        title = f"P(fake) = {score:.3f} -> {label}" + (f" (threshold {threshold:.3f})" if threshold is not None else "")
+        title = overlay_title(score, label, threshold)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

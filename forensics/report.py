@@ -14,7 +14,7 @@ import math
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -141,7 +141,7 @@ def worst_cases(analysis, n: int = 6) -> dict[str, list[ScanResult]]:
 
 
 def render_cases(detector, cases: Sequence[ScanResult], out_dir: Path, *, set_of: dict[str, str],
-                 max_side: int = 420) -> list[dict[str, Any]]:
+                 max_side: int = 640) -> list[dict[str, Any]]:
     """Heatmap overlays (small JPEG data URIs) for a few scanned files."""
     from forensics.decoding import ImageDecodeError, load_image
     from forensics.overlay import overlay_name, render_overlay
@@ -155,7 +155,7 @@ def render_cases(detector, cases: Sequence[ScanResult], out_dir: Path, *, set_of
             rgb = load_image(r.path).rgb
             cmap = detector.cell_map(rgb)
             png = render_overlay(rgb, cmap.probabilities, cmap.stride, Path(out_dir) / overlay_name(r.path, k),
-                                 score=r.score, label=r.label, threshold=r.threshold, dpi=60)
+                                 score=r.score, label=r.label, threshold=r.threshold, dpi=80)
             item["uri"] = image_data_uri(png, max_side=max_side, fmt="jpeg")
         except (ImageDecodeError, OSError) as e:
             item["error"] = str(e)
@@ -207,10 +207,17 @@ def _region_highlights(analysis) -> list[dict[str, Any]]:
 
 def write_analysis_report(analysis, out: Path, *, metrics: dict[str, Any], figures: dict[str, Path],
                           cases: dict[str, list[dict[str, Any]]], title: str = "forensics report",
-                          command: Optional[str] = None, notes: Sequence[str] = (),
-                          figure_max_width: Optional[int] = None) -> Path:
-    """One self-contained HTML page (images inlined as data URIs) from an analysis and its metrics."""
-    figs = {k: image_data_uri(p, max_side=figure_max_width) for k, p in figures.items() if p and Path(p).is_file()}
+                          command: Optional[str] = None, notes: Sequence[str] = (), caveats: Sequence[str] = (),
+                          figure_max_width: Optional[int] = None, link_figures: bool = False) -> Path:
+    """One HTML page from an analysis and its metrics; images inlined as data URIs (self-contained).
+
+    `caveats` are shown prominently above the summary table (e.g. sets the model was trained on).
+    `link_figures`: refer to the figure PNGs by relative path instead of inlining them (they must then
+    stay beside the page; the worst-case heatmaps are always inlined).
+    """
+    out = Path(out)
+    figs = {k: figure_src(Path(p), out, link=link_figures, max_side=figure_max_width)
+            for k, p in figures.items() if p and Path(p).is_file()}
     adict = analysis.to_dict()
     heat_rows = []
     for name, d in adict["sets"].items():
@@ -230,8 +237,7 @@ def write_analysis_report(analysis, out: Path, *, metrics: dict[str, Any], figur
         regions=_region_highlights(analysis), peaks=peaks, cases=cases, provenance=provenance_summary(analysis),
         sets=adict["sets"], real_names=analysis.real_names, n_images=n_images, n_errors=n_errors,
         size=analysis.size, top_k=analysis.top_k, n_extreme=analysis.n_extreme, command=command,
-        notes=list(analysis.notes) + list(notes))
-    out = Path(out)
+        notes=list(analysis.notes) + list(notes), caveats=list(caveats))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -239,27 +245,55 @@ def write_analysis_report(analysis, out: Path, *, metrics: dict[str, Any], figur
     return out
 
 
+def figure_src(png: Path, page: Path, *, link: bool = False, max_side: Optional[int] = None) -> str:
+    """`src` of a figure on `page`: a data URI, or (link=True) the path relative to the page's folder."""
+    if link:
+        return Path(os.path.relpath(Path(png).resolve(), Path(page).resolve().parent)).as_posix()
+    return image_data_uri(png, max_side=max_side)
+
+
 def build_report(detector, real: Sequence[tuple[str, Path]], fakes: Sequence[tuple[str, Path]], out: Path, *,
-                 limit: Optional[int] = None, top_k: int = 32, n_extreme: int = 16, n_worst: int = 6,
-                 size: int = 64, faces: Optional[bool] = None, provenance: Optional[bool] = None,
-                 title: str = "forensics report", command: Optional[str] = None, figures_dir: Optional[Path] = None,
-                 progress: bool = True, log=None, figure_dpi: int = 80) -> tuple[Path, Any, dict[str, Any]]:
-    """Scan real and fake folders once, analyse, and write one self-contained HTML report.
+                 limit: Optional[int] = None, **kwargs: Any) -> tuple[Path, Any, dict[str, Any]]:
+    """Scan real and fake folders (NAME, DIR) once, analyse, and write one self-contained HTML report.
 
-    Returns (report path, Analysis, metrics). `figures_dir` keeps the figures and analysis.json too.
+    `limit`: at most this many images per folder (evenly spaced). Other keywords: `report_for_sets`.
+    Returns (report path, Analysis, metrics).
     """
-    import tempfile
+    from forensics.analysis.pipeline import ImageSet
 
-    from forensics.analysis.pipeline import ImageSet, analyze_sets
-    from forensics.analysis.regions import default_labellers
-
-    notes: list[str] = []
-    labellers = default_labellers(faces=faces, warn=notes.append)
-    if log:
-        for n in notes:
-            log(n)
     sets = [ImageSet.from_folder(n, d, is_real=True, limit=limit) for n, d in real]
     sets += [ImageSet.from_folder(n, d, is_real=False, limit=limit) for n, d in fakes]
+    return report_for_sets(detector, sets, out, **kwargs)
+
+
+def report_for_sets(detector, sets: Sequence[Any], out: Path, *, top_k: int = 32, n_extreme: int = 16,
+                    n_worst: int = 6, size: int = 64, faces: Optional[bool] = None,
+                    provenance: Optional[bool] = None, title: str = "forensics report",
+                    command: Optional[str] = None, figures_dir: Optional[Path] = None, progress: bool = True,
+                    log: Optional[Callable[[str], None]] = None, figure_dpi: int = 80,
+                    notes: Sequence[str] = (), link_figures: bool = False) -> tuple[Path, Any, dict[str, Any]]:
+    """Analyse `ImageSet`s (real and fake) once and write one self-contained HTML report.
+
+    Notes (shown in the report and passed to `log`) say when face regions are unavailable and when a
+    set holds images the detector was trained on. `figures_dir` keeps the figures, analysis.json and
+    metrics.json too; with `link_figures` the page refers to those files instead of inlining them.
+    Returns (report path, Analysis, metrics).
+    """
+    if link_figures and figures_dir is None:
+        raise ValueError("link_figures needs figures_dir (the figures must be kept beside the page)")
+    import tempfile
+
+    from forensics.analysis.overlap import overlap_notes
+    from forensics.analysis.pipeline import analyze_sets
+    from forensics.analysis.regions import default_labellers
+
+    found: list[str] = []
+    labellers = default_labellers(faces=faces, warn=found.append)
+    found = [n.removeprefix("note: ") for n in found]
+    caveats = overlap_notes(getattr(detector, "config", None) or {}, {s.name: s.paths for s in sets})
+    if log:
+        for n in found + caveats:
+            log(f"note: {n}")
     analysis = analyze_sets(detector, sets, size=size, n_extreme=n_extreme, top_k=top_k, labellers=labellers,
                             provenance=provenance, progress=progress)
     metrics = detection_metrics(analysis)
@@ -273,5 +307,6 @@ def build_report(detector, real: Sequence[tuple[str, Path]], fakes: Sequence[tup
         if figures_dir:
             (Path(figures_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
         path = write_analysis_report(analysis, out, metrics=metrics, figures=figures, cases=cases, title=title,
-                                     command=command, notes=notes)
+                                     command=command, notes=found + list(notes), caveats=caveats,
+                                     link_figures=link_figures)
     return path, analysis, metrics

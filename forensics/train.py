@@ -193,6 +193,8 @@ def train(cfg: TrainConfig) -> Path:
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"val_ap": -1.0, "val_loss": math.inf, "epoch": -1}
     start_epoch = 0
+    source_names = sorted(f"{s.label}:{s.name}" for s in train_sources) + \
+        sorted(f"val {s.label}:{s.name}" for s in val_sources)
     last_meta = state_dir / "last.json"
     if last_meta.is_file():  # resume
         from safetensors.torch import load_file
@@ -205,6 +207,12 @@ def train(cfg: TrainConfig) -> Path:
         _load_optimizer_state(opt, {k: v.to(device) for k, v in tensors.items() if k.startswith("opt.")},
                               meta["optimizer"])
         history, best, start_epoch = meta["history"], meta["best"], meta["epoch"] + 1
+        if meta.get("sources", source_names) != source_names:
+            # The data changed (e.g. a new generator's samples were added): old validation APs are not
+            # comparable with new ones, so model selection starts again from the resumed weights.
+            best = {"val_ap": -1.0, "val_loss": math.inf, "epoch": start_epoch - 1}
+            if rank == 0:
+                print(f"{out}: training/validation sources changed; model selection restarts", file=sys.stderr)
         if rank == 0:
             print(f"resuming {out} from epoch {start_epoch}", file=sys.stderr)
     net = model
@@ -266,7 +274,7 @@ def train(cfg: TrainConfig) -> Path:
             save_state({**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_t},
                        state_dir / "last.safetensors")
             atomic_write_json(last_meta, {"arch": cfg.arch, "epoch": epoch, "history": history, "best": best,
-                                          "optimizer": opt_meta})
+                                          "optimizer": opt_meta, "sources": source_names})
             atomic_write_json(out / "metrics.json", {"best": best, "history": history})
             _plot_curves(history, out / "curves.png")
             if cfg.progress:

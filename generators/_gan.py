@@ -36,8 +36,10 @@ def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
 def train_gan(G: nn.Module, D: nn.Module, data: torch.Tensor, steps: int, *, latent: Callable[[int], torch.Tensor],
               batch: int, lr_g: float, lr_d: float, betas: tuple[float, float], device: torch.device,
               r1_gamma: float = 0.0, r1_every: int = 16, ema: nn.Module | None = None, ema_beta: float = 0.999,
-              hooks: GanHooks | None = None, progress: bool = True, desc: str = "gan") -> dict[str, list[float]]:
-    """Alternate one D step and one G step per iteration; returns loss history."""
+              hooks: GanHooks | None = None, progress: bool = True, desc: str = "gan",
+              step_end: Callable[[int, dict], bool] | None = None) -> dict[str, list[float]]:
+    """Alternate one D step and one G step per iteration; returns loss history.
+    `step_end(step, history)` runs after each step (checkpoints); returning True stops training."""
     hooks = hooks or GanHooks()
     G.to(device).train()
     D.to(device).train()
@@ -76,4 +78,6 @@ def train_gan(G: nn.Module, D: nn.Module, data: torch.Tensor, steps: int, *, lat
             hist["loss_d"].append(loss_d.item())
             hist["loss_g"].append(loss_g.item())
             advance(loss_d=hist["loss_d"][-1], loss_g=hist["loss_g"][-1])
+            if step_end is not None and step_end(step, hist):
+                break
     return hist

@@ -61,28 +61,47 @@ class Generator(ABC):
         return int(self.config.resolution)
 
     def fit(self, images: str | Path | np.ndarray, *, steps: int | None = None, device: str = "auto",
-            progress: bool = True) -> "Generator":
-        """Train on a folder (centre square crop, resized) or a uint8 NHWC array; returns self."""
+            progress: bool = True, checkpoint_dir: str | Path | None = None, checkpoint_every: int = 500,
+            max_seconds: float | None = None) -> "Generator":
+        """Train on a folder (centre square crop, resized) or a uint8 NHWC array; returns self.
+
+        `checkpoint_dir`: save weights + config (and `history.json`) there every `checkpoint_every` steps.
+        `max_seconds`: stop early once training has run this long (the steps done are recorded).
+        """
         dev = resolve_device(device)
         arr = load_images(images, self.resolution)
         data = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
         steps = int(steps if steps is not None else self.config.steps)
         t0 = time.time()
+        prov = self.provenance or {}
+        prev = (prov.get("total_steps", prov.get("steps", 0)), prov.get("total_seconds", prov.get("seconds", 0.0)))
+        source = str(images) if isinstance(images, (str, Path)) else f"array{tuple(arr.shape)}"
+        self._ctl = _TrainControl(Path(checkpoint_dir) if checkpoint_dir else None, max(1, checkpoint_every),
+                                  max_seconds, t0, steps, prev[0], prev[1], source, len(arr), str(dev))
         self.net.to(dev).train()
         try:
             self.history = self._fit(data, steps, dev, progress)
         finally:
             self.net.to("cpu").eval()
-        prev = self.provenance.get("steps", 0) if self.provenance else 0
-        self.provenance = {
-            "steps": steps, "total_steps": prev + steps,
-            "data": str(images) if isinstance(images, (str, Path)) else f"array{tuple(arr.shape)}",
-            "n_images": int(len(arr)), "device": str(dev), "seconds": round(time.time() - t0, 1),
-            "torch_threads": torch.get_num_threads(),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "loss": summarize_history(self.history),
-        }
+        self.provenance = self._ctl.provenance(self.history, finished=True)
         return self
+
+    def _step_end(self, step: int, history: dict[str, list[float]]) -> bool:
+        """Called by every training loop after step `step` (0-based): writes periodic checkpoints and
+        returns True when the loop should stop early (`max_seconds` exceeded)."""
+        ctl = getattr(self, "_ctl", None)
+        if ctl is None:
+            return False
+        ctl.done = step + 1
+        if ctl.directory is not None and ctl.done % ctl.every == 0:
+            keep = self.provenance
+            self.provenance = ctl.provenance(history, finished=False)
+            try:
+                self.save(ctl.directory)
+                (ctl.directory / "history.json").write_text(json.dumps(history))
+            finally:
+                self.provenance = keep
+        return ctl.max_seconds is not None and time.time() - ctl.t0 > ctl.max_seconds
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int = 0, device: str = "auto", batch_size: int = 64) -> np.ndarray:
@@ -146,6 +165,30 @@ class Generator(ABC):
         gen.net.eval()
         gen.provenance = meta.get("training", {}) or {}
         return gen
+
+
+@dataclasses.dataclass
+class _TrainControl:
+    """Book-keeping for one `fit` call: checkpoints, time budget and the provenance it writes."""
+    directory: Path | None
+    every: int
+    max_seconds: float | None
+    t0: float
+    steps: int
+    previous_steps: int
+    previous_seconds: float
+    data: str
+    n_images: int
+    device: str
+    done: int = 0
+
+    def provenance(self, history: dict[str, list[float]], finished: bool) -> dict[str, Any]:
+        done, seconds = (self.done if self.done else self.steps), time.time() - self.t0
+        return {"steps": done, "requested_steps": self.steps, "total_steps": self.previous_steps + done,
+                "data": self.data, "n_images": self.n_images, "device": self.device, "seconds": round(seconds, 1),
+                "total_seconds": round(self.previous_seconds + seconds, 1), "torch_threads": torch.get_num_threads(),
+                "finished": finished, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "loss": summarize_history(history)}
 
 
 def _weights_dir(path: str | Path) -> Path:

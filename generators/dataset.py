@@ -40,11 +40,14 @@ def write_fake_dataset(gen: Generator, n: int, out_dir: str | Path, *, seed: int
     """Sample `n` images into `out_dir` as `{name}_{index:06d}.png` and append `manifest.jsonl`.
 
     Image `i` is drawn from the seed derived from (seed, i), in batches aligned to `batch_size`, so
-    rerunning into the same folder only fills in what is missing and gives the same images.
+    rerunning into the same folder only fills in what is missing and gives the same images. PNGs are
+    written to a temp file and renamed; a manifest line torn by a crash is dropped on the next run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     man_path = out / MANIFEST
+    for stale in out.glob(".*.png.tmp"):  # half-written PNGs left by an interrupted run
+        stale.unlink()
     previous = _read_manifest(man_path)
     chash, wid = gen.config_hash(), gen.weights_id()
     for rec in previous.values():
@@ -72,13 +75,12 @@ def write_fake_dataset(gen: Generator, n: int, out_dir: str | Path, *, seed: int
             # Always draw the whole aligned batch so the batch composition (and so the numbers) never changes.
             imgs = gen.sample_seeds([derive_seed(seed, i) for i in idx], device=device,
                                     batch_size=batch_size) if need else None
-            for i in missing:
-                target = out / fnames[i]
-                if i in need:
-                    tmp = out / f".{fnames[i]}.tmp"
-                    Image.fromarray(imgs[i - start]).save(tmp, format="PNG")
-                    os.replace(tmp, target)
-                man.write(json.dumps(record(i, fnames[i])) + "\n")
-                man.flush()
+            for i in need:  # each PNG appears whole or not at all (temp file + atomic rename)
+                tmp = out / f".{fnames[i]}.tmp"
+                Image.fromarray(imgs[i - start]).save(tmp, format="PNG")
+                os.replace(tmp, out / fnames[i])
+            # then the batch's manifest lines, in one write: a line is only written for a finished PNG
+            man.write("".join(json.dumps(record(i, fnames[i])) + "\n" for i in missing))
+            man.flush()
             advance(len(missing))
     return out

@@ -85,7 +85,8 @@ class DCGAN(Generator):
         D = DCGANDiscriminator(c).to(device)
         latent = lambda b: torch.randn(b, c.latent_dim, device=device)  # noqa: E731
         hist = train_gan(self.net, D, data, steps, latent=latent, batch=c.batch_size, lr_g=c.lr, lr_d=c.lr,
-                         betas=(c.beta1, 0.999), device=device, progress=progress, desc="dcgan")
+                         betas=(c.beta1, 0.999), device=device, progress=progress, desc="dcgan",
+                         step_end=self._step_end)
         self._recompute_bn(latent)
         return hist
 

@@ -168,6 +168,8 @@ class Diffusion(Generator):
                 ema_update(self.net, model, min(c.ema_beta, (1 + step) / (10 + step)))
                 hist["loss"].append(loss.item())
                 advance(loss=hist["loss"][-1])
+                if self._step_end(step, hist):
+                    break
         return hist
 
     def _sample_batch(self, gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:

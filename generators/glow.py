@@ -213,7 +213,7 @@ class Glow(Generator):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, c.warmup)))
         hist: dict[str, list[float]] = {"bits_per_dim": []}
         with progress_bar(steps, "glow", progress) as advance:
-            for _ in range(steps):
+            for step in range(steps):
                 x = self._preprocess(batch_from(data, c.batch_size, device))
                 logp = net.log_prob(x) - dims * math.log(2 ** c.n_bits)
                 loss = -(logp.mean()) / (dims * math.log(2))
@@ -224,6 +224,8 @@ class Glow(Generator):
                 sched.step()
                 hist["bits_per_dim"].append(loss.item())
                 advance(bpd=hist["bits_per_dim"][-1])
+                if self._step_end(step, hist):
+                    break
         return hist
 
     def _sample_batch(self, gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """GMM: a mixture of factor analyzers on raw pixels, fitted by EM (Richardson & Weiss 2018's face GMM).
 
-Each component k is N(mu_k, A_k A_k^T + diag(psi_k)); sampling draws a component, a low-dim latent
-z ~ N(0, I) and per-pixel noise: x = mu_k + A_k z + sqrt(psi_k) * eps.
+Each component k is N(mu_k, A_k A_k^T + diag(psi_k)); sampling draws a component and a low-dim latent
+z ~ N(0, I): x = mu_k + A_k z, plus per-pixel noise sqrt(psi_k) * eps when `sample_noise` is on.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class GMMConfig:
     kmeans_iters: int = 10
     psi_floor: float = 1e-4    # minimum per-pixel noise variance (pixels in [-1, 1])
     flip: bool = True          # add horizontally flipped copies of the data
-    sample_noise: bool = True  # add the per-pixel diagonal noise when sampling (the model's true samples)
+    sample_noise: bool = False  # add the per-pixel diagonal noise psi when sampling (the model's exact samples;
+                                # off by default, as in the reference study's GMM images: x = mu_k + A_k z)
     seed: int = 0
 
 
@@ -126,12 +127,14 @@ class GMM(Generator):
         self._init(x)
         hist: dict[str, list[float]] = {"nll_per_dim": []}
         with progress_bar(steps, "gmm EM", progress) as advance:
-            for _ in range(steps):
+            for step in range(steps):
                 ll, ez, cov = self._e_step(x, x2)
                 tot = torch.logsumexp(ll, 1)
                 hist["nll_per_dim"].append(float(-tot.mean() / x.shape[1]))
                 self._m_step(x, x2, torch.exp(ll - tot[:, None]).to(x.dtype), ez, cov)
                 advance(nll_per_dim=hist["nll_per_dim"][-1])
+                if self._step_end(step, hist):
+                    break
         return hist
 
     def _sample_batch(self, gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:

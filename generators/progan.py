@@ -139,7 +139,8 @@ class ProGAN(Generator):
         latent = lambda b: torch.randn(b, c.latent_dim, device=device)  # noqa: E731
         hist = train_gan(G, D, data, steps, latent=latent, batch=c.batch_size, lr_g=c.lr, lr_d=c.lr,
                          betas=(0.0, 0.99), device=device, r1_gamma=c.r1_gamma, r1_every=8, ema=self.net,
-                         ema_beta=c.ema_beta, hooks=GanHooks(on_step, real), progress=progress, desc="progan")
+                         ema_beta=c.ema_beta, hooks=GanHooks(on_step, real), progress=progress, desc="progan",
+                         step_end=self._step_end)
         self.net.stage, self.net.alpha = full, 1.0
         return hist
 

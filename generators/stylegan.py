@@ -143,7 +143,8 @@ class StyleGAN(Generator):
         latent = lambda b: torch.randn(b, c.latent_dim, device=device)  # noqa: E731
         hist = train_gan(G, D, data, steps, latent=latent, batch=c.batch_size, lr_g=c.lr, lr_d=c.lr,
                          betas=(0.0, 0.99), device=device, r1_gamma=c.r1_gamma, r1_every=16, ema=self.net,
-                         ema_beta=c.ema_beta, progress=progress, desc="stylegan")
+                         ema_beta=c.ema_beta, progress=progress, desc="stylegan",
+                         step_end=self._step_end)
         with torch.no_grad():  # w_avg for truncation, from the EMA mapping network
             self.net.w_avg.copy_(self.net.map(torch.randn(4096, c.latent_dim, device=device)).mean(0))
         return hist

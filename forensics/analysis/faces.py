@@ -6,7 +6,10 @@ outside the face oval), skin (face oval), nose, brows, eyes, lips/mouth.
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import os
+import warnings
+from typing import Iterator, Optional
 
 import cv2
 import numpy as np
@@ -24,13 +27,45 @@ class FacesUnavailable(ImportError):
 
 
 def _mediapipe():
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: errors only
     try:
-        import mediapipe as mp  # type: ignore
+        with _quiet():
+            import mediapipe as mp  # type: ignore
 
         _ = mp.solutions.face_mesh.FaceMesh  # the legacy solutions API carries the bundled models
         return mp
     except Exception as e:  # ImportError, or a release without `solutions`
-        raise FacesUnavailable(f"{INSTALL_HINT} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        reason = str(e).splitlines()[0] if str(e) else ""
+        raise FacesUnavailable(f"{INSTALL_HINT} ({type(e).__name__}: {reason})") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment (MediaPipe's C++ start-up chatter bypasses Python)."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the protobuf deprecation warning that MediaPipe 0.10.14 triggers on every call."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"google\.protobuf.*")
+        yield
 
 
 def faces_available() -> bool:
@@ -54,9 +89,12 @@ class FaceLabeller:
     def __init__(self, *, min_side: int = 256, min_confidence: float = 0.3) -> None:
         mp = _mediapipe()
         fm = mp.solutions.face_mesh
-        self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
-                                 min_detection_confidence=min_confidence)
-        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        with _native_stderr_silenced(), _quiet():  # TFLite/absl start-up lines on creation and first use
+            self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                                     min_detection_confidence=min_confidence)
+            self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+            self._seg.process(np.zeros((64, 64, 3), np.uint8))
         self.min_side = min_side
         nose = getattr(fm, "FACEMESH_NOSE", None)
         self._parts = [  # drawn in this order; later parts win
@@ -68,16 +106,19 @@ class FaceLabeller:
                        "eyes": (_indices(fm.FACEMESH_LEFT_EYE), _indices(fm.FACEMESH_RIGHT_EYE))}
 
     def label_map(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """(H, W) indices into FACE_REGIONS for the most prominent face, or None when no face is found."""
         h, w = rgb.shape[:2]
         s = max(1.0, self.min_side / min(h, w))
         big = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC) if s > 1 else rgb
         big = np.ascontiguousarray(big, dtype=np.uint8)
-        res = self._mesh.process(big)
+        with _quiet():
+            res = self._mesh.process(big)
         if not res.multi_face_landmarks:
             return None
         pts = np.array([(p.x * w, p.y * h) for p in res.multi_face_landmarks[0].landmark], np.float32)
         out = np.zeros((h, w), np.int32)
-        seg = self._seg.process(big).segmentation_mask
+        with _quiet():
+            seg = self._seg.process(big).segmentation_mask
         if seg is not None:
             person = cv2.resize(np.asarray(seg, np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
             out[person] = FACE_REGIONS.index("hair/person")

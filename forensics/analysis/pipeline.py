@@ -23,7 +23,7 @@ from forensics.analysis.patches import Geometry, TopPatch, plot_patch_grids, ran
 from forensics.analysis.regions import Labeller, RegionCounts, count_regions, plot_region_histograms
 from forensics.analysis.spectra import DEFAULT_SPECTRUM_SIZE, SpectrumAccumulator, plot_spectra, spectral_peaks
 from forensics.decoding import ImageDecodeError, load_image
-from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult, error_result
+from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,12 @@ class ImageSet:
         """All images under `folder` (sorted); with `limit`, an evenly spaced subset of that many."""
         from forensics.data import list_images
 
-        files = list_images(Path(folder))
+        return cls.from_files(name, list_images(Path(folder)), is_real=is_real, limit=limit)
+
+    @classmethod
+    def from_files(cls, name: str, files: Sequence[Path], *, is_real: bool, limit: Optional[int] = None) -> "ImageSet":
+        """A set of the given files; with `limit`, an evenly spaced subset of that many (order kept)."""
+        files = [Path(f) for f in files]
         if limit and len(files) > limit:
             idx = np.linspace(0, len(files) - 1, int(limit)).round().astype(int)
             files = [files[i] for i in idx]

@@ -131,8 +131,8 @@ def spectral_peaks(spec: np.ndarray, *, k: int = 8, min_freq: float = 0.06, min_
 
 
 def plot_spectra(spectra: Sequence[tuple[str, np.ndarray]], out_path: Path, *, dpi: int = 90,
-                 title: Optional[str] = None) -> Path:
-    """One panel per set: log10 mean amplitude spectrum of the high-pass residuals."""
+                 title: Optional[str] = None, max_cols: int = 4) -> Path:
+    """One panel per set (at most `max_cols` a row): log10 mean amplitude spectrum of the high-pass residuals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,8 +142,12 @@ def plot_spectra(spectra: Sequence[tuple[str, np.ndarray]], out_path: Path, *, d
     if not spectra:
         raise ValueError("no spectra to plot")
     n = len(spectra)
-    fig, axes = plt.subplots(1, n, figsize=(2.4 * n + 0.6, 2.9), squeeze=False)
-    for ax, (name, s) in zip(axes[0], spectra):
+    ncols = min(n, max_cols)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 0.4, 2.7 * nrows + 0.5), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    for ax, (name, s) in zip(axes.ravel(), spectra):
         logs = np.log10(s + 1e-12)
         lo, hi = np.percentile(logs, [2, 99.8])
         im = ax.imshow(logs, cmap="viridis", vmin=lo, vmax=hi, extent=(-0.5, 0.5, 0.5, -0.5))

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from forensics.audit.summary import AuditSummary
 
-__all__ = ["audit", "AuditSummary", "AuditError"]
+__all__ = ["audit", "check_inputs", "AuditSummary", "AuditError"]
 
 PathLike = Union[str, Path]
 
@@ -41,14 +41,15 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
           provenance: Optional[bool] = None, csv: Optional[PathLike] = None,
           summary_path: Optional[PathLike] = None, progress: bool = False,
           log: Optional[Callable[[str], None]] = None, ray_address: Optional[str] = None,
-          fsync_every: int = 256) -> AuditSummary:
+          fsync_every: int = 256, on_record: Optional[Callable[[int], None]] = None) -> AuditSummary:
     """Audit every image under `paths` into the JSONL file `out` and return the summary.
 
     Resumable: files already in `out` (same path + size + mtime, or path + sha256 with `by_hash`,
     scored by the same model) are skipped; a torn last line left by a crash is truncated first.
     `dedupe` scores identical content once; later copies get the first copy's score and a note.
     The summary is also written to `summary_path` (default: `<out stem>.summary.json`) and a CSV
-    to `csv` (atomically, from the JSONL) when given.
+    to `csv` (atomically, from the JSONL) when given. `on_record(n)` is called as records are
+    written or skipped (benchmarks, custom progress displays).
     """
     from forensics.audit.ledger import Ledger
     from forensics.audit.summary import default_summary_path, summarize, write_csv, write_summary
@@ -56,22 +57,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     from forensics.decoding import DEFAULT_MAX_PIXELS
 
     log = log or (lambda m: None)
-    roots = [os.fspath(paths)] if isinstance(paths, (str, Path)) else [os.fspath(p) for p in paths]
-    if not roots:
-        raise AuditError("no folders or files to audit")
-    is_uri = [("://" in r) for r in roots]
-    for r, uri in zip(roots, is_uri):
-        if not uri and not os.path.lexists(r):
-            raise AuditError(f"{r}: no such file or directory")
-    if any(is_uri) and engine != "ray":
-        raise AuditError("URIs (s3://, gs://, ...) need --engine ray")
-    if engine not in ("local", "ray"):
-        raise AuditError(f"unknown engine {engine!r} (use local or ray)")
-    if batch_size < 1:
-        raise AuditError("batch size must be at least 1")
-    out = Path(out)
-    if out.is_dir():
-        raise AuditError(f"{out}: --out must be a file path (results.jsonl), not a directory")
+    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size)
     summary_path = Path(summary_path) if summary_path else default_summary_path(out)
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     if max_pixels < 1:
@@ -94,6 +80,12 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
                                  include=include, exclude_paths=exclude)
 
     bar, tick = _progress(progress, roots, recursive, include, is_uri)
+    if on_record is not None:
+        bar_tick = tick
+
+        def tick(n: int) -> None:
+            bar_tick(n)
+            on_record(n)
     t0 = time.perf_counter()
     try:
         if engine == "local":
@@ -127,6 +119,31 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
         write_csv(out, csv)
     write_summary(summ, summary_path)
     return summ
+
+
+def check_inputs(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, engine: str = "local",
+                 batch_size: int = 1) -> tuple[list[str], list[bool], Path]:
+    """Validate folders, output path and options before anything heavy is loaded.
+
+    Returns (roots, is_uri per root, out path); raises `AuditError` with a one-line reason.
+    """
+    roots = [os.fspath(paths)] if isinstance(paths, (str, Path)) else [os.fspath(p) for p in paths]
+    if not roots:
+        raise AuditError("no folders or files to audit")
+    if engine not in ("local", "ray"):
+        raise AuditError(f"unknown engine {engine!r} (use local or ray)")
+    is_uri = [("://" in r) for r in roots]
+    for r, uri in zip(roots, is_uri):
+        if not uri and not os.path.lexists(r):
+            raise AuditError(f"{r}: no such file or directory")
+    if any(is_uri) and engine != "ray":
+        raise AuditError("URIs (s3://, gs://, ...) need --engine ray")
+    if batch_size < 1:
+        raise AuditError("batch size must be at least 1")
+    out = Path(out)
+    if out.is_dir():
+        raise AuditError(f"{out}: --out must be a file path (results.jsonl), not a directory")
+    return roots, is_uri, out
 
 
 def _model_id(model: Optional[str]) -> str:

@@ -122,12 +122,13 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
 
     import logging
 
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     import ray.data
+
+    for name in ("ray", "ray.data"):  # after import: ray.data installs its own logging config
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False

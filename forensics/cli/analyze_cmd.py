@@ -24,9 +24,16 @@ def analyze(
                                          help="Face-region statistics with MediaPipe (default: when installed)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Mean heatmaps per set (all, easiest/hardest N, minus reals), top-patch grids, region statistics and
-    residual spectra; writes figures and analysis.json to --out."""
+    """Where each set's artifact evidence is: mean heatmaps, top patches, regions, spectra.
+
+    Per NAME=DIR set: mean P(fake) map (all, easiest/hardest N) and its difference to the reals.
+
+    Also a top-K patch grid, region statistics against random patches and the mean residual spectrum.
+
+    Writes PNG figures and analysis.json to --out.
+    """
     from forensics.analysis.faces import FacesUnavailable
+    from forensics.analysis.overlap import overlap_notes
     from forensics.analysis.pipeline import ImageSet, analyze_sets, parse_named_dirs
     from forensics.analysis.regions import default_labellers
 
@@ -53,8 +60,12 @@ def analyze(
     empty = [s.name for s in sets if not s.paths]
     if empty:
         fail(f"no images in set(s): {', '.join(empty)}")
+    caveats = overlap_notes(det.config, {s.name: s.paths for s in sets})
+    for c in caveats:
+        warn(f"note: {c}")
     analysis = analyze_sets(det, sets, size=size, n_extreme=n_extreme, top_k=top_k, labellers=labellers,
                             progress=not quiet)
+    analysis.notes += caveats
     if not any(s.n for s in analysis.sets.values()):
         fail("no image could be read", EXIT_USAGE)
     for s in analysis.sets.values():

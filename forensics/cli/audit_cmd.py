@@ -37,13 +37,17 @@ def audit(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
 ) -> None:
     """Audit folders: one JSON record per image in --out, resumable, with a summary (exit 1 if any is flagged fake)."""
-    from forensics.audit import AuditError
+    from forensics.audit import AuditError, check_inputs
     from forensics.audit import audit as run_audit
 
     if engine not in ("local", "ray"):
         fail(f"--engine must be local or ray, got {engine!r}")
     if max_pixels < 1:
         fail("--max-pixels must be positive")
+    try:  # usage errors before the model is loaded (fast, one line)
+        check_inputs(paths, out, engine=engine, batch_size=batch_size)
+    except AuditError as e:
+        fail(str(e))
     if engine == "ray":
         from forensics.audit.ray_engine import ray_available
 

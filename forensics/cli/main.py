@@ -31,6 +31,7 @@ def _root(
 def _register() -> None:
     # One line per command module; each module exposes a plain function.
     from forensics.cli import demo_cmd, inspect_cmd, models_cmd, scan_cmd, train_cmd
+    from forensics.cli import generate_cmd
     app.command("scan")(scan_cmd.scan)
     app.command("models")(models_cmd.models)
     app.command("train")(train_cmd.train)
@@ -38,6 +39,12 @@ def _register() -> None:
     app.command("calibrate")(train_cmd.calibrate)
     app.command("inspect")(inspect_cmd.inspect)
     app.command("demo")(demo_cmd.demo)
+    from forensics.cli import analyze_cmd, report_cmd
+    app.command("analyze")(analyze_cmd.analyze)
+    app.command("report")(report_cmd.report)
+    app.command("generate")(generate_cmd.generate)
+    from forensics.cli import audit_cmd
+    app.command("audit")(audit_cmd.audit)
 
 
 _register()

@@ -26,13 +26,19 @@ def report(
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),
     figures_dir: Optional[Path] = typer.Option(None, "--figures-dir",
                                                help="Also keep the figures, analysis.json and metrics.json here."),
+    link_figures: bool = typer.Option(False, "--link-figures", help="Refer to the figures in --figures-dir by "
+                                      "relative path instead of inlining them (a smaller page)."),
     faces: Optional[bool] = typer.Option(None, "--faces/--no-faces",
                                          help="Face-region statistics with MediaPipe (default: when installed)."),
     provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Inspect provenance signals per file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Score real and fake folders and write one HTML report: metrics per set, mean heatmaps, top patches,
-    region histograms, spectra, worst errors with heatmaps, provenance."""
+    """Score real and fake folders and write one self-contained HTML report.
+
+    Sections: metrics per fake set and real source, mean heatmaps, top patches, region histograms.
+
+    Then spectra, the worst false positives and negatives with their heatmaps, and provenance.
+    """
     from forensics.analysis.faces import FacesUnavailable
     from forensics.analysis.pipeline import parse_named_dirs
     from forensics.report import build_report
@@ -47,13 +53,15 @@ def report(
         fail(f"set names used for both real and fake: {', '.join(clash)}")
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must be an .html file, got {out}")
+    if link_figures and figures_dir is None:
+        fail("--link-figures needs --figures-dir")
     det = load_detector(model, device, threshold)
     command = "forensics " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     try:
         path, analysis, metrics = build_report(
             det, reals, fakes, out, limit=limit, top_k=top_k, n_worst=worst, faces=faces,
             provenance=provenance, title=title or f"forensics report: {', '.join(n for n, _ in fakes)} vs real",
-            command=command, figures_dir=figures_dir, progress=not quiet, log=warn)
+            command=command, figures_dir=figures_dir, progress=not quiet, log=warn, link_figures=link_figures)
     except FacesUnavailable as e:
         fail(str(e))
     except (OSError, ValueError) as e:

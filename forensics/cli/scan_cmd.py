@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE, display_path, load_detector
+from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE, load_detector
+from forensics.cli.common import display_path as _display_path
 from forensics.decoding import DEFAULT_MAX_PIXELS
 
 
@@ -45,7 +46,7 @@ def scan(
                 n_ok += 1
                 n_fake += r.is_fake
             if json_out:
-                typer.echo(r.to_json())
+                typer.echo(_json_line(r))
             elif not r.is_error:
                 extra = "" if r.stable is None else ("  stable" if r.stable else "  UNSTABLE")
                 typer.echo(f"{display_path(r.path)}\t{r.label.upper()}\tP(fake)={r.score:.3f}{extra}")
@@ -57,6 +58,30 @@ def scan(
     if n_ok == 0:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_FLAGGED if n_fake and not exit_zero else EXIT_OK)
+
+
+def display_path(path: Optional[str]) -> str:
+    """`common.display_path`, plus file-name bytes that are not UTF-8 shown as \\xNN (a name like
+    b'bad\\xff.png' arrives as a lone surrogate, which a UTF-8 terminal or pipe cannot encode)."""
+    text = _display_path(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+def _json_line(r) -> str:
+    """One JSON record; a path with non-UTF-8 bytes is written with \\udcXX escapes (valid JSON that
+    json.loads + os.fsencode turn back into the exact file name)."""
+    import json
+
+    line = r.to_json()
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(r.to_dict(), ensure_ascii=True, allow_nan=False)
+    return line
 
 
 def _write_heatmap(det, r, heatmap_dir: Path, index: int):

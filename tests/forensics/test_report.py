@@ -15,7 +15,9 @@ CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "goog
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars"]
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--disable-extensions",
+         # no network: every host resolves to nothing and any proxy use goes to a closed port
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 
 
 def chromium(args, tmp_path, tag):
@@ -64,8 +66,28 @@ def test_report_is_self_contained_and_complete(analysis_report):
         assert section in html, section
     srcs = re.findall(r'<img[^>]+src="([^"]+)"', html)
     assert len(srcs) >= 4 + 2 * 3 and all(s.startswith("data:image/") for s in srcs)
+    assert not re.search(r'(src|href)="(https?:)?//', html), "the report must not load anything from the network"
     assert metrics["fake_sets"]["gan"]["ap"] > 0.99  # the stub detector sees the planted artifacts
     assert (tmp / "figs" / "analysis.json").is_file() and (tmp / "figs" / "metrics.json").is_file()
+
+
+def test_report_flags_sets_the_model_was_trained_on(analysis_report, tmp_path):
+    """A detector whose training record covers the 'gan' folder: the report says that set's scores are optimistic."""
+    from forensics.analysis.pipeline import ImageSet
+    from forensics.report import report_for_sets
+
+    tmp = analysis_report[3]
+    det = HighFrequencyDetector()
+    det.config = {"training": {"real": [], "fake": [str(tmp / "gan")], "val_fraction": 0.0}}
+    sets = [ImageSet.from_folder("real", tmp / "real", is_real=True, limit=3),
+            ImageSet.from_folder("gan", tmp / "gan", is_real=False, limit=3)]
+    logged = []
+    out, _, _ = report_for_sets(det, sets, tmp_path / "r.html", top_k=2, n_extreme=1, n_worst=1, faces=False,
+                                provenance=False, progress=False, log=logged.append)
+    html = out.read_text(encoding="utf-8")
+    assert "Caveats" in html and "set &#39;gan&#39;: 3 of 3 images were in the model&#39;s training split" in html
+    assert any("'gan'" in m for m in logged) and not any("'real'" in m for m in logged)
+    assert "Provenance was not inspected" in html
 
 
 @needs_chromium
@@ -75,6 +97,25 @@ def test_report_renders_in_headless_chromium(analysis_report, tmp_path):
     assert res["std"] > 10, "screenshot looks blank"
     assert res["total"] >= 10 and res["loaded"] == res["total"], res
     assert "toy report" in res["dom"]
+
+
+@needs_chromium
+def test_report_with_figures_beside_it_renders_in_headless_chromium(analysis_report, tmp_path):
+    """--link-figures: the page refers to the PNGs in its folder by relative path; all must load."""
+    from forensics.report import write_analysis_report
+
+    _, analysis, metrics, tmp = analysis_report
+    page_dir = tmp / "linked"
+    figs = analysis.write(page_dir, dpi=50)
+    out = write_analysis_report(analysis, page_dir / "index.html", metrics=metrics,
+                                figures={k: v for k, v in figs.items() if k != "analysis"},
+                                cases={"false_positives": [], "false_negatives": []}, title="linked report",
+                                link_figures=True)
+    html = out.read_text(encoding="utf-8")
+    srcs = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert "mean_heatmaps.png" in srcs and all(not s.startswith("/") for s in srcs)
+    res = check_in_browser(out, tmp_path)
+    assert res["std"] > 10 and res["total"] == 4 and res["loaded"] == 4, res
 
 
 @needs_chromium

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import typer
 from PIL import Image
 from typer.testing import CliRunner
@@ -21,11 +22,48 @@ def runner():
     return CliRunner()
 
 
-def test_generate_from_weights_dir(runner, trained, tmp_path):
+def test_registered_in_the_forensics_app(runner):
+    from forensics.cli.main import app as forensics_app
+    res = runner.invoke(forensics_app, ["generate", "--help"])
+    assert res.exit_code == 0, res.output
+    for opt in ("--out", "--weights", "--train-on", "--steps", "--seed", "--device"):
+        assert opt in res.stdout
+
+
+def test_rerun_into_same_folder_resumes(runner, trained, tmp_path):
+    wdir = trained["stylegan"].save(tmp_path / "w")
+    out = tmp_path / "out"
+    base = ["generate", "stylegan", "--out", str(out), "--weights", str(wdir), "--device", "cpu", "-q"]
+    assert runner.invoke(app, base + ["-n", "3"]).exit_code == 0
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    res = runner.invoke(app, base + ["-n", "5"])
+    assert res.exit_code == 0, res.output
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png") if p.name in stamp} == stamp
+    recs = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in recs] == list(range(5)) and len(list(out.glob("*.png"))) == 5
+    # a rerun with other weights into the same folder is refused, not mixed in
+    other = trained["dcgan"].save(tmp_path / "w2")
+    res = runner.invoke(app, ["generate", "dcgan", "-n", "5", "--out", str(out), "--weights", str(other)])
+    assert res.exit_code == 2 and "another generator" in res.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present (the cuda case runs instead)")
+def test_cuda_without_a_gpu_is_a_clean_usage_error(runner, trained, tmp_path):
+    wdir = trained["gmm"].save(tmp_path / "w")
+    res = runner.invoke(app, ["generate", "gmm", "-n", "1", "--out", str(tmp_path / "o"), "--weights", str(wdir),
+                              "--device", "cuda"])
+    assert res.exit_code == 2 and "CUDA is not available" in res.stderr
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_generate_from_weights_dir(runner, trained, tmp_path, device):
     wdir = trained["dcgan"].save(tmp_path / "w")
     out = tmp_path / "out"
     res = runner.invoke(app, ["generate", "dcgan", "-n", "3", "--out", str(out), "--weights", str(wdir),
-                              "--seed", "5", "--device", "cpu"])
+                              "--seed", "5", "--device", device])
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == str(out)
     lines = (out / "manifest.jsonl").read_text().splitlines()
@@ -54,6 +92,14 @@ def test_generate_train_on(runner, images, tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads((out / "weights" / "config.json").read_text())
     assert meta["training"]["steps"] == 2 and meta["training"]["n_images"] == 8
+    assert meta["training"]["finished"] is True
+    # rerun (more images): the weights trained by the first run are reused, finished PNGs kept
+    first = (out / "dcgan_000000.png").stat().st_mtime_ns
+    res = runner.invoke(app, ["generate", "dcgan", "-n", "3", "--out", str(out), "--weights", str(wdir),
+                              "--train-on", str(data), "--steps", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "reusing weights" in res.stderr
+    assert (out / "dcgan_000000.png").stat().st_mtime_ns == first and len(list(out.glob("*.png"))) == 3
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -38,6 +38,7 @@ def test_resume_does_not_rewrite(trained, tmp_path):
     (a / "glow_000002.png").unlink()
     lines = (a / "manifest.jsonl").read_text().splitlines()
     (a / "manifest.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])
+    (a / ".glow_000002.png.tmp").write_bytes(b"half a png")
     generators.write_fake_dataset(gen, 7, a, seed=0, progress=False, batch_size=2)
     for name in ("glow_000000.png", "glow_000001.png"):
         assert (a / name).stat().st_mtime_ns == stamp[name]

@@ -89,3 +89,17 @@ def test_glow_is_invertible(trained):
         assert torch.allclose(back, x, atol=1e-6)
     finally:
         net.float()
+
+
+def test_checkpoints_and_time_budget(images, tmp_path):
+    gen = generators.create_generator("diffusion", **TINY["diffusion"])
+    gen.fit(images, steps=4, progress=False, device="cpu", checkpoint_dir=tmp_path / "ck", checkpoint_every=2)
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert meta["training"]["steps"] == 4 and meta["training"]["finished"] is False
+    assert len(json.loads((tmp_path / "ck" / "history.json").read_text())["loss"]) == 4
+    assert generators.load_generator(tmp_path / "ck").sample(1, seed=0).shape == (1, 8, 8, 3)
+    assert gen.provenance["finished"] is True and gen.provenance["total_steps"] == 4
+    # a time budget stops training early and records the steps actually done
+    gen.fit(images, steps=10_000, progress=False, device="cpu", max_seconds=0.0)
+    assert gen.provenance["steps"] == 1 and gen.provenance["requested_steps"] == 10_000
+    assert gen.provenance["total_steps"] == 5

@@ -1,7 +1,6 @@
 """The one-pass analysis on synthetic sets whose fakes carry artifacts planted in the top-left corner."""
 import json
 
-import numpy as np
 import pytest
 
 from forensics.analysis.heatmaps import peak_location

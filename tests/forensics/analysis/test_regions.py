@@ -1,5 +1,7 @@
 """Region statistics: grid and texture labellers, the random baseline table, the optional face parser."""
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,18 +54,10 @@ def test_count_regions_and_skip_when_not_applicable(tmp_path):
 
 
 def test_faces_missing_gives_a_clear_message(monkeypatch):
-    import builtins
-
+    """With mediapipe not importable (None in sys.modules makes `import mediapipe` fail), say how to install it."""
     from forensics.analysis import faces
 
-    real_import = builtins.__import__
-
-    def no_mediapipe(name, *a, **k):
-        if name == "mediapipe" or name.startswith("mediapipe."):
-            raise ImportError("No module named 'mediapipe'")
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_mediapipe)
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
     assert not faces.faces_available()
     with pytest.raises(faces.FacesUnavailable, match=r"forensics\[faces\]"):
         faces.FaceLabeller()
@@ -76,10 +70,35 @@ def test_faces_missing_gives_a_clear_message(monkeypatch):
     assert [lab.name for lab in default_labellers(faces=False)] == ["grid3x3", "texture"]
 
 
-def test_face_labeller_on_a_drawn_face_when_mediapipe_is_installed():
+def _face_labeller():
     from forensics.analysis import faces
 
     if not faces.faces_available():
-        pytest.skip("mediapipe 0.10.14 not installed (optional extra `faces`)")
-    lab = faces.FaceLabeller()
-    assert lab.label_map(np.zeros((64, 64, 3), np.uint8)) is None  # no face in a black image
+        pytest.skip("mediapipe 0.10.14 not installed (optional extra `faces`: pip install 'forensics[faces]')")
+    return faces.FaceLabeller()
+
+
+def test_face_labeller_finds_no_face_in_a_blank_image():
+    assert _face_labeller().label_map(np.zeros((64, 64, 3), np.uint8)) is None
+
+
+CELEBA_VAL = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "real" / "celeba" / "val"
+
+
+@pytest.mark.skipif(not CELEBA_VAL.is_dir(), reason="development data ../shared/data/real/celeba/val not present")
+def test_face_labeller_parts_are_where_they_belong_on_real_faces():
+    """On aligned CelebA faces: eyes above the nose above the lips, all inside the face; background at the corners."""
+    from forensics.decoding import load_image
+
+    lab = _face_labeller()
+    names = lab.regions
+    files = sorted(CELEBA_VAL.glob("*.jpg"))[:4]
+    for f in files:
+        lm = lab.label_map(load_image(f).rgb)
+        assert lm is not None, f"no face found in {f.name}"
+        rows = {r: np.nonzero(lm == names.index(r))[0].mean() / lm.shape[0] for r in ("eyes", "nose", "lips", "skin")}
+        assert rows["eyes"] < rows["nose"] < rows["lips"], (f.name, rows)
+        assert 0.3 < rows["skin"] < 0.8
+        eyes_x = np.nonzero(lm == names.index("eyes"))[1] / lm.shape[1]
+        assert eyes_x.min() < 0.45 and eyes_x.max() > 0.55  # both eyes
+        assert names[lm[0, 0]] in ("background", "hair/person")

@@ -31,6 +31,17 @@ def audit_cli() -> list[str]:
     return [sys.executable, "-m", "forensics.cli.audit_cmd"]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests share a small machine: one intra-op thread, restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def mixed_folder(tmp_path) -> Path:
     """12 good PNG/JPEG images in two levels plus bad files and a non-image."""
@@ -42,3 +53,13 @@ def mixed_folder(tmp_path) -> Path:
     (root / "truncated.png").write_bytes((root / "img0000.png").read_bytes()[:60])
     (root / "readme.txt").write_text("not audited")
     return root
+
+
+@pytest.fixture(scope="session")
+def forkserver():
+    """Pre-imported CLI that forks real audit processes cheaply (see forkserver.py)."""
+    from tests.forensics.audit.forkserver import ForkServer
+
+    srv = ForkServer()
+    yield srv
+    srv.close()

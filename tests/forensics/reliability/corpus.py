@@ -16,6 +16,7 @@ import os
 import pickle
 import stat
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Case:
     before: Optional[Callable[[], None]] = None  # run after listing, before decoding
     in_folder: bool = True         # lives in root/folder (walked by train/eval/audit)
     skip: str = ""                 # why this case cannot be made here (then it is not run)
+    audit_reason: str = ""         # audit (listed size/mtime are checked): expected reason when it differs
     path: Path = field(default=Path())
 
     @property
@@ -381,6 +383,9 @@ def build_corpus(root: Path) -> list[Case]:
                        ("--help.png", "two leading dashes")):
         add(f"name_{what.replace(' ', '_')}", png, "score", f"file name with {what}: {name!r}", file=name,
             check=close_to(base, 0))
+    if os.name == "posix" and sys.platform != "darwin":  # bytes names: Linux/BSD file systems allow them
+        add("name_invalid_utf8", png, "score", "file name with a byte that is not UTF-8 (b'bad\\xff.png')",
+            file=os.fsdecode(b"bad\xff.png"), check=close_to(base, 0))
 
     # -- file-system oddities
     link = add("symlink", None, "score", "symbolic link to a PNG", file="link.png", check=close_to(base, 0))
@@ -420,18 +425,20 @@ def build_corpus(root: Path) -> list[Case]:
 
     # -- files that change or disappear between listing and decoding (live/, not in the folder)
     vanish = add("vanishes", png, "error", "file deleted after listing, before decoding", file="vanishes.png",
-                 in_folder=False, reason="file not found")
+                 in_folder=False, reason="file not found", audit_reason="file vanished during the audit")
     vanish.before = vanish.path.unlink
     cut = add("truncated_after_listing", png, "error", "file truncated after listing (a writer still copying)",
-              file="truncated_later.png", in_folder=False, reason="truncated or corrupt")
+              file="truncated_later.png", in_folder=False, reason="truncated or corrupt",
+              audit_reason="file changed during the audit")
     cut.before = lambda p=cut.path: p.write_bytes(png[: len(png) // 2])
     emptied = add("emptied_after_listing", png, "error", "file emptied after listing", file="emptied.png",
-                  in_folder=False, reason="empty file")
+                  in_folder=False, reason="empty file", audit_reason="file changed during the audit")
     emptied.before = lambda p=emptied.path: p.write_bytes(b"")
     other = np.ascontiguousarray(base[::-1])
     swapped = add("replaced_after_listing", png, "score",
                   "file replaced by another image after listing (result describes the new bytes)",
-                  file="replaced.png", in_folder=False, check=close_to(other, 0))
+                  file="replaced.png", in_folder=False, check=close_to(other, 0),
+                  audit_reason="file changed during the audit")
     swapped.before = lambda p=swapped.path: p.write_bytes(encode(Image.fromarray(other), "PNG"))
     fifo_later = add("fifo_after_listing", png, "error", "file replaced by a FIFO after listing: must not block",
                      file="fifo_later.png", in_folder=False, reason="not a regular file")
@@ -460,14 +467,16 @@ def cleanup(root: Path) -> None:
 
 # ----------------------------------------------------------------------------- checking outcomes
 def check_outcome(case: Case, *, label: str, error: Optional[str], notes=(), score: Optional[float] = None,
-                  width: Optional[int] = None, height: Optional[int] = None) -> Optional[str]:
+                  width: Optional[int] = None, height: Optional[int] = None, audit: bool = False) -> Optional[str]:
     """Compare one outcome (a ScanResult's fields, or a CLI/audit record) with the case's expectation;
-    returns None when it matches, else what is wrong."""
-    if case.is_error:
+    returns None when it matches, else what is wrong. `audit=True`: the file was listed by an audit
+    before it changed, so the audit's own reason (`audit_reason`) applies where one is given."""
+    reason = case.audit_reason if audit and case.audit_reason else case.reason
+    if case.is_error or (audit and case.audit_reason):
         if label != "error":
-            return f"expected an error containing {case.reason!r}, got label {label!r} (score {score})"
-        if not error or case.reason.lower() not in error.lower():
-            return f"expected an error containing {case.reason!r}, got {error!r}"
+            return f"expected an error containing {reason!r}, got label {label!r} (score {score})"
+        if not error or reason.lower() not in error.lower():
+            return f"expected an error containing {reason!r}, got {error!r}"
         if "\n" in error or "Traceback" in error:
             return f"error reason is not one line: {error!r}"
         return None

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from forensics.cli.common import display_path
+from forensics.cli.scan_cmd import display_path
 from tests.forensics.reliability.corpus import check_outcome
 
 
