@@ -19,26 +19,32 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
 
-def prepare(work: Path, size: int, n_gen: int, native: int) -> dict[str, dict[str, Path]]:
+def prepare(work: Path, size: int, n_gen: int, native: int, reuse: Path) -> dict[str, dict[str, Path]]:
+    """Matched sets; samples already made by benchmarks/prepare_default_data.py (same path) are reused."""
     import generators
 
     from forensics.matched import prepare_generator_set, prepare_real_set, prepare_resized_set
 
+    def made(name: str) -> Path | None:
+        d = reuse / name
+        return d if d.is_dir() and len(list(d.glob("*.png"))) >= min(n_gen, 300) and size == 128 else None
+
     sets: dict[str, dict[str, Path]] = {"real": {
-        "train": prepare_real_set(DATA / "real/celeba/train", work / "real_train", native=native, size=size, limit=1500),
+        "train": made(f"real_celeba{native}to{size}") or prepare_real_set(
+            DATA / "real/celeba/train", work / "real_train", native=native, size=size, limit=1500),
         "test": prepare_real_set(DATA / "real/celeba/val", work / "real_test", native=native, size=size, limit=300),
     }}
     for name in generators.list_generators():
         if not (generators.default_weights_dir(name) / "config.json").is_file():
             continue
-        full = prepare_generator_set(name, work / f"gen_{name}", n=n_gen, size=size)
+        full = made(f"gen_{name}") or prepare_generator_set(name, work / f"gen_{name}", n=n_gen, size=size)
         sets[name] = {"all": full}
     web = DATA / "fake/web-stylegan-faces"
     if web.is_dir():  # an external StyleGAN-family set, resized straight to `size` (not through `native`)
         sets["web-stylegan"] = {"all": prepare_resized_set(web, work / "web_stylegan", size=size)}
     for name, d in sets.items():
         if "all" in d:
-            files = sorted(d["all"].glob("*.png"))
+            files = sorted(d["all"].glob("*.png"))[:n_gen]
             cut = int(len(files) * 0.7)
             for split, chunk in (("train", files[:cut]), ("test", files[cut:])):
                 sd = work / f"{name}_{split}"
@@ -62,7 +68,7 @@ def train_and_score(sets: dict, train_on: str, arch: str, args) -> dict:
     train(TrainConfig(real=[str(sets["real"]["train"])], fake=[str(sets[train_on]["train"])],
                       val_real=[str(sets["real"]["test"])], val_fake=[str(sets[train_on]["test"])],
                       out=str(out), arch=arch, epochs=max(1, args.steps // 100), steps_per_epoch=100,
-                      batch_size=32, size=args.size, val_size=args.size, augment="flip", patience=99,
+                      batch_size=32, size=args.crop, val_size=args.size, augment="flip", patience=99,
                       workers=1, progress=False, device="cpu", seed=args.seed))
     det = Detector.load(out, device="cpu")
     test_fakes = {n: d["test"] for n, d in sets.items() if n != "real"}
@@ -78,7 +84,10 @@ def main() -> None:
                     help="comma list of generators to train on (one detector per generator and arch)")
     ap.add_argument("--archs", default="resnet18_layer1,resnet18_layer2,legacy_xception_block2,resnet18_full")
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", type=int, default=128, help="image size of every matched set")
+    ap.add_argument("--crop", type=int, default=64, help="training crop size")
+    ap.add_argument("--reuse", type=Path, default=REPO / "runs" / "data",
+                    help="sets made by prepare_default_data.py at --size 128 are reused")
     ap.add_argument("--native", type=int, default=32, help="resolution the generators were trained at")
     ap.add_argument("--n-gen", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
@@ -86,7 +95,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     args = ap.parse_args()
 
-    sets = prepare(args.work, args.size, args.n_gen, args.native)
+    sets = prepare(args.work, args.size, args.n_gen, args.native, args.reuse)
     train_on = [g for g in args.train_on.split(",") if g in sets]
     missing = sorted(set(args.train_on.split(",")) - set(train_on))
     if missing:
@@ -139,9 +148,11 @@ def write_report(rows: dict, args, train_on: list[str], archs: list[str], sets: 
     lines = ["# Cross-generator generalisation (bundled generators)", "",
              f"Produced by `python benchmarks/cross_generator.py --steps {args.steps} --size {args.size}` "
              "(reruns resume from runs/cross_generator/rows.json).", "",
+             "The `gmm` family works at 64 px, so its samples go 64 -> 128 px while the reals go "
+             f"{args.native} -> 128 px: its column has a resize-history difference the others do not.", "",
              f"One detector per (training generator, architecture): fakes of ONE bundled generator vs CelebA "
              f"reals, both through the same path (centre square, Lanczos to {args.native} px, bicubic to "
-             f"{args.size} px, PNG); {args.steps} steps of batch 32, Adam 1e-3, flip augmentation, CPU, seed "
+             f"{args.size} px, PNG); random {args.crop} px crops, {args.steps} steps of batch 32, Adam 1e-3, flip augmentation, CPU, seed "
              f"{args.seed}. Test: held-out samples of every set vs held-out CelebA reals through the same path. "
              f"`web-stylegan` is an external set resized straight to {args.size} px (a different resize history "
              "from the reals, so read it with care).", "",

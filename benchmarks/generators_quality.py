@@ -116,6 +116,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import generators
     import generators_featnet as featnet
+    from generators_train import plot_history
     from generators._common import image_grid, load_images
     from PIL import Image
 
@@ -157,6 +158,9 @@ def main() -> None:
         sps = speed_n / (time.time() - t)
         samples = gen.sample(args.n, seed=0, device="cpu")
         Image.fromarray(image_grid(samples[:64], scale=max(1, 64 // gen.resolution))).save(REPORTS / f"{name}.png")
+        history = REPORTS / f"{name}_history.json"
+        if history.is_file():  # redraw the loss curve from the training log (same style for every family)
+            plot_history(name, json.loads(history.read_text())["history"], REPORTS / f"{name}_loss.png")
         tr = meta.get("training", {})
         score(name, "generator", samples, resolution=gen.resolution,
               steps=tr.get("total_steps", tr.get("steps")), train_s=tr.get("total_seconds", tr.get("seconds")),
@@ -189,8 +193,9 @@ def write_report(rows: list[dict], args, featnet_summary: dict) -> None:
         "on `real/celeba/train`, 4,800 faces, centre square crop, Lanczos resize). Sampling speed is measured",
         "on this development machine's CPU with **one** torch thread. Training ran on the same 2-core VM,",
         "shared with other jobs (often three trainings at once), so the wall-clock training times are rough",
-        "and pessimistic. No GPU was lent to this task, so there is no GPU column; the same code runs with",
-        "`--device cuda`.",
+        "and pessimistic; *train time* and *steps* are totals over all training segments of a family (a run",
+        "continued with `generators_train.py --init` adds a segment; GMM steps are EM iterations). No GPU was",
+        "lent to this task, so there is no GPU column; the same code runs with `--device cuda`.",
         "",
         f"**Metric.** Frechet distance (FD) and kernel distance (KID x 1000) between {args.n} samples and the",
         "600 held-back real faces of `real/celeba/val`, all at 32 px, in the 256-d embedding of a small",
@@ -201,7 +206,8 @@ def write_report(rows: list[dict], args, featnet_summary: dict) -> None:
         "values are not comparable with published FIDs: compare rows with the reference rows. Lower is better.",
         "**Sanity check:** a generator passes when it beats every *broken* reference on both FD and KID.",
         "",
-        "| row | res | steps | train time | weights | samples/s (CPU, 1 thread) | FD | KID x1000 | pass | FD (random net) |",
+        "| row | res | steps | train time | weights | samples/s (CPU, 1 thread) | FD | KID x1000 | pass "
+        "| FD (random net) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -214,8 +220,10 @@ def write_report(rows: list[dict], args, featnet_summary: dict) -> None:
             ok = "yes" if r.get("pass") else "**no**"
             lines.append(f"| **{r['name']}** | {r['resolution']} | {r['steps']} | {t} | {r['mb']:.2f} MB | "
                          f"{r['sps']:.1f} | {r['fd_id']:.1f} | {r['kid_id']:.1f} | {ok} | {r['fd_rand']:.1f} |")
-    total = sum(r["mb"] for r in rows if r["kind"] == "generator")
-    lines += ["", f"Shipped weights (fp16 safetensors + JSON config), all families together: {total:.1f} MB.", "",
+    import generators
+    total = sum(p.stat().st_size for p in generators.WEIGHTS_ROOT.rglob("*") if p.is_file()) / 1e6
+    lines += ["", f"Shipped weights (`generators/weights/`, fp16 safetensors + JSON config), all families "
+              f"together: {total:.1f} MB (budget 25 MB).", "",
               "Sample grids (first 64 samples of seed 0, nearest-neighbour upscaled to 64 px per image)",
               "and training loss curves:", ""]
     for r in rows:

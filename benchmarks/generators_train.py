@@ -47,8 +47,8 @@ def plot_history(name: str, history: dict[str, list[float]], path: Path) -> None
     for ax, k in zip(axes[0], keys):
         v = np.asarray(history[k], float)
         x = np.linspace(1, steps, len(v)) if steps else np.arange(1, len(v) + 1)  # r1 is logged every few steps
-        ax.plot(x, v, lw=0.5, alpha=0.35, color="C0")
         w = max(1, len(v) // 50)
+        ax.plot(x, v, lw=0.5 if w > 1 else 1.5, alpha=0.35 if w > 1 else 1.0, color="C0", marker=None if w > 1 else ".")
         if w > 1:
             sm = np.convolve(v, np.ones(w) / w, mode="valid")
             ax.plot(x[w - 1:], sm, color="C1", lw=1.5, label=f"mean of {w}")

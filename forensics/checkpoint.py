@@ -141,6 +141,15 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"{model_dir}: model directory not found")
     cfg_path = model_dir / CONFIG_NAME
     if not cfg_path.is_file():
+        try:
+            pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)[:3]
+        except OSError:
+            pickles = []
+        if pickles:
+            raise CheckpointError(
+                f"{model_dir}: no {CONFIG_NAME}; it holds only pickle-based checkpoints ({', '.join(pickles)}), "
+                "which are never loaded because unpickling can run arbitrary code. "
+                f"Convert them to {WEIGHTS_NAME} + {CONFIG_NAME}.")
         raise CheckpointError(f"{model_dir}: no {CONFIG_NAME} in model directory")
     try:
         size = cfg_path.stat().st_size
@@ -165,7 +174,9 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not isinstance(weights, str) or not _inside(model_dir, model_dir / weights):
         raise CheckpointError(f"{cfg_path}: weights path {weights!r} escapes the model directory")
     if Path(weights).suffix.lower() != ".safetensors":
-        raise CheckpointError(f"{cfg_path}: weights must be a .safetensors file, got {weights!r}")
+        why = " (pickle-based formats are never loaded: they can run arbitrary code)" \
+            if Path(weights).suffix.lower() in PICKLE_SUFFIXES else ""
+        raise CheckpointError(f"{cfg_path}: weights must be a .safetensors file, got {weights!r}{why}")
     return cfg
 
 

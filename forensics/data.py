@@ -39,7 +39,8 @@ def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
 
 def in_validation(path: Path, fraction: float) -> bool:
     """Deterministic file-level split by hashing the file name (stable across machines)."""
-    h = int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16)
+    # surrogateescape: a file name with non-UTF-8 bytes hashes by those bytes (same split for valid names)
+    h = int(hashlib.sha1(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)
     return (h % 10_000) < fraction * 10_000
 
 
@@ -155,6 +156,7 @@ class BalancedStream(IterableDataset):
             src = srcs[int(rng.integers(len(srcs)))]
             path = src.files[int(rng.integers(len(src.files)))]
             if path in bad[label]:
+                k -= 1  # draw again for the same class: unreadable files must not unbalance batches
                 continue
             try:
                 rgb = load_image(path).rgb
@@ -167,6 +169,7 @@ class BalancedStream(IterableDataset):
                     first, why = next(iter(bad[label].items()))
                     raise ValueError(f"no readable {'real' if label == REAL else 'fake'} training images: "
                                      f"all {totals[label]} files failed to decode (e.g. {first}: {why})")
+                k -= 1
                 continue
             crop = self.augmenter(rgb, rng)
             yield torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).contiguous(), label

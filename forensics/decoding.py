@@ -44,14 +44,16 @@ except Exception:  # pragma: no cover - optional
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "PPM", "JPEG2000", "HEIF")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
-                    ".avif", ".heic", ".heif", ".jfif", ".ppm", ".pgm", ".apng", ".jpe", ".mpo", ".jp2")
+                    ".avif", ".heic", ".heif", ".jfif", ".ppm", ".pgm", ".pbm", ".pnm", ".apng", ".jpe", ".mpo",
+                    ".jp2", ".jxl")  # .jxl: listed so that folders report "unsupported format" instead of skipping
 
 # extension -> formats whose content is expected under that extension (for a mismatch note)
 _EXT_FORMATS = {
     ".jpg": {"JPEG", "MPO"}, ".jpeg": {"JPEG", "MPO"}, ".jpe": {"JPEG", "MPO"}, ".jfif": {"JPEG", "MPO"},
     ".mpo": {"MPO", "JPEG"}, ".png": {"PNG"}, ".apng": {"PNG"}, ".webp": {"WEBP"}, ".bmp": {"BMP"},
     ".tif": {"TIFF"}, ".tiff": {"TIFF"}, ".gif": {"GIF"}, ".avif": {"AVIF", "HEIF"},
-    ".heic": {"HEIF"}, ".heif": {"HEIF"}, ".ppm": {"PPM"}, ".pgm": {"PPM"}, ".jp2": {"JPEG2000"},
+    ".heic": {"HEIF"}, ".heif": {"HEIF"}, ".ppm": {"PPM"}, ".pgm": {"PPM"}, ".pbm": {"PPM"}, ".pnm": {"PPM"},
+    ".jp2": {"JPEG2000"},
 }
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}

@@ -36,6 +36,11 @@ def score_folder(detector, folder: Path, perturb, *, limit: Optional[int] = None
 
     for r in detector.scan_many(pixels(), batch_size=8, provenance=False):
         scores.append(r.score)
+    if files and not scores:
+        import sys
+
+        print(f"warning: no readable images in {folder} ({len(files)} files, all unreadable): "
+              "its metrics are undefined (nan)", file=sys.stderr, flush=True)
     return names, np.array(scores, dtype=float), errors
 
 

@@ -63,24 +63,33 @@ def write_fake_dataset(gen: Generator, n: int, out_dir: str | Path, *, seed: int
         return {"file": fname, "generator": gen.name, "seed": seed, "index": i, "image_seed": derive_seed(seed, i),
                 "config_hash": chash, "weights_id": wid, "resolution": gen.resolution}
 
-    with open(man_path, "a", encoding="utf-8") as man, \
-            progress_bar(len(todo), f"{gen.name} -> {out.name}", progress) as advance:
-        for start in range(0, n, batch_size):
-            idx = list(range(start, min(start + batch_size, n)))
-            missing = [i for i in idx if i not in done]
-            if not missing:
-                continue
-            fnames = {i: f"{gen.name}_{i:06d}.png" for i in missing}
-            need = [i for i in missing if not (out / fnames[i]).is_file()]
-            # Always draw the whole aligned batch so the batch composition (and so the numbers) never changes.
-            imgs = gen.sample_seeds([derive_seed(seed, i) for i in idx], device=device,
-                                    batch_size=batch_size) if need else None
-            for i in need:  # each PNG appears whole or not at all (temp file + atomic rename)
-                tmp = out / f".{fnames[i]}.tmp"
-                Image.fromarray(imgs[i - start]).save(tmp, format="PNG")
-                os.replace(tmp, out / fnames[i])
-            # then the batch's manifest lines, in one write: a line is only written for a finished PNG
-            man.write("".join(json.dumps(record(i, fnames[i])) + "\n" for i in missing))
-            man.flush()
-            advance(len(missing))
+    man = os.open(man_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        with progress_bar(len(todo), f"{gen.name} -> {out.name}", progress) as advance:
+            for start in range(0, n, batch_size):
+                idx = list(range(start, min(start + batch_size, n)))
+                missing = [i for i in idx if i not in done]
+                if not missing:
+                    continue
+                fnames = {i: f"{gen.name}_{i:06d}.png" for i in missing}
+                need = [i for i in missing if not (out / fnames[i]).is_file()]
+                # draw the whole aligned batch, so the batch composition (and so the numbers) never changes
+                imgs = gen.sample_seeds([derive_seed(seed, i) for i in idx], device=device,
+                                        batch_size=batch_size) if need else None
+                for i in need:  # each PNG appears whole or not at all (temp file + atomic rename)
+                    tmp = out / f".{fnames[i]}.tmp"
+                    Image.fromarray(imgs[i - start]).save(tmp, format="PNG")
+                    os.replace(tmp, out / fnames[i])
+                # then the batch's manifest lines in one write() call, so a killed run cannot tear a line
+                # (a line is only written once its PNG is complete)
+                _append(man, "".join(json.dumps(record(i, fnames[i])) + "\n" for i in missing))
+                advance(len(missing))
+    finally:
+        os.close(man)
     return out
+
+
+def _append(fd: int, text: str) -> None:
+    data = text.encode("utf-8")
+    while data:
+        data = data[os.write(fd, data):]

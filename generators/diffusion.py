@@ -25,7 +25,8 @@ class DiffusionConfig:
     res_blocks: int = 1
     timesteps: int = 1000
     sample_steps: int = 50               # DDIM steps used by sample()
-    eta: float = 0.0                     # DDIM stochasticity (0 = deterministic given x_T)
+    eta: float = 1.0                     # DDIM stochasticity: 1 = DDPM-like ancestral steps (truer colours
+                                         # for small models), 0 = deterministic given x_T
     steps: int = 2500
     batch_size: int = 16
     lr: float = 5e-4

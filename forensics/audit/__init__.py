@@ -8,7 +8,8 @@ rerunning the same call skips files already recorded, so an interrupted audit re
 stopped. `engine="ray"` runs the same audit on Ray Data (optional extra `forensics[ray]`).
 
 Modules: `walk` (file discovery), `decode` (worker-side read + decode), `ledger` (the JSONL:
-repair, resume and dedupe indexes), `local` (process-pool engine), `ray_engine`, `summary`.
+repair, resume and dedupe indexes), `local` (process-pool engine), `ray_engine`, `backend`
+(PyTorch or ONNX Runtime forward pass), `summary`.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def _stderr(msg: str) -> None:
 
 
 def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector: Any = None,
-          model: Optional[str] = None, device: str = "auto", engine: str = "local", batch_size: int = 16,
+          model: Optional[str] = None, device: str = "auto", engine: str = "local", backend: str = "auto",
+          batch_size: int = 16,
           workers: Optional[int] = None, recursive: bool = True, include: Sequence[str] = (),
           by_hash: bool = False, dedupe: bool = False, max_pixels: Optional[int] = None,
           provenance: Optional[bool] = None, csv: Optional[PathLike] = None,
@@ -46,6 +48,8 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
 
     Resumable: files already in `out` (same path + size + mtime, or path + sha256 with `by_hash`,
     scored by the same model) are skipped; a torn last line left by a crash is truncated first.
+    `backend` picks the forward pass: "torch", "onnx" (ONNX Runtime, CPU) or "auto" (ONNX Runtime
+    on CPU when installed - measured faster - else PyTorch); scores agree to ~1e-6.
     `dedupe` scores identical content once; later copies get the first copy's score and a note.
     The summary is also written to `summary_path` (default: `<out stem>.summary.json`) and a CSV
     to `csv` (atomically, from the JSONL) when given. `on_record(n)` is called as records are
@@ -57,7 +61,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     from forensics.decoding import DEFAULT_MAX_PIXELS
 
     log = log or (lambda m: None)
-    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size)
+    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size, backend=backend)
     summary_path = Path(summary_path) if summary_path else default_summary_path(out)
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     if max_pixels < 1:
@@ -67,6 +71,10 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
         from forensics.detector import Detector
 
         detector = Detector.load(model, device=device)
+    if detector is not None:
+        from forensics.audit.backend import select_backend
+
+        detector = select_backend(detector, backend, log)
     model_id = detector.model_id if detector is not None else _model_id(model)
 
     ledger = Ledger(out, model=model_id, by_hash=by_hash, dedupe=dedupe, fsync_every=fsync_every)
@@ -99,7 +107,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
             stats = run_ray(candidates, [r for r, u in zip(roots, is_uri) if u], ledger, model=model,
                             device=device, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
                             provenance=provenance, dedupe=dedupe, include=include, tick=tick,
-                            address=ray_address, detector=detector)
+                            address=ray_address, detector=detector, backend=backend)
     finally:
         if bar is not None:
             bar.close()
@@ -110,7 +118,8 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
         compacted = ledger.compact()
     ledger.close()
     new_scored = stats.scored - stats.duplicates
-    summ = summarize(out, engine=engine, scored=stats.scored, skipped=stats.skipped,
+    used = getattr(detector, "backend", "torch") if engine == "local" else f"{backend} (per actor)"
+    summ = summarize(out, engine=engine, backend=used, scored=stats.scored, skipped=stats.skipped,
                      duplicates=stats.duplicates, seconds=round(elapsed, 3),
                      images_per_second=round(new_scored / elapsed, 2) if elapsed > 0 and new_scored else 0.0,
                      repaired=rep.describe() or None, compacted=compacted, interrupted=stats.interrupted,
@@ -122,7 +131,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
 
 
 def check_inputs(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, engine: str = "local",
-                 batch_size: int = 1) -> tuple[list[str], list[bool], Path]:
+                 batch_size: int = 1, backend: str = "auto") -> tuple[list[str], list[bool], Path]:
     """Validate folders, output path and options before anything heavy is loaded.
 
     Returns (roots, is_uri per root, out path); raises `AuditError` with a one-line reason.
@@ -132,6 +141,8 @@ def check_inputs(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, e
         raise AuditError("no folders or files to audit")
     if engine not in ("local", "ray"):
         raise AuditError(f"unknown engine {engine!r} (use local or ray)")
+    if backend not in ("auto", "torch", "onnx"):
+        raise AuditError(f"unknown backend {backend!r} (use auto, torch or onnx)")
     is_uri = [("://" in r) for r in roots]
     for r, uri in zip(roots, is_uri):
         if not uri and not os.path.lexists(r):

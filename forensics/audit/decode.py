@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from forensics.decoding import DEFAULT_MAX_BYTES, ImageDecodeError, decode_bytes, sha256_bytes
+from forensics.decoding import DEFAULT_MAX_BYTES, ImageDecodeError, decode_bytes, extension_note, sha256_bytes
 
 
 @dataclass
@@ -36,7 +36,11 @@ class Decoded:
 def _read(path: str, size: Optional[int], mtime: Optional[float], max_bytes: int) -> bytes:
     listed = size is not None
     try:
-        fh = open(path, "rb")
+        # non-blocking open: a file swapped for a FIFO after listing must not hang the worker
+        # (fstat below then refuses it); O_NONBLOCK has no effect on reads of regular files
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | \
+            getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+        fh = os.fdopen(os.open(path, flags), "rb")
     except FileNotFoundError:
         if os.path.islink(path):
             raise ImageDecodeError("broken symbolic link") from None
@@ -83,6 +87,9 @@ def decode_file(path: str, size: Optional[int], mtime: Optional[float], max_pixe
         out.sha256 = sha256_bytes(data)
         out.rgb, out.format, out.notes = decode_bytes(data, max_pixels=max_pixels)
         del data
+        note = extension_note(path, out.format)  # same note as `scan` (e.g. PNG content named .jpg)
+        if note:
+            out.notes = out.notes + (note,)
         if provenance is not False:
             from forensics.provenance_hook import provenance_for
 
@@ -106,6 +113,9 @@ def decode_bytes_item(path: str, data: bytes, max_pixels: int) -> Decoded:
             raise ImageDecodeError("empty file (0 bytes)")
         out.sha256 = sha256_bytes(data)
         out.rgb, out.format, out.notes = decode_bytes(data, max_pixels=max_pixels)
+        note = extension_note(path, out.format)
+        if note:
+            out.notes = out.notes + (note,)
     except ImageDecodeError as e:
         out.error = " ".join(str(e).split())
     except Exception as e:  # pragma: no cover - defensive

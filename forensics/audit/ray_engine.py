@@ -46,14 +46,15 @@ class _Scorer:
     """Ray Data callable class: one Detector per actor; a batch of files in, JSON records out."""
 
     def __init__(self, model: Optional[str], device: str, max_pixels: int, provenance: Optional[bool],
-                 batch_size: int, threads: int = 0) -> None:
+                 batch_size: int, threads: int = 0, backend: str = "auto") -> None:
         import torch
 
+        from forensics.audit.backend import select_backend
         from forensics.detector import Detector
 
         if threads > 0:
             torch.set_num_threads(threads)
-        self.det = Detector.load(model, device=device)
+        self.det = select_backend(Detector.load(model, device=device), backend)
         self.max_pixels = max_pixels
         self.provenance = provenance
         self.batch_size = batch_size
@@ -114,7 +115,7 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
             device: str, batch_size: int, workers: Optional[int], max_pixels: int,
             provenance: Optional[bool], dedupe: bool, include: Sequence[str] = (),
             tick: Callable[[int], None] = lambda n: None, address: Optional[str] = None,
-            detector: Any = None, chunk: int = CHUNK) -> RunStats:
+            detector: Any = None, chunk: int = CHUNK, backend: str = "auto") -> RunStats:
     """Audit with Ray Data; the driver writes the records (same ledger as the local engine)."""
     if not ray_available():
         raise RuntimeError(RAY_MISSING)
@@ -174,7 +175,7 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
 
     map_kwargs: dict[str, Any] = dict(
         fn_constructor_kwargs=dict(model=model, device=actor_device, max_pixels=max_pixels, provenance=provenance,
-                                   batch_size=batch_size, threads=threads),
+                                   batch_size=batch_size, threads=threads, backend=backend),
         batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
     if n_gpus:
         map_kwargs["num_gpus"] = 1

@@ -30,6 +30,7 @@ class AuditSummary:
     models: list[str] = field(default_factory=list)
     # this run
     engine: str = "local"
+    backend: str = "torch"    # forward pass: torch or onnxruntime
     scored: int = 0           # records written by this run (including errors and duplicates)
     skipped: int = 0          # already recorded by an earlier run
     duplicates: int = 0       # copies of content scored earlier (--dedupe)
@@ -58,6 +59,7 @@ class AuditSummary:
         lines.append(f"this run: {self.scored} new, {self.skipped} already recorded"
                      + (f", {self.duplicates} duplicates" if self.duplicates else "")
                      + f", {self.seconds:.1f} s, {self.images_per_second:.1f} images/s"
+                     + f" ({self.engine} engine, {self.backend})"
                      + (" (interrupted: rerun the same command to resume)" if self.interrupted else ""))
         if self.repaired:
             lines.append(f"repaired: {self.repaired}")

@@ -29,6 +29,8 @@ def audit(
     by_hash: bool = typer.Option(False, "--by-hash", help="Resume by path + content sha256 instead of path + size + mtime."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Score identical content once; copies get the first one's score."),
     engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (Ray Data)."),
+    backend: str = typer.Option("auto", "--backend",
+                                help="Forward pass: auto (ONNX Runtime on CPU when installed, else PyTorch), torch or onnx."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this."),
     provenance: Optional[bool] = typer.Option(None, "--provenance/--no-provenance",
                                               help="Inspect metadata/credentials/watermarks (default: on when available)."),
@@ -45,9 +47,14 @@ def audit(
     if max_pixels < 1:
         fail("--max-pixels must be positive")
     try:  # usage errors before the model is loaded (fast, one line)
-        check_inputs(paths, out, engine=engine, batch_size=batch_size)
+        check_inputs(paths, out, engine=engine, batch_size=batch_size, backend=backend)
     except AuditError as e:
         fail(str(e))
+    if backend == "onnx":
+        from forensics.audit.backend import ONNX_MISSING, onnx_available
+
+        if not onnx_available():
+            fail(ONNX_MISSING)
     if engine == "ray":
         from forensics.audit.ray_engine import ray_available
 
@@ -63,7 +70,7 @@ def audit(
     except ValueError:  # not in the main thread (tests)
         pass
     try:
-        summary = run_audit(paths, out, detector=detector, model=model, device=device, engine=engine,
+        summary = run_audit(paths, out, detector=detector, model=model, device=device, engine=engine, backend=backend,
                             batch_size=batch_size, workers=workers, recursive=recursive, include=include or (),
                             by_hash=by_hash, dedupe=dedupe, max_pixels=max_pixels, provenance=provenance,
                             csv=csv_out, progress=not quiet, log=warn)

@@ -82,5 +82,6 @@ def generate(
     except (KeyError, FileNotFoundError, ValueError, TypeError) as exc:
         _fail(str(exc))
     if not quiet:
-        typer.echo(f"wrote {n} {name} images ({gen.resolution}px, weights {gen.weights_id()}) to {out}", err=True)
+        typer.echo(f"{out} holds {n} {name} images ({gen.resolution}px, weights {gen.weights_id()}, seed {seed})",
+                   err=True)
     typer.echo(str(out))

@@ -24,7 +24,8 @@ def scan(
                                               help="Inspect metadata/credentials/watermarks (default: on when available)."),
     stability: bool = typer.Option(False, "--stability", help="Re-score after realistic re-encodings; report `stable`."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+                                   help="Refuse images that declare more pixels than this (decompression bombs)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
 ) -> None:
     """Scan images: print verdict and P(fake) per image (exit 1 if any is flagged fake)."""

@@ -1,6 +1,7 @@
 """Helpers for audit tests: tiny image folders made on the fly, the CLI command line."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -55,8 +56,20 @@ def mixed_folder(tmp_path) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """ONNX exports of the audit backend go to a per-session folder (also for subprocesses)."""
+    old = os.environ.get("FORENSICS_CACHE")
+    os.environ["FORENSICS_CACHE"] = str(tmp_path_factory.mktemp("forensics-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FORENSICS_CACHE", None)
+    else:
+        os.environ["FORENSICS_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
-def forkserver():
+def forkserver(_onnx_cache):
     """Pre-imported CLI that forks real audit processes cheaply (see forkserver.py)."""
     from tests.forensics.audit.forkserver import ForkServer
 

@@ -112,7 +112,13 @@ def main() -> None:
     import forensics.models  # noqa: F401
     from forensics.detector import Detector
 
-    Detector.load(device="cpu")  # warm-up: lazy imports and first-build caches (no forward pass)
+    det = Detector.load(device="cpu")  # warm-up: lazy imports and first-build caches (no forward pass)
+    from forensics.audit.backend import cached_onnx, onnx_available
+
+    if onnx_available():  # export once into $FORENSICS_CACHE; each child opens its own session
+        import onnxruntime  # noqa: F401
+
+        cached_onnx(det)
 
     print("ready", flush=True)
     for line in sys.stdin:

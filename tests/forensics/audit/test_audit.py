@@ -191,3 +191,23 @@ def test_usage_errors(tmp_path, detector):
         audit(tmp_path, tmp_path, detector=detector)
     with pytest.raises(AuditError):
         audit("s3://bucket/x", tmp_path / "r.jsonl", detector=detector)
+
+
+def test_onnx_backend_matches_torch(mixed_folder, tmp_path, detector):
+    """The ONNX Runtime forward pass gives the PyTorch scores (to 1e-5) and the same records."""
+    from forensics.audit.backend import onnx_available
+
+    if not onnx_available():
+        pytest.skip("onnxruntime/onnx not installed (optional: pip install -e .[onnx])")
+    a, b = tmp_path / "torch.jsonl", tmp_path / "onnx.jsonl"
+    sa = audit(mixed_folder, a, detector=detector, backend="torch", workers=0, provenance=False)
+    sb = audit(mixed_folder, b, detector=detector, backend="onnx", workers=0, provenance=False)
+    assert (sa.backend, sb.backend) == ("torch", "onnxruntime")
+    ra, rb = {r["path"]: r for r in _lines(a)}, {r["path"]: r for r in _lines(b)}
+    assert ra.keys() == rb.keys()
+    for k, x in ra.items():
+        y = rb[k]
+        assert (x["label"], x["error"], x["heatmap"] and x["heatmap"]["grid"]) == \
+            (y["label"], y["error"], y["heatmap"] and y["heatmap"]["grid"])
+        if x["score"] is not None:
+            assert y["score"] == pytest.approx(x["score"], abs=1e-5)

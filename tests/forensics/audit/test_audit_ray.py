@@ -1,4 +1,4 @@
-"""Ray engine on a local Ray cluster: same records and scores as the local engine."""
+"""Ray engine on a local Ray cluster: same records and scores as the local engine (PyTorch forward)."""
 from __future__ import annotations
 
 import json
@@ -35,7 +35,7 @@ def test_ray_engine_equals_local(tmp_path, detector, local_ray):
     make_images(root / "sub", 3, size=64, seed=8, prefix="b", ext=".jpg")
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nxx")
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    audit(root, local_out, detector=detector, workers=0, batch_size=4, provenance=False)
+    audit(root, local_out, detector=detector, backend="torch", workers=0, batch_size=4, provenance=False)
     s = audit(root, ray_out, engine="ray", device="cpu", workers=1, batch_size=4, provenance=False)
     a, b = _records(local_out), _records(ray_out)
     assert a.keys() == b.keys() and len(a) == 14 and s.engine == "ray" and s.records == 14

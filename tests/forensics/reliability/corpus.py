@@ -41,6 +41,7 @@ class Case:
     in_folder: bool = True         # lives in root/folder (walked by train/eval/audit)
     skip: str = ""                 # why this case cannot be made here (then it is not run)
     audit_reason: str = ""         # audit (listed size/mtime are checked): expected reason when it differs
+    directory: bool = False        # a directory or a link to one: folder walkers (train/eval) do not list it
     path: Path = field(default=Path())
 
     @property
@@ -204,7 +205,7 @@ def build_corpus(root: Path) -> list[Case]:
         file="png_missing_iend.png", check=close_to(base, 0))
     bad_crc = bytearray(png)
     bad_crc[29] ^= 0xFF
-    add("png_bad_crc", bytes(bad_crc), "error", "PNG with a wrong IHDR CRC", reason="corrupt")
+    add("png_bad_crc", bytes(bad_crc), "error", "PNG with a wrong IHDR CRC", file="bad_crc.png", reason="corrupt")
     add("png_named_jpg", png, "score", "PNG content named .jpg", file="png_named.jpg",
         note="content is PNG", check=close_to(base, 0))
     add("jpeg_named_png", jpg, "score", "JPEG content named .png", file="jpeg_named.png", note="content is JPEG",
@@ -402,8 +403,8 @@ def build_corpus(root: Path) -> list[Case]:
     try:
         with open(unreadable.path, "rb"):
             pass
-        unreadable.skip = ("running as root: mode 000 does not stop root from reading "
-                           "(the FIFO/device cases cover files that cannot be read)")
+        unreadable.skip = ("running as root: mode 000 does not stop root from reading; "
+                           "test_unreadable.py reads such a file as an unprivileged user instead")
         os.chmod(unreadable.path, 0o644)
         unreadable.path.unlink()
     except PermissionError:
@@ -420,8 +421,12 @@ def build_corpus(root: Path) -> list[Case]:
         os.symlink("/dev/zero", dev.path)
     else:  # pragma: no cover
         dev.skip = "no /dev/zero"
-    d = add("directory", None, "error", "directory named like an image", file="album.jpg", reason="is a directory")
+    d = add("directory", None, "error", "directory named like an image", file="album.jpg", reason="is a directory",
+            directory=True)
     d.path.mkdir()
+    up = add("symlink_dir_loop", None, "error", "symbolic link to its own folder, named like an image",
+             file="parent.jpg", reason="is a directory", audit_reason="symbolic link loop", directory=True)
+    os.symlink(".", up.path)
 
     # -- files that change or disappear between listing and decoding (live/, not in the folder)
     vanish = add("vanishes", png, "error", "file deleted after listing, before decoding", file="vanishes.png",
