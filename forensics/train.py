@@ -196,10 +196,13 @@ def train(cfg: TrainConfig) -> Path:
     source_names = sorted(f"{s.label}:{s.name}" for s in train_sources) + \
         sorted(f"val {s.label}:{s.name}" for s in val_sources)
     last_meta = state_dir / "last.json"
-    if last_meta.is_file():  # resume
+    if (state_dir / "last.safetensors").is_file():  # resume
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
-        meta = json.loads(last_meta.read_text())
+        with safe_open(str(state_dir / "last.safetensors"), "pt") as fh:
+            embedded = (fh.metadata() or {}).get("resume")
+        meta = json.loads(embedded) if embedded else json.loads(last_meta.read_text())
         if meta.get("arch") != cfg.arch:
             raise ValueError(f"{out}: existing run is {meta.get('arch')}, not {cfg.arch}; use a new --out")
         tensors = load_file(str(state_dir / "last.safetensors"))
@@ -271,10 +274,13 @@ def train(cfg: TrainConfig) -> Path:
                                                           "validation": {"ap": m["ap"], "loss": ev["loss"]}})
             stale = 0 if improved else stale + 1
             opt_t, opt_meta = _optimizer_state(opt)
+            meta = {"arch": cfg.arch, "epoch": epoch, "history": history, "best": best,
+                    "optimizer": opt_meta, "sources": source_names}
+            # the resume record travels inside the weights file (one atomic rename for both);
+            # last.json is a readable copy
             save_state({**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_t},
-                       state_dir / "last.safetensors")
-            atomic_write_json(last_meta, {"arch": cfg.arch, "epoch": epoch, "history": history, "best": best,
-                                          "optimizer": opt_meta, "sources": source_names})
+                       state_dir / "last.safetensors", metadata={"resume": json.dumps(meta)})
+            atomic_write_json(last_meta, meta)
             atomic_write_json(out / "metrics.json", {"best": best, "history": history})
             _plot_curves(history, out / "curves.png")
             if cfg.progress:
