@@ -96,8 +96,10 @@ def main() -> None:
             gen.config = dataclasses.replace(gen.config, **overrides)
         previous = REPORTS / f"{args.family}_history.json"
         earlier = json.loads(previous.read_text())["history"] if previous.is_file() else {}
+        segments = gen.provenance.get("segments", [{"steps": gen.provenance.get("steps"),
+                                                    "seconds": gen.provenance.get("seconds")}])
     else:
-        gen, earlier = generators.create_generator(args.family, **overrides), {}
+        gen, earlier, segments = generators.create_generator(args.family, **overrides), {}, []
     t = time.time()
     images = load_images(args.data, gen.resolution)
     print(f"loaded {len(images)} images at {gen.resolution}px in {time.time() - t:.1f}s", flush=True)
@@ -109,6 +111,10 @@ def main() -> None:
     print(f"trained {args.family} in {time.time() - t:.1f}s", flush=True)
     if earlier:  # a continued run: the loss curve covers every segment
         gen.history = {k: earlier.get(k, []) + v for k, v in gen.history.items()}
+    # one entry per training segment, so a config override of a continued run (e.g. ProGAN trained on at
+    # full resolution with start_resolution=32) is not mistaken for how the first segment was trained
+    gen.provenance["segments"] = segments + [{"steps": gen.provenance["steps"], "seconds": gen.provenance["seconds"],
+                                              "overrides": {k: str(v) for k, v in overrides.items()}}]
     out = gen.save(args.out or generators.default_weights_dir(args.family))
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{args.family}_history.json").write_text(json.dumps(
