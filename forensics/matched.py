@@ -7,6 +7,7 @@ detector cannot separate them on size, resampling or compression history.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +35,13 @@ def upsample(rgb: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC), dtype=np.uint8)
 
 
+def _save_png(rgb: np.ndarray, dst: Path) -> None:
+    """Write via a temp name + rename, so an interrupted preparation never leaves a torn PNG."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    Image.fromarray(rgb).save(tmp, format="PNG")
+    os.replace(tmp, dst)
+
+
 def _done(out: Path, n: int) -> bool:
     return out.is_dir() and len(list(out.glob("*.png"))) >= n
 
@@ -54,7 +62,7 @@ def prepare_real_set(src: Path, out: Path, *, native: int, size: int, limit: Opt
             rgb = load_image(f).rgb
         except ImageDecodeError:
             continue
-        Image.fromarray(upsample(center_square(rgb, native), size)).save(dst)
+        _save_png(upsample(center_square(rgb, native), size), dst)
     return out
 
 
@@ -73,7 +81,7 @@ def prepare_generator_set(name: str, out: Path, *, n: int, size: int, seed: int 
             continue
         imgs = gen.sample_seeds(seeds, device="cpu")
         for s, img in zip(seeds, imgs):
-            Image.fromarray(upsample(img, size)).save(out / f"{name}_{s:06d}.png")
+            _save_png(upsample(img, size), out / f"{name}_{s:06d}.png")
     return out
 
 

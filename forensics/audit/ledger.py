@@ -210,7 +210,10 @@ class Ledger:
     def append(self, rec: dict[str, Any]) -> None:
         """Append one record as one complete line (single write on an O_APPEND descriptor)."""
         assert self._fd is not None, "ledger not open"
-        data = (json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8", "surrogatepass")
+        try:
+            data = (json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # a non-UTF-8 file name: \udcXX escapes keep the line valid UTF-8 JSON
+            data = (json.dumps(rec, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)

@@ -81,9 +81,6 @@ def test_cli_audit_whole_corpus_folder(corpus, tmp_path):
     assert out.read_bytes().splitlines() == lines
 
 
-@pytest.mark.xfail(strict=False, reason="forensics/audit/ledger.py writes lone surrogates with 'surrogatepass' "
-                   "(invalid UTF-8 for jq/pandas); fix: json.dumps(..., ensure_ascii=True) when a record "
-                   "holds one (reported to the lead)")
 def test_audit_jsonl_is_strict_utf8_for_non_utf8_names(tmp_path):
     from PIL import Image
 
