@@ -90,8 +90,9 @@ class GMM(Generator):
         k = len(m.mu)
         pinv = torch.exp(-m.log_psi)                                    # (K, D)
         atp = m.A.transpose(1, 2) * pinv[:, None, :]                    # (K, l, D)
-        mm = torch.eye(l, dtype=torch.float64, device=x.device) + (atp @ m.A).double()
-        chol = torch.linalg.cholesky(mm)                                # (K, l, l)
+        # in float64: with psi at its floor, A^T psi^-1 A is large and float32 rounding can break definiteness
+        mm = torch.eye(l, dtype=torch.float64, device=x.device) + atp.double() @ m.A.double()
+        chol = torch.linalg.cholesky((mm + mm.transpose(1, 2)) / 2)   # (K, l, l)
         q = (x @ atp.reshape(k * l, d).T).view(n, k, l) - (atp @ m.mu[:, :, None])[None, :, :, 0]
         mq = torch.cholesky_solve(q.permute(1, 2, 0).double(), chol)    # (K, l, N)
         maha = (x2 @ pinv.T - 2 * x @ (m.mu * pinv).T + (m.mu.pow(2) * pinv).sum(1)).double() \
@@ -110,11 +111,14 @@ class GMM(Generator):
         s1 = (x.T @ rex.permute(1, 0, 2).reshape(n, -1)).view(-1, k, l + 1).permute(1, 0, 2)  # (K, D, l+1)
         s2 = rex.transpose(1, 2) @ ex                                   # (K, l+1, l+1)
         s2[:, :-1, :-1] += nk[:, None, None] * cov
-        at = torch.linalg.solve(s2.double(), s1.double().transpose(1, 2)).transpose(1, 2).to(x.dtype)
-        m.A.copy_(at[:, :, :-1])
-        m.mu.copy_(at[:, :, -1])
+        s2 = s2.double() + 1e-6 * torch.eye(l + 1, dtype=torch.float64, device=x.device)  # ridge
+        at = torch.linalg.solve(s2, s1.double().transpose(1, 2)).transpose(1, 2).to(x.dtype)
         psi = (r.T @ x2 - (at * s1).sum(2)) / nk[:, None]
-        m.log_psi.copy_(psi.clamp_min(c.psi_floor).log())
+        # a component holding (almost) no data keeps its parameters instead of fitting noise
+        ok = (nk >= l + 2)[:, None]
+        m.A.copy_(torch.where(ok[:, :, None], at[:, :, :-1], m.A))
+        m.mu.copy_(torch.where(ok, at[:, :, -1], m.mu))
+        m.log_psi.copy_(torch.where(ok, psi.clamp_min(c.psi_floor).log(), m.log_psi))
         m.log_pi.copy_(torch.log(nk / len(x)))
 
     @torch.no_grad()

@@ -115,3 +115,23 @@ def test_errors_exit_2_with_one_line(runner, tmp_path, args, msg):
     assert res.exit_code == 2
     assert msg in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert res.stdout == ""
+
+
+def test_subprocess_entry_point_writes_and_resumes(trained, tmp_path):
+    """The real `python -m forensics generate` in a child process, killed-free resume included."""
+    import subprocess
+    import sys
+    wdir = trained["glow"].save(tmp_path / "w")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "forensics", "generate", "glow", "--out", str(out), "--weights", str(wdir),
+           "--device", "cpu", "--seed", "2"]
+    first = subprocess.run(cmd + ["-n", "2"], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    stamp = (out / "glow_000000.png").stat().st_mtime_ns
+    second = subprocess.run(cmd + ["-n", "4"], capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == str(out)
+    assert (out / "glow_000000.png").stat().st_mtime_ns == stamp
+    recs = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in recs] == [0, 1, 2, 3] and {r["seed"] for r in recs} == {2}
+    assert not list(out.glob(".*.tmp"))
