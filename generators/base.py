@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -138,11 +139,15 @@ class Generator(ABC):
         d.mkdir(parents=True, exist_ok=True)
         state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
                  for k, v in self.net.state_dict().items()}
-        save_file(state, str(d / WEIGHTS_FILE), metadata={"family": self.name})
         meta = {"family": self.name, "format": "generators/1", "config": self.config_dict(),
                 "config_hash": self.config_hash(), "weights_id": self.weights_id(),
                 "training": self.provenance}
-        (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        # temp files + rename: a crash mid-save never leaves a torn weights file or config
+        tmp_w, tmp_c = d / f".{WEIGHTS_FILE}.tmp", d / f".{CONFIG_FILE}.tmp"
+        save_file(state, str(tmp_w), metadata={"family": self.name})
+        tmp_c.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(tmp_w, d / WEIGHTS_FILE)
+        os.replace(tmp_c, d / CONFIG_FILE)
         return d
 
     @classmethod
@@ -150,15 +155,23 @@ class Generator(ABC):
         """Load a saved generator (safetensors + JSON only; pickled checkpoints are refused)."""
         d = _weights_dir(directory)
         meta = json.loads((d / CONFIG_FILE).read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("family"), str):
+            raise ValueError(f"{d / CONFIG_FILE}: no generator 'family' recorded")
         if cls is Generator:
             from ._registry import get_generator_class
             cls = get_generator_class(meta["family"])
         elif meta.get("family") != cls.name:
             raise ValueError(f"{d} holds a '{meta.get('family')}' generator, not '{cls.name}'")
-        fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("config", {}).items() if k in fields}
+        kw = _checked_config(cls.config_class, meta.get("config", {}), d / CONFIG_FILE)
         gen = cls(cls.config_class(**kw))
-        state = load_file(str(d / WEIGHTS_FILE))
+        weights = d / WEIGHTS_FILE
+        if not weights.resolve().is_relative_to(d.resolve()):
+            raise ValueError(f"{weights}: points outside the weights folder; refused")
+        state = load_file(str(weights))
+        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise ValueError(f"{weights}: non-finite (NaN/inf) values in {bad[0]}" +
+                             (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
         own = gen.net.state_dict()
         state = {k: (v.to(own[k].dtype) if k in own else v) for k, v in state.items()}
         gen.net.load_state_dict(state, strict=True)
@@ -204,6 +217,43 @@ def _weights_dir(path: str | Path) -> Path:
         if not (p / f).is_file():
             raise FileNotFoundError(f"{p} has no {f} (expected {WEIGHTS_FILE} + {CONFIG_FILE})")
     return p
+
+
+MAX_STEPS = 1 << 24  # step / iteration counts
+
+
+def _int_cap(name: str, default: int) -> int:
+    """Largest accepted value: generous for counts, bounded for sizes so a config cannot allocate absurdly."""
+    return MAX_STEPS if any(t in name for t in ("step", "iter", "epoch", "seed")) else max(64 * default, 4096)
+
+
+def _checked_config(config_class: type, raw: Any, where: Path) -> dict[str, Any]:
+    """Config values from JSON, checked against the dataclass defaults' types and sane ranges."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: 'config' must be an object")
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config_class):
+        if f.name not in raw:
+            continue
+        v, default = raw[f.name], getattr(config_class(), f.name)
+        if isinstance(default, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(default, int):
+            ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _int_cap(f.name, default)
+            ok = ok and (v > 0 or default <= 0)  # sizes and widths must stay positive
+        elif isinstance(default, float):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        elif isinstance(default, (tuple, list)):
+            ok = isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            v = tuple(v) if ok else v
+        elif isinstance(default, str):
+            ok = isinstance(v, str)
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"{where}: config field '{f.name}' has an invalid value {v!r}")
+        out[f.name] = v
+    return out
 
 
 def load_generator(directory: str | Path) -> Generator:
