@@ -5,6 +5,7 @@ Public API::
     from forensics import Detector
     det = Detector.load()            # embedded default model
     result = det.scan("photo.jpg")   # ScanResult(score=P(fake), label=..., heatmap=...)
+    forensics.scan("photo.jpg")      # the same with a cached default detector
 
 Heavy modules (torch, timm) load on first use, so `import forensics` stays cheap.
 """
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Detector": "forensics.detector",
+    "scan": "forensics.detector",
     "ScanResult": "forensics.results",
     "ImageDecodeError": "forensics.decoding",
     "load_image": "forensics.decoding",

@@ -1,6 +1,7 @@
 """`Detector`: load a patch classifier and score images, one or many, with heatmaps."""
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,3 +303,14 @@ class Detector:
                 "stride": stride, "threshold": self.threshold, "temperature": self.temperature,
                 "aggregation": self.aggregation, "device": str(self.device),
                 "source": str(self.source) if self.source else None}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_detector(model: Union[str, Path, None], device: str) -> Detector:
+    return Detector.load(model, device=device)
+
+
+def scan(image: ImageInput, *, model: Union[str, Path, None] = None, device: str = "auto",
+         provenance: Optional[bool] = None) -> ScanResult:
+    """One-call scan for pipelines: `forensics.scan("photo.jpg")` (the detector is loaded once and cached)."""
+    return _cached_detector(model, device).scan(image, provenance=provenance)

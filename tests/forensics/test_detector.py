@@ -63,3 +63,14 @@ def test_bad_inputs_become_error_records(detector, tmp_path):
     assert "not found" in results[0].error
     assert "directory" in results[2].error
     assert all("\n" not in r.error for r in results)
+
+
+def test_module_level_scan_caches_the_default(photo_files):
+    import forensics
+
+    first = forensics.scan(photo_files[0], device="cpu", provenance=False)
+    second = forensics.scan(photo_files[0], device="cpu", provenance=False)
+    assert (first.score, first.label, first.sha256) == (second.score, second.label, second.sha256)
+    assert 0.0 <= first.score <= 1.0
+    from forensics.detector import _cached_detector
+    assert _cached_detector.cache_info().hits >= 1
