@@ -74,8 +74,7 @@ def iter_candidates(roots: Sequence[str], *, recursive: bool = True, include: Se
             excluded.add((est.st_dev, est.st_ino))
         except OSError:
             pass
-    for root in roots:
-        root = os.fspath(root)
+    for root in _without_nested(roots, recursive):
         try:
             st = os.stat(root)
         except OSError as e:
@@ -85,6 +84,23 @@ def iter_candidates(roots: Sequence[str], *, recursive: bool = True, include: Se
             yield stat_candidate(root)  # an explicitly named file is always audited
             continue
         yield from _walk(root, filt, recursive, excluded)
+
+
+def _without_nested(roots: Sequence[str], recursive: bool) -> list[str]:
+    """Roots minus repeats and (when recursive) paths inside another root directory, so
+    `audit photos photos/2024` scores each file once without keeping a set of every file seen."""
+    real = [(os.fspath(r), os.path.realpath(os.fspath(r))) for r in roots]
+    dirs = [rp for _, rp in real if os.path.isdir(rp)]
+    out, kept = [], set()
+    for root, rp in real:
+        if rp in kept:
+            continue
+        inside = [d for d in dirs if d != rp and rp.startswith(d.rstrip(os.sep) + os.sep)]
+        if inside and (recursive or (not os.path.isdir(rp) and os.path.dirname(rp) in inside)):
+            continue
+        kept.add(rp)
+        out.append(root)
+    return out
 
 
 def _walk(root: str, filt: FileFilter, recursive: bool, excluded: set[tuple[int, int]]) -> Iterator[Candidate]:

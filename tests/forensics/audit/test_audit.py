@@ -211,3 +211,18 @@ def test_onnx_backend_matches_torch(mixed_folder, tmp_path, detector):
             (y["label"], y["error"], y["heatmap"] and y["heatmap"]["grid"])
         if x["score"] is not None:
             assert y["score"] == pytest.approx(x["score"], abs=1e-5)
+
+
+def test_overlapping_roots_are_audited_once(tmp_path):
+    from PIL import Image
+
+    from forensics.audit.walk import iter_candidates
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for p in (tmp_path / "a" / "1.png", tmp_path / "a" / "b" / "2.png"):
+        Image.new("RGB", (8, 8)).save(p)
+    roots = [str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(tmp_path / "a" / "b" / "2.png"), str(tmp_path / "a")]
+    paths = [c.path for c in iter_candidates(roots)]
+    assert sorted(os.path.basename(p) for p in paths) == ["1.png", "2.png"]
+    flat = [c.path for c in iter_candidates([str(tmp_path / "a"), str(tmp_path / "a" / "b")], recursive=False)]
+    assert sorted(os.path.basename(p) for p in flat) == ["1.png", "2.png"]
