@@ -157,7 +157,7 @@ def main() -> None:
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.run / "model.safetensors", dst / "model.safetensors")
         cfg = json.loads((args.run / "config.json").read_text())
-        cfg.update(threshold=threshold, calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
+        cfg.update(threshold=round(threshold, 6), calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
                                                      "per_source_threshold": per_source_t,
                                                      "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()}})
         cfg["training"] = {k: v for k, v in cfg["training"].items() if k not in ("out",)}
