@@ -67,6 +67,13 @@ def render_overlay(rgb: np.ndarray, probs: np.ndarray, stride: int, out_path: Pa
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return save_figure(fig, out_path, dpi=dpi)
+
+
+def save_figure(fig, out_path: Path, *, dpi: int = 90) -> Path:
+    """Save a matplotlib figure atomically as PNG (temp file + rename) and close it."""
+    import matplotlib.pyplot as plt
+
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp.png")

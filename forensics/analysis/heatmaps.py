@@ -7,13 +7,14 @@ image-relative coordinates (top-left cell -> top-left corner).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
+
+from forensics.overlay import save_figure  # noqa: F401  (re-exported for the analysis modules)
 
 DEFAULT_SIZE = 64
 
@@ -184,16 +185,3 @@ def plot_mean_heatmaps(sets: Sequence[SetHeatmaps], out_path: Path, *, title: Op
     if title:
         fig.suptitle(title, fontsize=11)
     return save_figure(fig, out_path, dpi=dpi)
-
-
-def save_figure(fig, out_path: Path, *, dpi: int = 90) -> Path:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
