@@ -120,6 +120,13 @@ def _unseen_mean(rows: dict, gen: str, arch: str, sets: list[str], exclude_web: 
     return float(np.mean(aps)) if aps else float("nan")
 
 
+def _chance_ap(args) -> float:
+    """AP of a detector that guesses: the fake fraction of a test split (30% of n_gen vs the real test set)."""
+    fakes = min(args.n_gen, 600) - int(min(args.n_gen, 600) * 0.7)
+    reals = len(list((args.work / "real_test").glob("*.png"))) or 300
+    return fakes / (fakes + reals)
+
+
 def write_report(rows: dict, args, train_on: list[str], archs: list[str], sets: list[str]) -> None:
     import matplotlib
 
@@ -169,6 +176,13 @@ def write_report(rows: dict, args, train_on: list[str], archs: list[str], sets: 
         bundled = [_unseen_mean(rows, g, a, sets, exclude_web=True) for g in train_on]
         lines.append(f"| {a} | {rows[f'{train_on[0]}|{a}']['receptive_field']} | " +
                      " | ".join(f"{v:.3f}" for v in unseen) + f" | {np.nanmean(bundled):.3f} |")
+    means = {a: float(np.nanmean([_unseen_mean(rows, g, a, sets, exclude_web=True) for g in train_on])) for a in archs}
+    best = max(means, key=means.get)
+    full = [a for a in archs if a.endswith("_full")]
+    lines += ["", f"Best mean AP on unseen bundled generators: **{best}** ({means[best]:.3f})" +
+              "".join(f"; whole-image {a}: {means[a]:.3f}" for a in full) +
+              f". Chance level is about {_chance_ap(args):.2f}. With {args.steps} training steps these are short "
+              "runs: read the differences between rows, not the absolute values."]
     lines += ["", "## Every cell", ""]
     for g in train_on:
         lines += [f"### trained on {g}", "", "| architecture | " + " | ".join(sets) + " | train s |",

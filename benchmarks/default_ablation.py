@@ -125,7 +125,9 @@ def main() -> None:
     recipe = json.loads(args.config.read_text())
     args.work.mkdir(parents=True, exist_ok=True)
     done = args.work / "rows.json"
-    rows = json.loads(done.read_text()) if done.is_file() else {}
+    committed = args.out / "default_ablation.json"  # the committed report carries the rows across sessions
+    rows = json.loads(done.read_text()) if done.is_file() else \
+        json.loads(committed.read_text())["rows"] if committed.is_file() else {}
     for name, change in variants(recipe).items():
         if args.only and not name.startswith(args.only):
             continue
