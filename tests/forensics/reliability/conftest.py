@@ -22,3 +22,12 @@ def corpus(tmp_path):
     cases = build_corpus(root)
     yield root, cases
     cleanup(root)
+
+
+@pytest.fixture()
+def shared_detector(monkeypatch, detector):
+    """In-process CLI runs reuse the session's loaded (real) default model: loading it is the slow part."""
+    from forensics.detector import Detector
+
+    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto": detector))
+    return detector

@@ -14,11 +14,8 @@ from tests.forensics.reliability.corpus import check_outcome
 
 
 @pytest.fixture(autouse=True)
-def _shared_detector(monkeypatch, detector):
-    """In-process CLI runs reuse the session's loaded default model (loading it is the slow part)."""
-    from forensics.detector import Detector
-
-    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto": detector))
+def _reuse_loaded_detector(shared_detector):
+    """In-process CLI runs reuse the session's loaded default model (see conftest)."""
 
 
 def run(*args):
