@@ -7,19 +7,8 @@ import os
 
 import pytest
 
+from tests.forensics.reliability.cli_helpers import invoke_cli
 from tests.forensics.reliability.corpus import check_outcome, folder_cases
-
-
-def _audit_registered() -> bool:
-    from typer.main import get_command
-
-    from forensics.cli.main import app
-
-    return "audit" in getattr(get_command(app), "commands", {})
-
-
-pytestmark = pytest.mark.skipif(not _audit_registered(),
-                                reason="the `forensics audit` command is not registered yet (forensics/cli/main.py)")
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +17,7 @@ def _reuse_loaded_detector(shared_detector):
 
 
 def run(*args):
-    from typer.testing import CliRunner
-
-    from forensics.cli.main import app
-
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res
+    return invoke_cli(*args)
 
 
 def test_cli_audit_whole_corpus_folder(corpus, tmp_path):

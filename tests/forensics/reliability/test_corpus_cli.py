@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from forensics.cli.scan_cmd import display_path
+from tests.forensics.reliability.cli_helpers import invoke_cli
 from tests.forensics.reliability.corpus import check_outcome
 
 
@@ -19,13 +20,7 @@ def _reuse_loaded_detector(shared_detector):
 
 
 def run(*args):
-    from typer.testing import CliRunner
-
-    from forensics.cli.main import app
-
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
+    res = invoke_cli(*args)
     return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -77,6 +78,15 @@ def test_train_on_corpus_folder(corpus, tmp_path, capfd):
     assert per_source["real:folder"]["n"] == sum(not c.is_error for c in val)
 
 
+def _unreadable_folder(cases, bad: Path) -> Path:
+    """A folder holding copies of every corpus file that must give an error record."""
+    bad.mkdir()
+    for c in folder_cases(cases):
+        if c.is_error and c.path.is_file() and not c.path.is_symlink():
+            shutil.copyfile(c.path, bad / c.path.name)
+    return bad
+
+
 def test_cli_train_with_only_unreadable_real_files_fails_cleanly(corpus, tmp_path):
     """When every file of a class is unreadable, training stops with one line (exit 2), no hang."""
     from typer.testing import CliRunner
@@ -84,11 +94,7 @@ def test_cli_train_with_only_unreadable_real_files_fails_cleanly(corpus, tmp_pat
     from forensics.cli.main import app
 
     root, cases = corpus
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for c in folder_cases(cases):
-        if c.is_error and c.path.is_file() and not c.path.is_symlink():
-            shutil.copyfile(c.path, bad / c.path.name)
+    bad = _unreadable_folder(cases, tmp_path / "bad")
     good = _fake_folder(root, tmp_path)
     res = CliRunner().invoke(app, ["train", "--real", str(bad), "--fake", str(good), "--val-real", str(good),
                                    "--val-fake", str(good), "--out", str(tmp_path / "run"), "--epochs", "1",
@@ -135,11 +141,7 @@ def test_cli_eval_fake_set_with_no_readable_file(corpus, tmp_path, monkeypatch, 
 
     monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto": detector))
     root, cases = corpus
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for c in folder_cases(cases):
-        if c.is_error and c.path.is_file() and not c.path.is_symlink():
-            shutil.copyfile(c.path, bad / c.path.name)
+    bad = _unreadable_folder(cases, tmp_path / "bad")
     good = _fake_folder(root, tmp_path)
     res = CliRunner().invoke(app, ["eval", "--real", str(good), "--fake", f"bad={bad}", "--quiet", "--device", "cpu"])
     assert res.exit_code == 0, (res.exception, res.stderr)
