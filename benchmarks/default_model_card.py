@@ -52,6 +52,37 @@ def throughput(model, size: int, batch: int, seconds: float = 6.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
+AUGMENT_TEXT = {
+    "robust": "robust augmentation of both classes (random rescaling 0.5-1x with p 0.6, JPEG re-compression at "
+              "quality 30-100 with p 0.7, Gaussian blur, down/up-scaling, flips)",
+    "mild": "mild augmentation of both classes (random rescaling 0.5-1x with p 0.3, JPEG re-compression at "
+            "quality 60-100 with p 0.3, rare blur and down/up-scaling, flips)",
+    "flip": "horizontal flips only", "none": "no augmentation"}
+
+
+def recipe_chain(run: Path) -> list[dict]:
+    """The training stages behind a run, oldest first: each stage warm-starts from the previous one's
+    best weights (training.init_from), with the config file in configs/ that reproduces it."""
+    configs = {}
+    for c in sorted((REPO / "configs").glob("*.json")):
+        out = json.loads(c.read_text()).get("out")
+        if out:
+            configs[(REPO / out).resolve()] = c.relative_to(REPO).as_posix()
+    stages, seen = [], set()
+    while run is not None and run.resolve() not in seen and (run / "config.json").is_file():
+        seen.add(run.resolve())
+        cfg = json.loads((run / "config.json").read_text())
+        tr = cfg.get("training", {})
+        hist = json.loads((run / "metrics.json").read_text())["history"] if (run / "metrics.json").is_file() else []
+        stages.append({"run": run.relative_to(REPO).as_posix() if run.resolve().is_relative_to(REPO) else str(run),
+                       "config": configs.get(run.resolve()), "arch": cfg.get("arch"), "augment": tr.get("augment"),
+                       "selection": tr.get("selection", "pooled_ap"), "epochs_run": len(hist),
+                       "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch")})
+        init = tr.get("init_from")
+        run = (REPO / init) if init and not Path(init).is_absolute() else (Path(init) if init else None)
+    return stages[::-1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--run", type=Path, default=REPO / "runs" / "default")
@@ -85,6 +116,7 @@ def main() -> None:
                   "best_epoch": cfg.get("best_epoch"), "fpr": {}, "ap": {}, "tpr_at_threshold": {},
                   "training": {k: cfg["training"].get(k) for k in ("sources", "val_sources", "size", "augment",
                                                                    "epochs", "steps_per_epoch", "batch_size", "lr")},
+                  "recipe": recipe_chain(args.run.resolve()),
                   "history": [{k: h[k] for k in ("epoch", "val_ap", "seconds")}
                               for h in json.loads((args.run / "metrics.json").read_text())["history"]]
                   if (args.run / "metrics.json").is_file() else []}
@@ -165,22 +197,36 @@ def main() -> None:
         print(f"published to {dst} with threshold {threshold:.4f}")
 
 
+def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for i, st in enumerate(recipe):
+        out.setdefault(st["augment"], []).append(str(i + 1))
+    return out
+
+
 def write_card(card: dict, path: Path) -> None:
     ok = lambda v, t, le=False: ("yes" if (v <= t if le else v >= t) else "**no**") if v is not None else "-"
     L = [f"# Model card: `{card['model']}` (the embedded default detector)", "",
          "Every number below is produced by `python benchmarks/default_model_card.py` on held-back validation",
          "files of each training source (file-level split by name hash), at native resolution.", "",
          "## Training data and recipe", "",
-         "Retrain with `python benchmarks/prepare_default_data.py && forensics train --config "
-         "configs/default_detector.json` (resumable; then this script with `--publish`).", "",
+         "Retrain with `python benchmarks/prepare_default_data.py`, then one `forensics train --config` per stage "
+         "below, in order (each resumes if interrupted; each later stage warm-starts from the previous stage's best "
+         "weights, copying the tensors that match by name and shape); then this script with `--publish`.", "",
+         "| stage | command | architecture | augmentation | best-epoch criterion | epochs run x steps | best epoch |",
+         "|---|---|---|---|---|---|---|",
+         *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} | {st['selection']} "
+           f"| {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |"
+           for i, st in enumerate(card.get("recipe", []))], "",
          "| source | training files |", "|---|---|",
          *[f"| {n} | {c} |" for n, c in (card["training"].get("sources") or {}).items()], "",
          f"Both classes go through one pipeline: random crops of {card['training'].get('size')} px at native "
-         "resolution, robust augmentation of both classes (random rescaling, JPEG re-compression at quality "
-         "30-100, Gaussian blur, flips), balanced real/fake batches sampled evenly over sources; "
-         f"{len(card['history'])} epochs of {card['training'].get('steps_per_epoch')} steps of batch "
-         f"{card['training'].get('batch_size')} so far, model selection on validation AP. Bundled-generator "
-         "samples (32 px) and their matched CelebA reals are upsampled to 128 px through the same path.", "",
+         "resolution, balanced real/fake batches of "
+         f"{card['training'].get('batch_size')} sampled evenly over sources, and "
+         + "; then ".join(f"{AUGMENT_TEXT.get(a, a)} (stage{'s' if len(ix) > 1 else ''} {', '.join(ix)})"
+                          for a, ix in _stages_by_augment(card.get("recipe", [])).items())
+         + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
+         "128 px through the same path.", "",
          "## Architecture", "",
          f"- `{card['arch']}` with input filter `{card['input_filter']}` (timm backbone truncated after an early stage, "
          "1x1 conv to 2 logits per cell; image score = mean of per-cell P(fake)).",

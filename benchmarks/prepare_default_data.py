@@ -3,7 +3,8 @@
     python benchmarks/prepare_default_data.py            # writes runs/data/...
 
 Real CelebA faces and every bundled generator's samples go through the same path: centre square,
-Lanczos to the generators' native resolution, bicubic up to 128 px, PNG (forensics.matched).
+Lanczos to the generators' native resolution (32 px; 64 px for a second real set that matches the
+64 px gmm family), bicubic up to 128 px, PNG (forensics.matched).
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def main() -> None:
     from forensics.matched import prepare_generator_set, prepare_real_set
 
     native = 32
-    prepare_real_set(DATA / "real/celeba/train", args.out / f"real_celeba{native}to{args.size}", native=native,
-                     size=args.size, limit=args.n)
+    # matched reals at both generator resolutions: 32 px (most families) and 64 px (gmm)
+    for real_native in (32, 64):
+        prepare_real_set(DATA / "real/celeba/train", args.out / f"real_celeba{real_native}to{args.size}",
+                         native=real_native, size=args.size, limit=args.n)
     fams = [f for f in args.families.split(",") if f] or [
         g for g in generators.list_generators() if (generators.default_weights_dir(g) / "config.json").is_file()]
     for name in fams:

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, IterableDataset
 from forensics.decoding import IMAGE_EXTENSIONS, ImageDecodeError, load_image
 
 REAL, FAKE = 0, 1
-AUGMENTS = ("none", "flip", "robust")
+AUGMENTS = ("none", "flip", "mild", "robust")
 
 
 def warn_skipped(path: Path, reason: str, what: str = "training") -> None:
@@ -97,26 +97,32 @@ def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 class Augmenter:
-    """The same augmentation for both classes: 'none', 'flip', or 'robust'
-    (random rescale 0.5-1x, native-resolution crop, JPEG 30-100, blur, down/up-scale, flip)."""
+    """The same augmentation for both classes: 'none', 'flip', 'robust' (random rescale 0.5-1x,
+    native-resolution crop, JPEG 30-100, blur, down/up-scale, flip) or 'mild' (the same kinds, less
+    often and JPEG 60-100 only: faint traces such as downscaled StyleGAN faces survive it)."""
+
+    # (p rescale, p blur, p down/up-scale, p JPEG, lowest JPEG quality)
+    _STRENGTH = {"robust": (0.6, 0.15, 0.15, 0.7, 30), "mild": (0.3, 0.05, 0.05, 0.3, 60)}
 
     def __init__(self, kind: str, size: int) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
         self.kind, self.size = kind, size
         self._pixel = None
-        if kind == "robust":
+        self._p_rescale = 0.0
+        if kind in self._STRENGTH:
             import albumentations as A
 
+            self._p_rescale, p_blur, p_down, p_jpeg, q_low = self._STRENGTH[kind]
             self._pixel = A.Compose([
-                A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.1, 1.2), p=0.15),
-                A.Downscale(scale_range=(0.5, 0.9), p=0.15,
+                A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.1, 1.2), p=p_blur),
+                A.Downscale(scale_range=(0.5, 0.9), p=p_down,
                             interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}),
-                A.ImageCompression(quality_range=(30, 100), p=0.7),
+                A.ImageCompression(quality_range=(q_low, 100), p=p_jpeg),
             ])
 
     def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.kind == "robust" and rng.random() < 0.6:
+        if self._p_rescale and rng.random() < self._p_rescale:
             lo = max(0.5, self.size / max(1, min(rgb.shape[:2])))  # never shrink below the crop
             if lo < 1.0:
                 rgb = random_rescale(rgb, rng, lo, 1.0)
@@ -125,6 +131,8 @@ class Augmenter:
             rgb = rgb[:, ::-1]
         rgb = np.ascontiguousarray(rgb)
         if self._pixel is not None:
+            # seeded from the stream's generator, so a resumed stream repeats the same pixels
+            self._pixel.set_random_seed(int(rng.integers(2**31)))
             rgb = self._pixel(image=rgb)["image"]
         return rgb
 

@@ -57,6 +57,8 @@ class TrainConfig:
     workers: int = field(default_factory=default_workers)
     progress: bool = True
     model_id: Optional[str] = None
+    init_from: Optional[str] = None
+    selection: str = "pooled_ap"
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -68,6 +70,32 @@ class TrainConfig:
             raise ValueError(f"{path}: unknown training options {sorted(unknown)}")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+SELECTIONS = ("pooled_ap", "mean_source_ap")
+
+
+def warm_start(model: torch.nn.Module, model_dir: Path) -> tuple[int, int]:
+    """Copy every tensor of a saved detector whose name and shape match `model` (e.g. the stem and
+    layer1 of a layer1 model into a layer2 model). Returns (copied, total in model)."""
+    from forensics.checkpoint import read_config, read_state
+
+    state = read_state(model_dir, read_config(model_dir))
+    own = model.state_dict()
+    match = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not match:
+        raise ValueError(f"{model_dir}: no tensor matches the new model by name and shape; nothing to start from")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in match.items()}, strict=False)
+    return len(match), len(own)
+
+
+def selection_score(ap_pooled: float, per_source: dict[str, Any], selection: str) -> float:
+    """The validation figure that picks the best epoch: pooled AP, or the mean of per-fake-source APs
+    (which keeps small, hard sources from being outvoted by large easy ones)."""
+    if selection == "pooled_ap":
+        return ap_pooled
+    aps = [v["ap"] for k, v in per_source.items() if k.startswith("fake:") and not math.isnan(v.get("ap", math.nan))]
+    return float(np.mean(aps)) if aps else ap_pooled
 
 
 def _dist_info() -> tuple[int, int]:
@@ -188,6 +216,8 @@ def train(cfg: TrainConfig) -> Path:
     if {s.label for s in val_sources} != {REAL, FAKE}:
         raise ValueError("validation needs both real and fake images: add files or --val-real/--val-fake")
 
+    if cfg.selection not in SELECTIONS:
+        raise ValueError(f"unknown selection '{cfg.selection}'; choose one of {', '.join(SELECTIONS)}")
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
@@ -218,6 +248,10 @@ def train(cfg: TrainConfig) -> Path:
                 print(f"{out}: training/validation sources changed; model selection restarts", file=sys.stderr)
         if rank == 0:
             print(f"resuming {out} from epoch {start_epoch}", file=sys.stderr)
+    elif cfg.init_from:
+        copied, total = warm_start(model, Path(cfg.init_from))
+        if rank == 0:
+            print(f"{out}: warm start from {cfg.init_from}: {copied} of {total} tensors copied", file=sys.stderr)
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -262,14 +296,15 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0:
             ev = evaluate_loader(model, val_loader, pre, device)
             m = binary_metrics(ev["labels"], ev["scores"])
+            per_source = _per_source(ev["scores"], ev["labels"], [n for n, ok in zip(val_names, ev["ok"]) if ok])
+            score = selection_score(m["ap"], per_source, cfg.selection)
             rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": ev["loss"],
-                   "val_ap": m["ap"], "val_acc": m["accuracy"], "seconds": round(time.time() - t0, 1),
-                   "per_source": _per_source(ev["scores"], ev["labels"],
-                                             [n for n, ok in zip(val_names, ev["ok"]) if ok])}
+                   "val_ap": m["ap"], "val_acc": m["accuracy"], "val_selection": score,
+                   "seconds": round(time.time() - t0, 1), "per_source": per_source}
             history.append(rec)
-            improved = (m["ap"], -ev["loss"]) > (best["val_ap"], -best["val_loss"])
+            improved = (score, -ev["loss"]) > (best.get("val_selection", best["val_ap"]), -best["val_loss"])
             if improved:
-                best = {"val_ap": m["ap"], "val_loss": ev["loss"], "epoch": epoch}
+                best = {"val_ap": m["ap"], "val_loss": ev["loss"], "val_selection": score, "epoch": epoch}
                 save_checkpoint(out, model.state_dict(), {**run_config, "best_epoch": epoch,
                                                           "validation": {"ap": m["ap"], "loss": ev["loss"]}})
             stale = 0 if improved else stale + 1
@@ -285,7 +320,7 @@ def train(cfg: TrainConfig) -> Path:
             _plot_curves(history, out / "curves.png")
             if cfg.progress:
                 print(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f}  val loss {ev['loss']:.4f}  "
-                      f"val AP {m['ap']:.4f}  acc {m['accuracy']:.3f}{'  *' if improved else ''}", file=sys.stderr)
+                      f"val AP {m['ap']:.4f}  selection {score:.4f}  acc {m['accuracy']:.3f}{'  *' if improved else ''}", file=sys.stderr)
             stop[0] = float(stale >= cfg.patience)
         if world > 1:
             import torch.distributed as dist

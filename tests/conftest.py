@@ -44,3 +44,14 @@ def detector():
     from forensics import Detector
 
     return Detector.load(device="cpu")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tests that share a small machine with other work: one intra-op torch thread, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

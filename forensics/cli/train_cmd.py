@@ -23,15 +23,20 @@ def train(
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     size: Optional[int] = typer.Option(None, "--size", help="Training crop size (native resolution crops)."),
-    augment: Optional[str] = typer.Option(None, "--augment", help="none, flip or robust."),
+    augment: Optional[str] = typer.Option(None, "--augment", help="none, flip, mild or robust."),
     lr: Optional[float] = typer.Option(None, "--lr"),
     patience: Optional[int] = typer.Option(None, "--patience"),
     workers: Optional[int] = typer.Option(None, "--workers"),
     device: Optional[str] = typer.Option(None, "--device"),
     seed: Optional[int] = typer.Option(None, "--seed"),
+    init_from: Optional[Path] = typer.Option(
+        None, "--init-from", help="Detector/run directory: copy its tensors that match by name and shape."),
+    selection: Optional[str] = typer.Option(
+        None, "--selection", help="Best-epoch criterion: pooled_ap or mean_source_ap."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
+    from forensics.checkpoint import CheckpointError
     from forensics.train import TrainConfig, train as run_training
 
     overrides = dict(real=[str(p) for p in real] if real else None, fake=[str(p) for p in fake] if fake else None,
@@ -40,6 +45,7 @@ def train(
                      val_fake=[str(p) for p in val_fake] if val_fake else None, epochs=epochs,
                      steps_per_epoch=steps_per_epoch, batch_size=batch_size, size=size, augment=augment, lr=lr,
                      patience=patience, workers=workers, device=device, seed=seed,
+                     init_from=str(init_from) if init_from else None, selection=selection,
                      progress=False if quiet else None)
     try:
         if config:
@@ -52,7 +58,7 @@ def train(
             if not Path(d).is_dir():
                 fail(f"{d}: not a directory")
         run = run_training(cfg)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
         fail(str(e))
     typer.echo(str(run))
 

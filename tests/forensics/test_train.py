@@ -77,3 +77,42 @@ def test_threshold_for_fpr():
     s = np.linspace(0, 1, 101)
     t = threshold_for_fpr(s, 0.05)
     assert (s >= t).mean() <= 0.05 and (s >= t).mean() >= 0.04
+
+
+def test_warm_start_copies_matching_tensors_into_a_deeper_model(folders, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from forensics.models import build_model
+    from forensics.train import warm_start
+
+    src = train(_cfg(folders, tmp_path / "layer1", epochs=1))
+    deeper = build_model("resnet18_layer2")
+    copied, total = warm_start(deeper, src)
+    saved = load_file(str(src / "model.safetensors"))
+    own = deeper.state_dict()
+    assert 0 < copied < total  # stem and layer1 copied, layer2 and the wider head not
+    assert torch.equal(own["trunk.body.conv1.weight"], saved["trunk.body.conv1.weight"].to(own["trunk.body.conv1.weight"].dtype))
+    assert own["head.weight"].shape != saved["head.weight"].shape
+    # the same through training: the run starts from the copied stem
+    run = train(_cfg(folders, tmp_path / "layer2", arch="resnet18_layer2", epochs=1, steps_per_epoch=1,
+                     init_from=str(src), selection="mean_source_ap"))
+    best = json.loads((run / "metrics.json").read_text())["best"]
+    assert "val_selection" in best and 0.0 <= best["val_selection"] <= 1.0
+
+
+def test_selection_score_averages_fake_sources():
+    from forensics.train import selection_score
+
+    per = {"fake:a": {"ap": 1.0}, "fake:b": {"ap": 0.5}, "real:x": {"n": 3, "fpr_at_0.5": 0.0}}
+    assert selection_score(0.9, per, "pooled_ap") == 0.9
+    assert selection_score(0.9, per, "mean_source_ap") == pytest.approx(0.75)
+
+
+def test_unknown_selection_and_unrelated_init_are_refused(folders, tmp_path):
+    with pytest.raises(ValueError, match="unknown selection"):
+        train(_cfg(folders, tmp_path / "a", selection="best_guess"))
+    from forensics.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not found"):
+        train(_cfg(folders, tmp_path / "b", init_from=str(tmp_path / "missing")))

@@ -23,24 +23,13 @@ def make_images(folder: Path, n: int, *, size: int = 32, seed: int = 0, prefix: 
 
 
 def audit_cli() -> list[str]:
-    """`python -m forensics audit` once the command is registered; the module itself until then."""
-    from forensics.cli.main import app
-
-    names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    if "audit" in names:
-        return [sys.executable, "-m", "forensics", "audit"]
-    return [sys.executable, "-m", "forensics.cli.audit_cmd"]
+    """The `forensics audit` command line, run with this interpreter."""
+    return [sys.executable, "-m", "forensics", "audit"]
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests share a small machine: one intra-op thread, restored afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Every audit test runs with one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.forensics.reliability.corpus import build_corpus, cleanup
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests share small machines with other work: one torch thread, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every hostile-input test runs with one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture()
