@@ -90,6 +90,10 @@ def main() -> None:
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--publish", action="store_true", help="copy the calibrated model to forensics/weights/default")
     ap.add_argument("--out", type=Path, default=REPO / "reports")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="card JSON of a previous default (e.g. reports/fast_model.json): adds a side-by-side table")
+    ap.add_argument("--compare-model", type=Path, default=None,
+                    help="that model's directory, timed in the same run (e.g. forensics/weights/fast)")
     args = ap.parse_args()
 
     from forensics import Detector
@@ -157,6 +161,12 @@ def main() -> None:
         speed[f"default@{size}"] = throughput(det.model, size, 8 if size == 256 else 1)
     speed["resnet50_full@256"] = throughput(full, 256, 8)
     speed["ratio_default_vs_resnet50@256"] = speed["default@256"] / speed["resnet50_full@256"]
+    if args.compare_model:
+        other = Detector.load(args.compare_model, device="cpu").model
+        speed["compared@256"] = throughput(other, 256, 8)
+        speed["ratio_compared_vs_resnet50@256"] = speed["compared@256"] / speed["resnet50_full@256"]
+    if args.compare:
+        card["compare"] = {"card": args.compare.as_posix(), **json.loads(args.compare.read_text())}
     card["images_per_second_cpu"] = speed
 
     # failure examples: worst false positive per real source and worst false negative per fake source
@@ -202,6 +212,26 @@ def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
     for i, st in enumerate(recipe):
         out.setdefault(st["augment"], []).append(str(i + 1))
     return out
+
+
+def _comparison(card: dict) -> list[str]:
+    """Side-by-side with a previous default's card (same validation files and protocol)."""
+    old = card.get("compare")
+    if not old:
+        return []
+    L = [f"## Against the previous default (`{old['model']}`, shipped as `--model fast`; card "
+         f"[{Path(old['card']).with_suffix('.md').name}]({Path(old['card']).with_suffix('.md').name}))", "",
+         "| fake source | AP clean, this | AP clean, previous | AP JPEG75+0.5x, this | AP JPEG75+0.5x, previous |",
+         "|---|---|---|---|---|"]
+    for n, v in card["ap"].items():
+        o = old["ap"].get(n, {})
+        L.append(f"| {n} | {v['clean']:.3f} | {o.get('clean', float('nan')):.3f} | {v['jpeg75_resize0.5']:.3f} "
+                 f"| {o.get('jpeg75_resize0.5', float('nan')):.3f} |")
+    worst = max((v["fpr"] for v in card["control_downscale"].values() if v["fpr"] is not None), default=0.0)
+    worst_old = max((v["fpr"] for v in old["control_downscale"].values() if v["fpr"] is not None), default=0.0)
+    L += ["", f"Worst downscale-control FPR: this {worst:.3f}, previous {worst_old:.3f}. "
+          f"Shipped thresholds: this {card['threshold']:.4f}, previous {old['threshold']:.4f}.", ""]
+    return L
 
 
 def write_card(card: dict, path: Path) -> None:
@@ -256,7 +286,10 @@ def write_card(card: dict, path: Path) -> None:
     L += ["", "## Inference cost (this 2-core CPU, one run)", "",
           f"- default at 256 px: {sp['default@256']:.1f} images/s; at 1024 px: {sp['default@1024']:.2f} images/s",
           f"- full ResNet-50 at 256 px: {sp['resnet50_full@256']:.1f} images/s",
-          f"- ratio default / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x)", "",
+          f"- ratio default / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x)",
+          *([f"- the previous default (`--model fast`) at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
+             f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
+          *_comparison(card),
           "## Failure modes (hardest validation image of each source)", ""]
     for n, kind, wrong, png in card["examples"]:
         L.append(f"- {n}: {'a ' + kind if wrong else 'no ' + kind + ' at the threshold; hardest case shown'}  ")
@@ -270,6 +303,9 @@ def write_card(card: dict, path: Path) -> None:
           "- It was trained on faces (CelebA, high-resolution faces), ImageNet-style photos and BSD photos vs a few "
           "GAN and latent-diffusion sources; generators and camera pipelines outside these are untested, and the "
           "leave-one-source-out table above is the best guide to how it fares on an unseen generator.",
+          "- The best epoch was chosen on the same validation files this card scores (mean per-source AP, "
+          "the `selection` column of the recipe), so the AP figures above are optimistic for a model picked "
+          "among noisy epochs; the training log (`metrics.json` of the run) shows the neighbouring epochs.",
           "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
           "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
           "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "
