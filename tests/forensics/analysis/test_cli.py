@@ -8,6 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from forensics.cli.main import app
+from forensics.detector import shipped_models
+
+DEFAULT_ID = json.loads((shipped_models()["default"] / "config.json").read_text())["model_id"]
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CELEBA = DATA / "real" / "celeba" / "val"
@@ -53,7 +56,7 @@ def test_analyze_command_writes_figures_and_json(small_folders, tmp_path):
     assert res.exit_code == 0, res.stderr
     data = json.loads((out / "analysis.json").read_text())
     assert data["real_sets"] == ["real"] and data["sets"]["gan"]["n"] == 6
-    assert data["model"] == "forensics-default-v1" and len(data["sets"]["gan"]["top_patches"]) == 4
+    assert data["model"] == DEFAULT_ID and len(data["sets"]["gan"]["top_patches"]) == 4
     for fig in ("mean_heatmaps", "top_patches", "regions", "spectra"):
         assert (out / f"{fig}.png").is_file(), fig
     assert "mean P(fake)" in res.stderr
@@ -103,6 +106,6 @@ def test_analyze_and_report_on_real_development_images(tmp_path):
     page = html.read_text(encoding="utf-8")
     srcs = re.findall(r'<img[^>]+src="([^"]+)"', page)
     assert len(srcs) >= 4 + 2 * 2 and all(s.startswith("data:image/") for s in srcs)
-    assert "not evidence of authenticity" in page and "forensics-default-v1" in page
+    assert "not evidence of authenticity" in page and DEFAULT_ID in page
     metrics = json.loads((tmp_path / "figs" / "metrics.json").read_text())
     assert metrics["fake_sets"]["web"]["n_fake"] == 4 and metrics["real_sources"]["celeba"]["n"] == 4
