@@ -52,14 +52,6 @@ def throughput(model, size: int, batch: int, seconds: float = 6.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-AUGMENT_TEXT = {
-    "robust": "robust augmentation of both classes (random rescaling 0.5-1x with p 0.6, JPEG re-compression at "
-              "quality 30-100 with p 0.7, Gaussian blur, down/up-scaling, flips)",
-    "mild": "mild augmentation of both classes (random rescaling 0.5-1x with p 0.3, JPEG re-compression at "
-            "quality 60-100 with p 0.3, rare blur and down/up-scaling, flips)",
-    "flip": "horizontal flips only", "none": "no augmentation"}
-
-
 def recipe_chain(run: Path) -> list[dict]:
     """The training stages behind a run, oldest first: each stage warm-starts from the previous one's
     best weights (training.init_from), with the config file in configs/ that reproduces it."""
@@ -79,7 +71,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "selection": tr.get("selection", "pooled_ap"), "epochs_run": len(hist),
                        "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch")})
         init = tr.get("init_from")
-        run = (REPO / init) if init and not Path(init).is_absolute() else (Path(init) if init else None)
+        run = REPO / init if init else None  # an absolute init_from stays absolute
     return stages[::-1]
 
 
@@ -235,6 +227,8 @@ def _comparison(card: dict) -> list[str]:
 
 
 def write_card(card: dict, path: Path) -> None:
+    from forensics.data import describe_augment
+
     ok = lambda v, t, le=False: ("yes" if (v <= t if le else v >= t) else "**no**") if v is not None else "-"
     L = [f"# Model card: `{card['model']}` (the embedded default detector)", "",
          "Every number below is produced by `python benchmarks/default_model_card.py` on held-back validation",
@@ -253,7 +247,7 @@ def write_card(card: dict, path: Path) -> None:
          f"Both classes go through one pipeline: random crops of {card['training'].get('size')} px at native "
          "resolution, balanced real/fake batches of "
          f"{card['training'].get('batch_size')} sampled evenly over sources, and "
-         + "; then ".join(f"{AUGMENT_TEXT.get(a, a)} (stage{'s' if len(ix) > 1 else ''} {', '.join(ix)})"
+         + "; then ".join(f"{describe_augment(a)} (stage{'s' if len(ix) > 1 else ''} {', '.join(ix)})"
                           for a, ix in _stages_by_augment(card.get("recipe", [])).items())
          + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
          "128 px through the same path.", "",

@@ -96,13 +96,25 @@ def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
     return rgb[y:y + size, x:x + size]
 
 
+# pixel-level augmentation strengths: (p rescale, p blur, p down/up-scale, p JPEG, lowest JPEG quality)
+AUGMENT_STRENGTH = {"robust": (0.6, 0.15, 0.15, 0.7, 30), "mild": (0.3, 0.05, 0.05, 0.3, 60)}
+
+
+def describe_augment(kind: str) -> str:
+    """One phrase for reports, derived from the same numbers the Augmenter uses."""
+    if kind not in AUGMENT_STRENGTH:
+        return {"flip": "horizontal flips only", "none": "no augmentation"}.get(kind, kind)
+    p_rescale, p_blur, p_down, p_jpeg, q_low = AUGMENT_STRENGTH[kind]
+    return (f"{kind} augmentation of both classes (random rescaling 0.5-1x with p {p_rescale}, JPEG "
+            f"re-compression at quality {q_low}-100 with p {p_jpeg}, Gaussian blur with p {p_blur}, "
+            f"down/up-scaling with p {p_down}, flips)")
+
+
 class Augmenter:
     """The same augmentation for both classes: 'none', 'flip', 'robust' (random rescale 0.5-1x,
     native-resolution crop, JPEG 30-100, blur, down/up-scale, flip) or 'mild' (the same kinds, less
     often and JPEG 60-100 only: faint traces such as downscaled StyleGAN faces survive it)."""
 
-    # (p rescale, p blur, p down/up-scale, p JPEG, lowest JPEG quality)
-    _STRENGTH = {"robust": (0.6, 0.15, 0.15, 0.7, 30), "mild": (0.3, 0.05, 0.05, 0.3, 60)}
 
     def __init__(self, kind: str, size: int) -> None:
         if kind not in AUGMENTS:
@@ -110,10 +122,10 @@ class Augmenter:
         self.kind, self.size = kind, size
         self._pixel = None
         self._p_rescale = 0.0
-        if kind in self._STRENGTH:
+        if kind in AUGMENT_STRENGTH:
             import albumentations as A
 
-            self._p_rescale, p_blur, p_down, p_jpeg, q_low = self._STRENGTH[kind]
+            self._p_rescale, p_blur, p_down, p_jpeg, q_low = AUGMENT_STRENGTH[kind]
             self._pixel = A.Compose([
                 A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.1, 1.2), p=p_blur),
                 A.Downscale(scale_range=(0.5, 0.9), p=p_down,
