@@ -69,6 +69,7 @@ def recipe_chain(run: Path) -> list[dict]:
         stages.append({"run": run.relative_to(REPO).as_posix() if run.resolve().is_relative_to(REPO) else str(run),
                        "config": configs.get(run.resolve()), "arch": cfg.get("arch"), "augment": tr.get("augment"),
                        "selection": tr.get("selection", "pooled_ap"), "epochs_run": len(hist),
+                       "lr": f"{tr.get('lr')} {tr.get('lr_schedule', 'constant')}",
                        "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch")})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
@@ -147,7 +148,9 @@ def main() -> None:
             ctl[f"{n} /{f}"] = {"n": int(s.size), "fpr": float((s >= threshold).mean()) if s.size else None}
     card["control_downscale"] = ctl
 
-    speed = {}
+    import torch
+
+    speed = {"threads": torch.get_num_threads()}
     full = build_model("resnet50_full")
     for size in (256, 1024):
         speed[f"default@{size}"] = throughput(det.model, size, 8 if size == 256 else 1)
@@ -157,6 +160,14 @@ def main() -> None:
         other = Detector.load(args.compare_model, device="cpu").model
         speed["compared@256"] = throughput(other, 256, 8)
         speed["ratio_compared_vs_resnet50@256"] = speed["compared@256"] / speed["resnet50_full@256"]
+    # One thread (e.g. one Ray actor per core): a small model parallelises less well inside one process
+    # than ResNet-50 does, so the ratio depends on the thread count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    speed["default@256_1thread"] = throughput(det.model, 256, 8)
+    speed["resnet50_full@256_1thread"] = throughput(full, 256, 8)
+    speed["ratio_default_vs_resnet50@256_1thread"] = speed["default@256_1thread"] / speed["resnet50_full@256_1thread"]
+    torch.set_num_threads(threads)
     if args.compare:
         card["compare"] = {"card": args.compare.as_posix(), **json.loads(args.compare.read_text())}
     card["images_per_second_cpu"] = speed
@@ -199,6 +210,18 @@ def main() -> None:
         print(f"published to {dst} with threshold {threshold:.4f}")
 
 
+def _selection_caveat(recipe: list[dict]) -> str:
+    """How much the validation files this card scores were used to pick the weights."""
+    if recipe and recipe[-1]["selection"] == "last":
+        return ("- Model selection: the final stage keeps its last epoch (learning rate annealed to 0, no choice "
+                "made on validation files), so its figures are not picked among noisy epochs. The earlier stages "
+                "chose their best epoch on these validation files (`selection` column of the recipe) and the final "
+                "stage starts from those weights, so a little optimism may remain. None of these files was trained on.")
+    return ("- The best epoch was chosen on the same validation files this card scores (mean per-source AP, "
+            "the `selection` column of the recipe), so the AP figures above are optimistic for a model picked "
+            "among noisy epochs; the training log (`metrics.json` of the run) shows the neighbouring epochs.")
+
+
 def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for i, st in enumerate(recipe):
@@ -211,7 +234,7 @@ def _comparison(card: dict) -> list[str]:
     old = card.get("compare")
     if not old:
         return []
-    L = [f"## Against the previous default (`{old['model']}`, shipped as `--model fast`; card "
+    L = [f"## Against `{old['model']}` (shipped as `--model fast`; card "
          f"[{Path(old['card']).with_suffix('.md').name}]({Path(old['card']).with_suffix('.md').name}))", "",
          "| fake source | AP clean, this | AP clean, previous | AP JPEG75+0.5x, this | AP JPEG75+0.5x, previous |",
          "|---|---|---|---|---|"]
@@ -237,9 +260,10 @@ def write_card(card: dict, path: Path) -> None:
          "Retrain with `python benchmarks/prepare_default_data.py`, then one `forensics train --config` per stage "
          "below, in order (each resumes if interrupted; each later stage warm-starts from the previous stage's best "
          "weights, copying the tensors that match by name and shape); then this script with `--publish`.", "",
-         "| stage | command | architecture | augmentation | best-epoch criterion | epochs run x steps | best epoch |",
-         "|---|---|---|---|---|---|---|",
-         *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} | {st['selection']} "
+         "| stage | command | architecture | augmentation | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
+         "|---|---|---|---|---|---|---|---|",
+         *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} | {st.get('lr', '-')} "
+           f"| {st['selection']} "
            f"| {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |"
            for i, st in enumerate(card.get("recipe", []))], "",
          "| source | training files |", "|---|---|",
@@ -277,10 +301,15 @@ def write_card(card: dict, path: Path) -> None:
         fpr = "-" if v["fpr"] is None else f"{v['fpr']:.3f}"
         L.append(f"| {n} | {v['n']} | {fpr} |")
     sp = card["images_per_second_cpu"]
-    L += ["", "## Inference cost (this 2-core CPU, one run)", "",
+    L += ["", f"## Inference cost (this CPU, PyTorch fp32, {sp.get('threads', 2)} threads unless stated; one run)", "",
           f"- default at 256 px: {sp['default@256']:.1f} images/s; at 1024 px: {sp['default@1024']:.2f} images/s",
           f"- full ResNet-50 at 256 px: {sp['resnet50_full@256']:.1f} images/s",
-          f"- ratio default / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x)",
+          f"- ratio default / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x: "
+          f"{ok(sp['ratio_default_vs_resnet50@256'], 5.0)})",
+          *([f"- one thread (e.g. a Ray audit with one actor per core): default {sp['default@256_1thread']:.1f}, "
+             f"ResNet-50 {sp['resnet50_full@256_1thread']:.1f} images/s at 256 px: "
+             f"**{sp['ratio_default_vs_resnet50@256_1thread']:.1f}x** (target >= 5x: "
+             f"{ok(sp['ratio_default_vs_resnet50@256_1thread'], 5.0)})"] if "default@256_1thread" in sp else []),
           *([f"- the previous default (`--model fast`) at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
              f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
           *_comparison(card),
@@ -297,9 +326,7 @@ def write_card(card: dict, path: Path) -> None:
           "- It was trained on faces (CelebA, high-resolution faces), ImageNet-style photos and BSD photos vs a few "
           "GAN and latent-diffusion sources; generators and camera pipelines outside these are untested, and the "
           "leave-one-source-out table above is the best guide to how it fares on an unseen generator.",
-          "- The best epoch was chosen on the same validation files this card scores (mean per-source AP, "
-          "the `selection` column of the recipe), so the AP figures above are optimistic for a model picked "
-          "among noisy epochs; the training log (`metrics.json` of the run) shows the neighbouring epochs.",
+          _selection_caveat(card.get("recipe", [])),
           "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
           "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
           "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "

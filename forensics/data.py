@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, IterableDataset
 from forensics.decoding import IMAGE_EXTENSIONS, ImageDecodeError, load_image
 
 REAL, FAKE = 0, 1
-AUGMENTS = ("none", "flip", "mild", "robust")
+AUGMENTS = ("none", "flip", "mild", "medium", "robust")
 
 
 def warn_skipped(path: Path, reason: str, what: str = "training") -> None:
@@ -97,7 +97,8 @@ def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 # pixel-level augmentation strengths: (p rescale, p blur, p down/up-scale, p JPEG, lowest JPEG quality)
-AUGMENT_STRENGTH = {"robust": (0.6, 0.15, 0.15, 0.7, 30), "mild": (0.3, 0.05, 0.05, 0.3, 60)}
+AUGMENT_STRENGTH = {"robust": (0.6, 0.15, 0.15, 0.7, 30), "medium": (0.45, 0.1, 0.1, 0.5, 50),
+                    "mild": (0.3, 0.05, 0.05, 0.3, 60)}
 
 
 def describe_augment(kind: str) -> str:
@@ -113,7 +114,8 @@ def describe_augment(kind: str) -> str:
 class Augmenter:
     """The same augmentation for both classes: 'none', 'flip', 'robust' (random rescale 0.5-1x,
     native-resolution crop, JPEG 30-100, blur, down/up-scale, flip) or 'mild' (the same kinds, less
-    often and JPEG 60-100 only: faint traces such as downscaled StyleGAN faces survive it)."""
+    often and JPEG 60-100 only: faint traces such as downscaled StyleGAN faces survive it) or 'medium'
+    (in between: JPEG 50-100 half of the time)."""
 
 
     def __init__(self, kind: str, size: int) -> None:

@@ -59,6 +59,7 @@ class TrainConfig:
     model_id: Optional[str] = None
     init_from: Optional[str] = None
     selection: str = "pooled_ap"
+    lr_schedule: str = "constant"
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -72,7 +73,18 @@ class TrainConfig:
         return cls(**data)
 
 
-SELECTIONS = ("pooled_ap", "mean_source_ap")
+SELECTIONS = ("pooled_ap", "mean_source_ap", "last")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate at global `step`: constant, or cosine-annealed from `base` to 0 at `total_steps`.
+    A pure function of the step, so a resumed run continues the same curve."""
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+    raise ValueError(f"unknown lr schedule '{schedule}'; choose one of {', '.join(LR_SCHEDULES)}")
 
 
 def warm_start(model: torch.nn.Module, model_dir: Path) -> tuple[int, int]:
@@ -91,7 +103,8 @@ def warm_start(model: torch.nn.Module, model_dir: Path) -> tuple[int, int]:
 
 def selection_score(ap_pooled: float, per_source: dict[str, Any], selection: str) -> float:
     """The validation figure that picks the best epoch: pooled AP, or the mean of per-fake-source APs
-    (which keeps small, hard sources from being outvoted by large easy ones)."""
+    (which keeps small, hard sources from being outvoted by large easy ones). 'last' keeps the last
+    epoch whatever its score (no selection on validation files); its score is the mean per-source AP."""
     if selection == "pooled_ap":
         return ap_pooled
     aps = [v["ap"] for k, v in per_source.items() if k.startswith("fake:") and not math.isnan(v.get("ap", math.nan))]
@@ -218,6 +231,7 @@ def train(cfg: TrainConfig) -> Path:
 
     if cfg.selection not in SELECTIONS:
         raise ValueError(f"unknown selection '{cfg.selection}'; choose one of {', '.join(SELECTIONS)}")
+    learning_rate(cfg.lr, cfg.lr_schedule, 0, 1)  # refuse an unknown schedule before any work
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
@@ -280,7 +294,10 @@ def train(cfg: TrainConfig) -> Path:
         t0, losses = time.time(), []
         bar = progress_bar(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                            enabled=cfg.progress and rank == 0)
-        for _ in bar:
+        for i in bar:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, epoch * cfg.steps_per_epoch + i,
+                                            cfg.epochs * cfg.steps_per_epoch)
             x, y = next(batches)
             x, y = normalize(x.to(device), pre), y.to(device)
             logits = net(x)
@@ -300,9 +317,11 @@ def train(cfg: TrainConfig) -> Path:
             score = selection_score(m["ap"], per_source, cfg.selection)
             rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": ev["loss"],
                    "val_ap": m["ap"], "val_acc": m["accuracy"], "val_selection": score,
-                   "seconds": round(time.time() - t0, 1), "per_source": per_source}
+                   "seconds": round(time.time() - t0, 1), "lr_end": opt.param_groups[0]["lr"],
+                   "per_source": per_source}
             history.append(rec)
-            improved = (score, -ev["loss"]) > (best.get("val_selection", best["val_ap"]), -best["val_loss"])
+            improved = cfg.selection == "last" or \
+                (score, -ev["loss"]) > (best.get("val_selection", best["val_ap"]), -best["val_loss"])
             if improved:
                 best = {"val_ap": m["ap"], "val_loss": ev["loss"], "val_selection": score, "epoch": epoch}
                 save_checkpoint(out, model.state_dict(), {**run_config, "best_epoch": epoch,

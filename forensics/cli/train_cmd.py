@@ -23,7 +23,7 @@ def train(
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     size: Optional[int] = typer.Option(None, "--size", help="Training crop size (native resolution crops)."),
-    augment: Optional[str] = typer.Option(None, "--augment", help="none, flip, mild or robust."),
+    augment: Optional[str] = typer.Option(None, "--augment", help="none, flip, mild, medium or robust."),
     lr: Optional[float] = typer.Option(None, "--lr"),
     patience: Optional[int] = typer.Option(None, "--patience"),
     workers: Optional[int] = typer.Option(None, "--workers"),
@@ -32,7 +32,9 @@ def train(
     init_from: Optional[Path] = typer.Option(
         None, "--init-from", help="Detector/run directory: copy its tensors that match by name and shape."),
     selection: Optional[str] = typer.Option(
-        None, "--selection", help="Best-epoch criterion: pooled_ap or mean_source_ap."),
+        None, "--selection", help="Best-epoch criterion: pooled_ap, mean_source_ap, or last (keep the last epoch)."),
+    lr_schedule: Optional[str] = typer.Option(
+        None, "--lr-schedule", help="constant, or cosine (anneal --lr to 0 over all epochs)."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -45,7 +47,7 @@ def train(
                      val_fake=[str(p) for p in val_fake] if val_fake else None, epochs=epochs,
                      steps_per_epoch=steps_per_epoch, batch_size=batch_size, size=size, augment=augment, lr=lr,
                      patience=patience, workers=workers, device=device, seed=seed,
-                     init_from=str(init_from) if init_from else None, selection=selection,
+                     init_from=str(init_from) if init_from else None, selection=selection, lr_schedule=lr_schedule,
                      progress=False if quiet else None)
     try:
         if config:

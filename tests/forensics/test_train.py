@@ -116,3 +116,23 @@ def test_unknown_selection_and_unrelated_init_are_refused(folders, tmp_path):
 
     with pytest.raises(CheckpointError, match="not found"):
         train(_cfg(folders, tmp_path / "b", init_from=str(tmp_path / "missing")))
+
+
+def test_cosine_schedule_anneals_to_zero_and_constant_stays():
+    from forensics.train import learning_rate
+
+    assert learning_rate(1e-3, "constant", 500, 1000) == 1e-3
+    assert learning_rate(1e-3, "cosine", 0, 1000) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, "cosine", 500, 1000) == pytest.approx(5e-4)
+    assert learning_rate(1e-3, "cosine", 1000, 1000) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="unknown lr schedule"):
+        learning_rate(1e-3, "step", 0, 10)
+
+
+def test_last_selection_keeps_final_epoch_and_cosine_lr_reaches_zero(folders, tmp_path):
+    run = train(_cfg(folders, tmp_path / "run", epochs=3, selection="last", lr_schedule="cosine"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best"]["epoch"] == 2  # the saved weights are the last epoch's, whatever validation said
+    assert json.loads((run / "config.json").read_text())["best_epoch"] == 2
+    lrs = [h["lr_end"] for h in metrics["history"]]
+    assert lrs[0] > lrs[1] > lrs[2] >= 0.0 and lrs[2] < 0.05 * lrs[0]
