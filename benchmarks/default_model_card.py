@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -52,11 +53,51 @@ def throughput(model, size: int, batch: int, seconds: float = 6.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def accuracy_figures(det, pix: dict, clean: dict, target_fpr: float) -> dict:
+    """Threshold (max of per-real-source thresholds for `target_fpr`), FPR per real source, AP per fake
+    source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
+    control (real photos /2, /4 re-saved as JPEG q90)."""
+    from forensics.calibrate import threshold_for_fpr
+    from forensics.metrics import binary_metrics
+    from forensics.perturb import parse_perturbation
+    from forensics.stability import jpeg, resize
+
+    reals = [n for n, (lab, _) in pix.items() if lab == 0]
+    fakes = [n for n, (lab, _) in pix.items() if lab == 1]
+    per_source_t = {n: threshold_for_fpr(clean[n], target_fpr) for n in reals}
+    threshold = max(per_source_t.values())
+    real_all = np.concatenate([clean[n] for n in reals])
+    out: dict = {"threshold": threshold, "per_source_threshold": per_source_t, "fpr": {}, "ap": {},
+                 "tpr_at_threshold": {}}
+    for n in reals:
+        out["fpr"][n] = {"n": int(clean[n].size), "fpr": float((clean[n] >= threshold).mean()),
+                         "fpr_at_0.5": float((clean[n] >= 0.5).mean())}
+    for n in fakes:
+        m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
+        out["ap"][n] = {"clean": m["ap"], "n": int(clean[n].size)}
+        out["tpr_at_threshold"][n] = m["tpr"]
+    degrade = parse_perturbation("jpeg:75+resize:0.5")
+    deg = {n: score_arrays(det, [degrade(a) for a in arrs]) for n, (_, arrs) in pix.items()}
+    deg_real = np.concatenate([deg[n] for n in reals])
+    for n in fakes:
+        out["ap"][n]["jpeg75_resize0.5"] = binary_metrics(
+            np.r_[np.zeros(deg_real.size), np.ones(deg[n].size)], np.r_[deg_real, deg[n]])["ap"]
+    # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
+    ctl = {}
+    for n in reals:
+        for f in (2, 4):
+            arrs = [jpeg(resize(a, 1 / f), 90) for a in pix[n][1] if min(a.shape[:2]) // f >= 16]
+            sc = score_arrays(det, arrs) if arrs else np.array([])
+            ctl[f"{n} /{f}"] = {"n": int(sc.size), "fpr": float((sc >= threshold).mean()) if sc.size else None}
+    out["control_downscale"] = ctl
+    return out
+
+
 def recipe_chain(run: Path) -> list[dict]:
     """The training stages behind a run, oldest first: each stage warm-starts from the previous one's
     best weights (training.init_from), with the config file in configs/ that reproduces it."""
     configs = {}
-    for c in sorted((REPO / "configs").glob("*.json")):
+    for c in sorted((REPO / "configs").glob("**/*.json")):
         out = json.loads(c.read_text()).get("out")
         if out:
             configs[(REPO / out).resolve()] = c.relative_to(REPO).as_posix()
@@ -85,16 +126,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     ap.add_argument("--compare", type=Path, default=None,
                     help="card JSON of a previous default (e.g. reports/fast_model.json): adds a side-by-side table")
+    ap.add_argument("--trial", type=Path, action="append", default=[],
+                    help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
     ap.add_argument("--compare-model", type=Path, default=None,
                     help="that model's directory, timed in the same run (e.g. forensics/weights/fast)")
     args = ap.parse_args()
 
     from forensics import Detector
-    from forensics.calibrate import threshold_for_fpr
     from forensics.decoding import load_image
-    from forensics.metrics import binary_metrics
     from forensics.models import build_model
-    from forensics.perturb import parse_perturbation
     from forensics.stability import jpeg, resize
 
     det = Detector.load(args.run, device="cpu")
@@ -105,32 +145,31 @@ def main() -> None:
     reals = [n for n, (lab, _) in pix.items() if lab == 0]
     fakes = [n for n, (lab, _) in pix.items() if lab == 1]
 
-    per_source_t = {n: threshold_for_fpr(clean[n], args.target_fpr) for n in reals}
-    threshold = max(per_source_t.values())
-    real_all = np.concatenate([clean[n] for n in reals])
+    fig = accuracy_figures(det, pix, clean, args.target_fpr)
+    threshold, per_source_t = fig["threshold"], fig["per_source_threshold"]
     card: dict = {"model": det.model_id, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
-                  "threshold": threshold, "target_fpr": args.target_fpr, "per_source_threshold": per_source_t,
-                  "best_epoch": cfg.get("best_epoch"), "fpr": {}, "ap": {}, "tpr_at_threshold": {},
+                  "target_fpr": args.target_fpr, "best_epoch": cfg.get("best_epoch"), **fig,
                   "training": {k: cfg["training"].get(k) for k in ("sources", "val_sources", "size", "augment",
                                                                    "epochs", "steps_per_epoch", "batch_size", "lr")},
                   "recipe": recipe_chain(args.run.resolve()),
                   "history": [{k: h[k] for k in ("epoch", "val_ap", "seconds")}
                               for h in json.loads((args.run / "metrics.json").read_text())["history"]]
                   if (args.run / "metrics.json").is_file() else []}
-    for n in reals:
-        card["fpr"][n] = {"n": int(clean[n].size), "fpr": float((clean[n] >= threshold).mean()),
-                          "fpr_at_0.5": float((clean[n] >= 0.5).mean())}
-    for n in fakes:
-        m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
-        card["ap"][n] = {"clean": m["ap"], "n": int(clean[n].size)}
-        card["tpr_at_threshold"][n] = m["tpr"]
-
-    degrade = parse_perturbation("jpeg:75+resize:0.5")
-    deg = {n: score_arrays(det, [degrade(a) for a in arrs]) for n, (_, arrs) in pix.items()}
-    deg_real = np.concatenate([deg[n] for n in reals])
-    for n in fakes:
-        card["ap"][n]["jpeg75_resize0.5"] = binary_metrics(
-            np.r_[np.zeros(deg_real.size), np.ones(deg[n].size)], np.r_[deg_real, deg[n]])["ap"]
+    card["trials"] = {}
+    for trial in args.trial:  # stages tried and not kept: same files, same protocol
+        if not (trial / "config.json").is_file():
+            print(f"skipping trial {trial}: no trained run there", file=sys.stderr)
+            continue
+        tdet = Detector.load(trial, device="cpu")
+        if set(val_files(tdet.config, args.per_source)) != set(sets):
+            print(f"skipping trial {trial}: its validation sources differ from the default's", file=sys.stderr)
+            continue
+        last = recipe_chain(trial.resolve())[-1]
+        tr = tdet.config["training"]
+        card["trials"][tdet.model_id] = {
+            "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
+            "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
+            **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, args.target_fpr)}
 
     # Control 1: format. The same pixels re-encoded as JPEG (q90) vs kept lossless.
     fmt = {}
@@ -139,14 +178,6 @@ def main() -> None:
         fmt[n] = {"mean_abs_delta": float(np.abs(j - clean[n]).mean()),
                   "verdict_flips": float(((j >= threshold) != (clean[n] >= threshold)).mean())}
     card["control_format"] = fmt
-    # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
-    ctl = {}
-    for n in reals:
-        for f in (2, 4):
-            arrs = [jpeg(resize(a, 1 / f), 90) for a in pix[n][1] if min(a.shape[:2]) // f >= 16]
-            s = score_arrays(det, arrs) if arrs else np.array([])
-            ctl[f"{n} /{f}"] = {"n": int(s.size), "fpr": float((s >= threshold).mean()) if s.size else None}
-    card["control_downscale"] = ctl
 
     import torch
 
@@ -168,6 +199,10 @@ def main() -> None:
     speed["resnet50_full@256_1thread"] = throughput(full, 256, 8)
     speed["ratio_default_vs_resnet50@256_1thread"] = speed["default@256_1thread"] / speed["resnet50_full@256_1thread"]
     torch.set_num_threads(threads)
+    from performance import conv_macs  # benchmarks/performance.py: the audit benchmark's compute count
+
+    speed["gmac_default@256"] = conv_macs(det.model, 256) / 1e9
+    speed["gmac_resnet50_full@256"] = conv_macs(full, 256) / 1e9
     if args.compare:
         card["compare"] = {"card": args.compare.as_posix(), **json.loads(args.compare.read_text())}
     card["images_per_second_cpu"] = speed
@@ -220,6 +255,31 @@ def _selection_caveat(recipe: list[dict]) -> str:
     return ("- The best epoch was chosen on the same validation files this card scores (mean per-source AP, "
             "the `selection` column of the recipe), so the AP figures above are optimistic for a model picked "
             "among noisy epochs; the training log (`metrics.json` of the run) shows the neighbouring epochs.")
+
+
+def _trials(card: dict) -> list[str]:
+    """Later stages that were trained and scored like the default, and why they were not shipped."""
+    trials = card.get("trials") or {}
+    if not trials:
+        return []
+    mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
+    worst_ctl = lambda c: max((v["fpr"] for v in c["control_downscale"].values() if v["fpr"] is not None), default=0.0)
+    external = [n for n in card["ap"] if not n.split(":", 1)[1].startswith("gen_")]
+    rows = [("this model (shipped)", "-", card),
+            *[(f"`{m}` (`{t['config']}`)", f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, "
+               f"{t['epochs_run']} epochs from {t['init_from']}", t) for m, t in trials.items()]]
+    L = ["## Stages tried and not kept", "",
+         "Each was trained as a further stage and scored here on the same files with the same protocol "
+         "(its own threshold, calibrated the same way). External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
+         "| model | what changed | mean AP clean | mean AP JPEG75+0.5x | worst real-source FPR | worst downscale-control FPR | "
+         + " | ".join(f"AP {n.split(':', 1)[1]}" for n in external) + " |",
+         "|---|---|---|---|---|---|" + "---|" * len(external)]
+    for name, what, c in rows:
+        L.append(f"| {name} | {what} | {mean(c, 'clean'):.3f} | {mean(c, 'jpeg75_resize0.5'):.3f} | "
+                 f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_ctl(c):.3f} | "
+                 + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
+    L += ["", "A trial replaces the default only if it meets every false-positive target and raises both mean APs.", ""]
+    return L
 
 
 def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
@@ -284,6 +344,13 @@ def write_card(card: dict, path: Path) -> None:
          "| real source | n | FPR at shipped threshold | meets target | FPR at 0.5 |", "|---|---|---|---|---|"]
     for n, v in card["fpr"].items():
         L.append(f"| {n} | {v['n']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | {v['fpr_at_0.5']:.3f} |")
+    per_t = card.get("per_source_threshold") or {}
+    if per_t:
+        binding = max(per_t, key=per_t.get)
+        L += ["", "Per-source thresholds for at most 1% false positives: "
+              + ", ".join(f"{n} {t:.4f}" for n, t in per_t.items())
+              + f". The shipped threshold is set by {binding}; with fewer than 100 validation images a source "
+              "allows no false positive at all, so its threshold sits just above its highest-scoring real photo."]
     L += ["", "## Average precision per fake set (vs all real validation images; fake = positive)", "",
           "| fake source | n | AP clean (target 0.99) | AP after JPEG 75 + 0.5x resize of both classes (target 0.95) | TPR at shipped threshold |",
           "|---|---|---|---|---|"]
@@ -310,6 +377,12 @@ def write_card(card: dict, path: Path) -> None:
              f"ResNet-50 {sp['resnet50_full@256_1thread']:.1f} images/s at 256 px: "
              f"**{sp['ratio_default_vs_resnet50@256_1thread']:.1f}x** (target >= 5x: "
              f"{ok(sp['ratio_default_vs_resnet50@256_1thread'], 5.0)})"] if "default@256_1thread" in sp else []),
+          *([f"- compute per 256 px image (conv + linear multiply-accumulates): default {sp['gmac_default@256']:.2f} GMAC, "
+             f"ResNet-50 {sp['gmac_resnet50_full@256']:.2f} GMAC: "
+             f"**{sp['gmac_resnet50_full@256'] / sp['gmac_default@256']:.1f}x** less work. Timings on this shared "
+             "machine move by tens of percent between runs; the compute ratio does not, so a measured ratio above it is "
+             "luck or better use of the cores, not a margin. End-to-end audit throughput (decode + ONNX Runtime): "
+             "[performance.md](performance.md)."] if "gmac_default@256" in sp else []),
           *([f"- the previous default (`--model fast`) at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
              f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
           *_comparison(card),
@@ -317,6 +390,7 @@ def write_card(card: dict, path: Path) -> None:
     for n, kind, wrong, png in card["examples"]:
         L.append(f"- {n}: {'a ' + kind if wrong else 'no ' + kind + ' at the threshold; hardest case shown'}  ")
         L.append(f"  ![{n}]({png})")
+    L += _trials(card)
     ablation = path.parent / "default_ablation.md"
     if ablation.is_file():  # the architecture comparison and leave-one-source-out study
         L += ["", "## Why this architecture: comparison and leave-one-source-out", "",

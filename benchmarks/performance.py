@@ -6,7 +6,7 @@
 Same JPEG files for every measurement: real photographs from ../shared/data (ImageNet sample and
 high-resolution faces, centre-cropped and resized with Lanczos), or the photographs bundled with
 scikit-image when the shared data is absent. Models: the shipped default detector
-(`forensics/weights/default`, resnet18 cut after layer1) and a full ResNet-50 classifier
+(`forensics/weights/default`, a truncated ResNet-18; its config names the cut) and a full ResNet-50 classifier
 (`resnet50_full`, random weights: speed does not depend on the values).
 
 * decode-only: read + hash + decode (the audit's worker function), in one process and through the
@@ -494,7 +494,7 @@ def write_report(res: dict[str, Any], out: Path) -> None:
            "Compute per image (conv + linear multiply-accumulates): "
            + ", ".join(f"{k} {v['gmacs']['default']} vs {v['gmacs']['resnet50_full']} GMAC ({v['ratio']}x)"
                        for k, v in res["theoretical"].items())
-           + ": the default model's work sits in early, wide-resolution layers (64 channels at 1/4 "
+           + ": much of the default model's work sits in early, wide-resolution layers (64 channels at 1/4 "
            "resolution), which run at lower arithmetic efficiency than ResNet-50's deep layers, and ONNX "
            "Runtime speeds ResNet-50 up more than the small model.", ""]
     b = res["backends_256"]
