@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -151,14 +151,37 @@ class Augmenter:
         return rgb
 
 
+def source_probabilities(by_label: Mapping[int, Sequence[Source]],
+                         weights: Optional[Mapping[str, float]]) -> dict[int, Optional[np.ndarray]]:
+    """Per class, the probability of drawing each source: uniform (None) unless `weights` names
+    sources by their run name (e.g. {"fake:web-stylegan-faces": 3}: three times as often as an unnamed
+    source of the same class, weight 1)."""
+    weights = dict(weights or {})
+    known = {s.name for srcs in by_label.values() for s in srcs}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise ValueError(f"source weights name unknown sources {unknown}; training sources are {sorted(known)}")
+    if any(not (w >= 0) for w in weights.values()):
+        raise ValueError(f"source weights must be >= 0, got {weights}")
+    out: dict[int, Optional[np.ndarray]] = {}
+    for lab, srcs in by_label.items():
+        w = np.array([float(weights.get(s.name, 1.0)) for s in srcs])
+        if w.sum() <= 0:
+            raise ValueError(f"source weights leave no {'real' if lab == REAL else 'fake'} source to draw from")
+        out[lab] = None if np.all(w == w[0]) else w / w.sum()
+    return out
+
+
 class BalancedStream(IterableDataset):
     """Endless stream of (crop, label): alternate real/fake, sources within a class in balance."""
 
-    def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0) -> None:
+    def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0,
+                 source_weights: Optional[Mapping[str, float]] = None) -> None:
         self.by_label = {lab: [s for s in sources if s.label == lab] for lab in (REAL, FAKE)}
         for lab, srcs in self.by_label.items():
             if not srcs:
                 raise ValueError(f"no {'real' if lab == REAL else 'fake'} training images found")
+        self.source_p = source_probabilities(self.by_label, source_weights)
         self.augmenter = augmenter
         self.seed = seed
         self.rank = rank
@@ -174,8 +197,8 @@ class BalancedStream(IterableDataset):
         while True:
             label = (k + wid) % 2
             k += 1
-            srcs = self.by_label[label]
-            src = srcs[int(rng.integers(len(srcs)))]
+            srcs, p = self.by_label[label], self.source_p[label]
+            src = srcs[int(rng.integers(len(srcs)) if p is None else rng.choice(len(srcs), p=p))]
             path = src.files[int(rng.integers(len(src.files)))]
             if path in bad[label]:
                 k -= 1  # draw again for the same class: unreadable files must not unbalance batches

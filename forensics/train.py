@@ -60,6 +60,7 @@ class TrainConfig:
     init_from: Optional[str] = None
     selection: str = "pooled_ap"
     lr_schedule: str = "constant"
+    source_weights: Optional[dict[str, float]] = None
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -273,7 +274,8 @@ def train(cfg: TrainConfig) -> Path:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     per_rank_batch = max(2, cfg.batch_size // world)
-    stream = BalancedStream(train_sources, Augmenter(cfg.augment, cfg.size), cfg.seed, rank=rank)
+    stream = BalancedStream(train_sources, Augmenter(cfg.augment, cfg.size), cfg.seed, rank=rank,
+                            source_weights=cfg.source_weights)
     stream.start_step = start_epoch * cfg.steps_per_epoch
     loader = DataLoader(stream, batch_size=per_rank_batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)

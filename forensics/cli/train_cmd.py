@@ -35,6 +35,8 @@ def train(
         None, "--selection", help="Best-epoch criterion: pooled_ap, mean_source_ap, or last (keep the last epoch)."),
     lr_schedule: Optional[str] = typer.Option(
         None, "--lr-schedule", help="constant, or cosine (anneal --lr to 0 over all epochs)."),
+    source_weight: Optional[List[str]] = typer.Option(
+        None, "--source-weight", help="NAME=W: draw training source NAME (as in the run config, e.g. fake:ldif) W times as often as others (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -48,6 +50,7 @@ def train(
                      steps_per_epoch=steps_per_epoch, batch_size=batch_size, size=size, augment=augment, lr=lr,
                      patience=patience, workers=workers, device=device, seed=seed,
                      init_from=str(init_from) if init_from else None, selection=selection, lr_schedule=lr_schedule,
+                     source_weights=_parse_weights(source_weight) if source_weight else None,
                      progress=False if quiet else None)
     try:
         if config:
@@ -63,6 +66,19 @@ def train(
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         fail(str(e))
     typer.echo(str(run))
+
+
+def _parse_weights(specs: List[str]) -> dict[str, float]:
+    out = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            fail(f"--source-weight {spec!r}: expected NAME=NUMBER")
+        if not sep or not name:
+            fail(f"--source-weight {spec!r}: expected NAME=NUMBER")
+    return out
 
 
 def _parse_named(specs: List[str]) -> dict[str, Path]:

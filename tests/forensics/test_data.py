@@ -44,3 +44,30 @@ def test_none_is_a_plain_crop_and_milder_kinds_change_pixels_less_often(photos):
 def test_unknown_augmentation_names_the_choices():
     with pytest.raises(ValueError, match="mild"):
         Augmenter("heavy", 32)
+
+
+def test_source_weights_change_how_often_each_source_is_drawn(tmp_path, photos):
+    """Two fake folders told apart by their pixels (a photo crop vs the same crop inverted):
+    weight 3 vs 1 draws the first about three times as often; no weights draws them evenly."""
+    from PIL import Image
+
+    from forensics.data import FAKE, REAL, BalancedStream, make_sources
+
+    rgb = next(iter(photos.values()))[:64, :64]
+    for name, img in (("real", rgb), ("plain", rgb), ("inverted", 255 - rgb)):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.fromarray(np.ascontiguousarray(img)).save(tmp_path / name / f"{i}.png")
+    sources = make_sources([tmp_path / "real"], REAL, split=None, val_fraction=0) + \
+        make_sources([tmp_path / "plain", tmp_path / "inverted"], FAKE, split=None, val_fraction=0)
+
+    def share_plain(weights):
+        stream = iter(BalancedStream(sources, Augmenter("none", 64), 0, source_weights=weights))
+        fakes = [x for x, y in (next(stream) for _ in range(1200)) if y == FAKE]
+        plain = sum(int(np.array_equal(x.permute(1, 2, 0).numpy(), rgb)) for x in fakes)
+        return plain / len(fakes)
+
+    assert share_plain({"fake:plain": 3.0}) == pytest.approx(0.75, abs=0.06)
+    assert share_plain(None) == pytest.approx(0.5, abs=0.06)
+    with pytest.raises(ValueError, match="unknown sources"):
+        BalancedStream(sources, Augmenter("none", 64), 0, source_weights={"stylegan": 2.0})
