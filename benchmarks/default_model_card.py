@@ -169,6 +169,7 @@ def main() -> None:
         card["trials"][tdet.model_id] = {
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
+            "source_weights": tr.get("source_weights"),
             **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, args.target_fpr)}
 
     # Control 1: format. The same pixels re-encoded as JPEG (q90) vs kept lossless.
@@ -267,7 +268,9 @@ def _trials(card: dict) -> list[str]:
     external = [n for n in card["ap"] if not n.split(":", 1)[1].startswith("gen_")]
     rows = [("this model (shipped)", "-", card),
             *[(f"`{m}` (`{t['config']}`)", f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, "
-               f"{t['epochs_run']} epochs from {t['init_from']}", t) for m, t in trials.items()]]
+               f"{t['epochs_run']} epochs from {t['init_from']}"
+               + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
+                  if t.get("source_weights") else ""), t) for m, t in trials.items()]]
     L = ["## Stages tried and not kept", "",
          "Each was trained as a further stage and scored here on the same files with the same protocol "
          "(its own threshold, calibrated the same way). External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
