@@ -36,7 +36,9 @@ def train(
     lr_schedule: Optional[str] = typer.Option(
         None, "--lr-schedule", help="constant, or cosine (anneal --lr to 0 over all epochs)."),
     source_weight: Optional[List[str]] = typer.Option(
-        None, "--source-weight", help="NAME=W: draw training source NAME (as in the run config, e.g. fake:ldif) W times as often as others (repeatable)."),
+        None, "--source-weight",
+        help="NAME=W: draw training source NAME (as named in the run config, e.g. fake:ldif) W times as often "
+             "as the others of its class (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -69,15 +71,16 @@ def train(
 
 
 def _parse_weights(specs: List[str]) -> dict[str, float]:
+    """`NAME=W` options -> {NAME: W}; a malformed one is a usage error."""
     out = {}
     for spec in specs:
-        name, sep, value = spec.partition("=")
+        name, _, value = spec.partition("=")
         try:
+            if not name:
+                raise ValueError
             out[name] = float(value)
         except ValueError:
-            fail(f"--source-weight {spec!r}: expected NAME=NUMBER")
-        if not sep or not name:
-            fail(f"--source-weight {spec!r}: expected NAME=NUMBER")
+            fail(f"--source-weight {spec!r}: expected NAME=NUMBER, e.g. fake:ldif=2")
     return out
 
 
