@@ -53,14 +53,24 @@ def throughput(model, size: int, batch: int, seconds: float = 6.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def accuracy_figures(det, pix: dict, clean: dict, target_fpr: float) -> dict:
-    """Threshold (max of per-real-source thresholds for `target_fpr`), FPR per real source, AP per fake
-    source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
-    control (real photos /2, /4 re-saved as JPEG q90)."""
-    from forensics.calibrate import threshold_for_fpr
-    from forensics.metrics import binary_metrics
+def degraded_inputs(pix: dict) -> dict:
+    """The re-encoded pixels every model is scored on, made once: each set after JPEG 75 + 0.5x resize,
+    and real photos downscaled 2x / 4x and re-saved as JPEG q90 (the downscale control)."""
     from forensics.perturb import parse_perturbation
     from forensics.stability import jpeg, resize
+
+    degrade = parse_perturbation("jpeg:75+resize:0.5")
+    return {"jpeg75_resize0.5": {n: [degrade(a) for a in arrs] for n, (_, arrs) in pix.items()},
+            "control_downscale": {f"{n} /{f}": [jpeg(resize(a, 1 / f), 90) for a in arrs if min(a.shape[:2]) // f >= 16]
+                                  for n, (lab, arrs) in pix.items() if lab == 0 for f in (2, 4)}}
+
+
+def accuracy_figures(det, pix: dict, clean: dict, degraded: dict, target_fpr: float) -> dict:
+    """Threshold (max of per-real-source thresholds for `target_fpr`), FPR per real source, AP per fake
+    source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
+    control; `clean` holds the model's scores of `pix`, `degraded` comes from `degraded_inputs`."""
+    from forensics.calibrate import threshold_for_fpr
+    from forensics.metrics import binary_metrics
 
     reals = [n for n, (lab, _) in pix.items() if lab == 0]
     fakes = [n for n, (lab, _) in pix.items() if lab == 1]
@@ -76,21 +86,23 @@ def accuracy_figures(det, pix: dict, clean: dict, target_fpr: float) -> dict:
         m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
         out["ap"][n] = {"clean": m["ap"], "n": int(clean[n].size)}
         out["tpr_at_threshold"][n] = m["tpr"]
-    degrade = parse_perturbation("jpeg:75+resize:0.5")
-    deg = {n: score_arrays(det, [degrade(a) for a in arrs]) for n, (_, arrs) in pix.items()}
+    deg = {n: score_arrays(det, arrs) for n, arrs in degraded["jpeg75_resize0.5"].items()}
     deg_real = np.concatenate([deg[n] for n in reals])
     for n in fakes:
         out["ap"][n]["jpeg75_resize0.5"] = binary_metrics(
             np.r_[np.zeros(deg_real.size), np.ones(deg[n].size)], np.r_[deg_real, deg[n]])["ap"]
     # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
     ctl = {}
-    for n in reals:
-        for f in (2, 4):
-            arrs = [jpeg(resize(a, 1 / f), 90) for a in pix[n][1] if min(a.shape[:2]) // f >= 16]
-            sc = score_arrays(det, arrs) if arrs else np.array([])
-            ctl[f"{n} /{f}"] = {"n": int(sc.size), "fpr": float((sc >= threshold).mean()) if sc.size else None}
+    for key, arrs in degraded["control_downscale"].items():
+        sc = score_arrays(det, arrs) if arrs else np.array([])
+        ctl[key] = {"n": int(sc.size), "fpr": float((sc >= threshold).mean()) if sc.size else None}
     out["control_downscale"] = ctl
     return out
+
+
+def worst_control_fpr(card: dict) -> float:
+    """The highest false-positive rate over the downscale-control sets."""
+    return max((v["fpr"] for v in card["control_downscale"].values() if v["fpr"] is not None), default=0.0)
 
 
 def recipe_chain(run: Path) -> list[dict]:
@@ -145,7 +157,8 @@ def main() -> None:
     reals = [n for n, (lab, _) in pix.items() if lab == 0]
     fakes = [n for n, (lab, _) in pix.items() if lab == 1]
 
-    fig = accuracy_figures(det, pix, clean, args.target_fpr)
+    degraded = degraded_inputs(pix)
+    fig = accuracy_figures(det, pix, clean, degraded, args.target_fpr)
     threshold, per_source_t = fig["threshold"], fig["per_source_threshold"]
     card: dict = {"model": det.model_id, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
                   "target_fpr": args.target_fpr, "best_epoch": cfg.get("best_epoch"), **fig,
@@ -170,7 +183,8 @@ def main() -> None:
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
             "source_weights": tr.get("source_weights"),
-            **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, args.target_fpr)}
+            **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, degraded,
+                               args.target_fpr)}
 
     # Control 1: format. The same pixels re-encoded as JPEG (q90) vs kept lossless.
     fmt = {}
@@ -194,12 +208,11 @@ def main() -> None:
         speed["ratio_compared_vs_resnet50@256"] = speed["compared@256"] / speed["resnet50_full@256"]
     # One thread (e.g. one Ray actor per core): a small model parallelises less well inside one process
     # than ResNet-50 does, so the ratio depends on the thread count.
-    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     speed["default@256_1thread"] = throughput(det.model, 256, 8)
     speed["resnet50_full@256_1thread"] = throughput(full, 256, 8)
     speed["ratio_default_vs_resnet50@256_1thread"] = speed["default@256_1thread"] / speed["resnet50_full@256_1thread"]
-    torch.set_num_threads(threads)
+    torch.set_num_threads(speed["threads"])
     from performance import conv_macs  # benchmarks/performance.py: the audit benchmark's compute count
 
     speed["gmac_default@256"] = conv_macs(det.model, 256) / 1e9
@@ -264,7 +277,6 @@ def _trials(card: dict) -> list[str]:
     if not trials:
         return []
     mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
-    worst_ctl = lambda c: max((v["fpr"] for v in c["control_downscale"].values() if v["fpr"] is not None), default=0.0)
     external = [n for n in card["ap"] if not n.split(":", 1)[1].startswith("gen_")]
     rows = [("this model (shipped)", "-", card),
             *[(f"`{m}` (`{t['config']}`)", f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, "
@@ -279,7 +291,7 @@ def _trials(card: dict) -> list[str]:
          "|---|---|---|---|---|---|" + "---|" * len(external)]
     for name, what, c in rows:
         L.append(f"| {name} | {what} | {mean(c, 'clean'):.3f} | {mean(c, 'jpeg75_resize0.5'):.3f} | "
-                 f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_ctl(c):.3f} | "
+                 f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
     L += ["", "A trial replaces the default only if it meets every false-positive target and raises both mean APs.", ""]
     return L
@@ -305,9 +317,7 @@ def _comparison(card: dict) -> list[str]:
         o = old["ap"].get(n, {})
         L.append(f"| {n} | {v['clean']:.3f} | {o.get('clean', float('nan')):.3f} | {v['jpeg75_resize0.5']:.3f} "
                  f"| {o.get('jpeg75_resize0.5', float('nan')):.3f} |")
-    worst = max((v["fpr"] for v in card["control_downscale"].values() if v["fpr"] is not None), default=0.0)
-    worst_old = max((v["fpr"] for v in old["control_downscale"].values() if v["fpr"] is not None), default=0.0)
-    L += ["", f"Worst downscale-control FPR: this {worst:.3f}, previous {worst_old:.3f}. "
+    L += ["", f"Worst downscale-control FPR: this {worst_control_fpr(card):.3f}, previous {worst_control_fpr(old):.3f}. "
           f"Shipped thresholds: this {card['threshold']:.4f}, previous {old['threshold']:.4f}.", ""]
     return L
 

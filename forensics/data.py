@@ -168,7 +168,7 @@ def source_probabilities(by_label: Mapping[int, Sequence[Source]],
         w = np.array([float(weights.get(s.name, 1.0)) for s in srcs])
         if w.sum() <= 0:
             raise ValueError(f"source weights leave no {'real' if lab == REAL else 'fake'} source to draw from")
-        out[lab] = None if np.all(w == w[0]) else w / w.sum()
+        out[lab] = None if np.all(w == w[0]) else w / w.sum()  # None: the uniform draw, same streams as before
     return out
 
 

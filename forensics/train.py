@@ -232,7 +232,8 @@ def train(cfg: TrainConfig) -> Path:
 
     if cfg.selection not in SELECTIONS:
         raise ValueError(f"unknown selection '{cfg.selection}'; choose one of {', '.join(SELECTIONS)}")
-    learning_rate(cfg.lr, cfg.lr_schedule, 0, 1)  # refuse an unknown schedule before any work
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr schedule '{cfg.lr_schedule}'; choose one of {', '.join(LR_SCHEDULES)}")
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
