@@ -39,18 +39,27 @@ def score_arrays(det, arrays) -> np.ndarray:
     return np.array([r.score for r in det.scan_many(arrays, batch_size=4, provenance=False)], dtype=float)
 
 
-def throughput(model, size: int, batch: int, seconds: float = 6.0) -> float:
+def throughputs(models: dict, size: int, batch: int, rounds: int = 5, seconds: float = 1.5) -> dict[str, float]:
+    """Images/s of each model on a `size` px batch: PyTorch fp32, channels_last, BatchNorm folded (the
+    shipped scan path), timed in interleaved rounds with each model's best round kept, so that the
+    ratios compare the models under the same machine load."""
     import torch
 
+    from forensics.fusion import fold_batchnorm
+    from performance import interleaved_best  # benchmarks/performance.py
+
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
-    model = model.eval().to(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        model(x)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            model(x)
-            n += batch
-    return n / (time.perf_counter() - t0)
+
+    def step_of(model):
+        net = fold_batchnorm(model).to(memory_format=torch.channels_last)
+
+        def step() -> int:
+            with torch.inference_mode():
+                net(x)
+            return batch
+        return step
+    res = interleaved_best({k: step_of(m) for k, m in models.items()}, rounds, seconds)
+    return {k: v["best"] for k, v in res.items()}
 
 
 def degraded_inputs(pix: dict) -> dict:
@@ -198,19 +207,20 @@ def main() -> None:
 
     speed = {"threads": torch.get_num_threads()}
     full = build_model("resnet50_full")
-    for size in (256, 1024):
-        speed[f"default@{size}"] = throughput(det.model, size, 8 if size == 256 else 1)
-    speed["resnet50_full@256"] = throughput(full, 256, 8)
+    models = {"default": det.model, "resnet50_full": full}
+    if args.compare_model:
+        models["compared"] = Detector.load(args.compare_model, device="cpu").model
+    at256 = throughputs(models, 256, 8)
+    speed.update({f"{k}@256": v for k, v in at256.items()})
+    speed["default@1024"] = throughputs({"default": det.model}, 1024, 1, rounds=3, seconds=3.0)["default"]
     speed["ratio_default_vs_resnet50@256"] = speed["default@256"] / speed["resnet50_full@256"]
     if args.compare_model:
-        other = Detector.load(args.compare_model, device="cpu").model
-        speed["compared@256"] = throughput(other, 256, 8)
         speed["ratio_compared_vs_resnet50@256"] = speed["compared@256"] / speed["resnet50_full@256"]
     # One thread (e.g. one Ray actor per core): a small model parallelises less well inside one process
     # than ResNet-50 does, so the ratio depends on the thread count.
     torch.set_num_threads(1)
-    speed["default@256_1thread"] = throughput(det.model, 256, 8)
-    speed["resnet50_full@256_1thread"] = throughput(full, 256, 8)
+    one = throughputs({"default": det.model, "resnet50_full": full}, 256, 8)
+    speed["default@256_1thread"], speed["resnet50_full@256_1thread"] = one["default"], one["resnet50_full"]
     speed["ratio_default_vs_resnet50@256_1thread"] = speed["default@256_1thread"] / speed["resnet50_full@256_1thread"]
     torch.set_num_threads(speed["threads"])
     from performance import conv_macs  # benchmarks/performance.py: the audit benchmark's compute count
@@ -382,6 +392,8 @@ def write_card(card: dict, path: Path) -> None:
         L.append(f"| {n} | {v['n']} | {fpr} |")
     sp = card["images_per_second_cpu"]
     L += ["", f"## Inference cost (this CPU, PyTorch fp32, {sp.get('threads', 2)} threads unless stated; one run)", "",
+          "Both networks run as `forensics scan` runs the default: channels_last, BatchNorm folded into the "
+          "convolutions; the models are timed in 5 interleaved rounds and each keeps its best round.", "",
           f"- default at 256 px: {sp['default@256']:.1f} images/s; at 1024 px: {sp['default@1024']:.2f} images/s",
           f"- full ResNet-50 at 256 px: {sp['resnet50_full@256']:.1f} images/s",
           f"- ratio default / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x: "

@@ -128,8 +128,8 @@ def load_detectors() -> dict[str, Any]:
     cfg.update(arch="resnet50_full", input_filter="none", model_id="resnet50_full (random weights)")
     torch.manual_seed(0)
     r50 = Detector(build_model("resnet50_full"), cfg, device=torch.device("cpu"))
-    for d in (default, r50):
-        d.n_params = parameter_count(d.model)
+    for d in (default, r50):  # counted on the trained network (the loaded one has BatchNorm folded in)
+        d.n_params = parameter_count(build_model(d.config["arch"], input_filter=d.config.get("input_filter") or "none"))
     return {"default": default, "resnet50_full": r50}
 
 

@@ -15,6 +15,7 @@ from forensics.checkpoint import CheckpointError, check_number, read_config, rea
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
 from forensics.device import resolve_device
+from forensics.fusion import fold_batchnorm
 from forensics.models import PatchClassifier, build_model, parse_arch
 from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
 from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult, error_result
@@ -75,7 +76,7 @@ class Detector:
 
     def __init__(self, model: PatchClassifier, config: dict[str, Any], *, device: torch.device,
                  source: Optional[Path] = None) -> None:
-        self.model = model.to(device).eval()
+        self.model = fold_batchnorm(model.to(device).eval())
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.config = config

@@ -22,11 +22,13 @@ _STAGE_NAMES = {**{b: "layer" for b in RESNETS}, **{b: "block" for b in XCEPTION
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """A named architecture: backbone + cut stage (None for a full-image classifier)."""
+    """A named architecture: backbone + cut stage (None for a full-image classifier); `slim` keeps
+    only the first residual block of each kept ResNet stage (about half the compute of a layer2 cut)."""
 
     name: str
     backbone: str
     stage: int | None
+    slim: bool = False
 
     @property
     def is_patch(self) -> bool:
@@ -38,18 +40,21 @@ def list_architectures() -> list[str]:
     names = []
     for b in RESNETS + XCEPTIONS:
         names += [f"{b}_{_STAGE_NAMES[b]}{i}" for i in range(1, 5 if b in RESNETS else 6)]
+        if b in RESNETS:
+            names += [f"{b}_layer{i}_slim" for i in range(1, 5)]
         names.append(f"{b}_full")
     return names
 
 
 def parse_arch(name: str) -> ArchSpec:
-    """Parse `resnet18_layer2`, `legacy_xception_block2`, `resnet50_full`; errors name the choices."""
-    m = re.fullmatch(r"(.+)_(?:(layer|block)(\d)|full)", name)
+    """Parse `resnet18_layer2`, `resnet18_layer2_slim`, `legacy_xception_block2`, `resnet50_full`;
+    errors name the choices."""
+    m = re.fullmatch(r"(.+?)_(?:(layer|block)(\d)(_slim)?|full)", name)
     if not m or name not in list_architectures():
         raise ValueError(f"unknown architecture '{name}'; choose one of: {', '.join(list_architectures())}")
     backbone = m.group(1)
     stage = int(m.group(3)) if m.group(3) else None
-    return ArchSpec(name=name, backbone=backbone, stage=stage)
+    return ArchSpec(name=name, backbone=backbone, stage=stage, slim=bool(m.group(4)))
 
 
 class NeighbourResidual(nn.Module):
@@ -76,9 +81,12 @@ def _legacy_xception_trunk(stage: int) -> nn.Module:
 class _FeatureTrunk(nn.Module):
     """timm features_only model returning the single requested stage as a tensor."""
 
-    def __init__(self, backbone: str, index: int) -> None:
+    def __init__(self, backbone: str, index: int, slim: bool = False) -> None:
         super().__init__()
         self.body = timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(index,))
+        if slim:  # keep the first (downsampling) block of each residual stage
+            for k in range(1, index + 1):
+                setattr(self.body, f"layer{k}", getattr(self.body, f"layer{k}")[:1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)[0]
@@ -91,7 +99,7 @@ def build_trunk(spec: ArchSpec) -> nn.Module:
         return _legacy_xception_trunk(spec.stage)
     # resnets: feature index k is layer k; xception41: feature index k-1 is block k
     index = spec.stage if spec.backbone in RESNETS else spec.stage - 1
-    return _FeatureTrunk(spec.backbone, index)
+    return _FeatureTrunk(spec.backbone, index, slim=spec.slim)
 
 
 def _out_channels(trunk: nn.Module) -> int:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -18,11 +20,28 @@ def test_measured_receptive_field_matches_reference(arch, rf):
 def test_registry_lists_all_families():
     names = list_architectures()
     for b in ("resnet18", "resnet34", "resnet50"):
-        assert [f"{b}_layer{i}" for i in range(1, 5)] + [f"{b}_full"] == [n for n in names if n.startswith(b + "_")]
+        assert ([f"{b}_layer{i}" for i in range(1, 5)] + [f"{b}_layer{i}_slim" for i in range(1, 5)] + [f"{b}_full"]
+                == [n for n in names if n.startswith(b + "_")])
     for b in ("legacy_xception", "xception41"):
         assert sum(n.startswith(b + "_block") for n in names) == 5
     with pytest.raises(ValueError, match="unknown architecture"):
         parse_arch("resnet18_layer9")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        parse_arch("xception41_block2_slim")  # slim is defined for residual stages only
+
+
+def test_slim_keeps_first_block_of_each_stage_and_same_output_grid():
+    full, slim = build_model("resnet18_layer2"), build_model("resnet18_layer2_slim")
+    assert parse_arch("resnet18_layer2_slim").slim and not parse_arch("resnet18_layer2").slim
+    assert [len(slim.trunk.body.layer1), len(slim.trunk.body.layer2)] == [1, 1]
+    slim_keys = set(slim.state_dict())
+    assert slim_keys < set(full.state_dict())  # a subset: warm starts copy every slim tensor
+    assert not any(re.search(r"layer\d\.1\.", k) for k in slim_keys)
+    rf_full, stride_full, _ = full.geometry()
+    rf, stride, _ = slim.geometry()
+    assert stride == stride_full and rf < rf_full
+    with torch.no_grad():
+        assert slim.eval()(torch.randn(1, 3, 96, 64)).shape == full.eval()(torch.randn(1, 3, 96, 64)).shape
 
 
 @pytest.mark.parametrize("backbone,stage_name,n", [("resnet18", "layer", 4), ("resnet50", "layer", 4),
@@ -34,7 +53,8 @@ def test_truncation_drops_later_stages(backbone, stage_name, n):
     assert counts[0] < full / 10  # the first cut keeps a small fraction of the network
 
 
-@pytest.mark.parametrize("arch", ["resnet18_layer1", "resnet18_layer2", "legacy_xception_block2", "xception41_block2"])
+@pytest.mark.parametrize("arch", ["resnet18_layer1", "resnet18_layer2", "resnet18_layer2_slim",
+                                  "legacy_xception_block2", "xception41_block2"])
 def test_patch_output_is_fully_convolutional(arch):
     model = build_model(arch).eval()
     rf, stride, offset = model.geometry()
