@@ -1,6 +1,8 @@
-"""Regenerate every number in reports/default_model.md (the default detector's model card).
+"""Regenerate every number in reports/default_model.md (the default detector's model card), or in
+reports/fast_model.md (the `--model fast` detector's card) with `--as fast`.
 
     python benchmarks/default_model_card.py --run runs/default --publish
+    python benchmarks/default_model_card.py --run runs/default_v9_slim --as fast --publish
 
 Scores held-back validation files of every training source at native resolution, sets the
 threshold so that the false-positive rate is <= 1% on the real validation images of EVERY source,
@@ -14,12 +16,19 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+ROLES = ("default", "fast")
+ROLE_TEXT = {"default": "the embedded default detector",
+             "fast": "shipped as `--model fast`: the speed-first detector"}
+
+
+def role_of(card: dict) -> str:
+    """A card's role; cards written before roles existed are named after their file."""
+    return card.get("role") or ("default" if Path(card.get("card", "")).stem == "default_model" else "fast")
 
 
 def val_files(cfg: dict, per_source: int) -> dict[str, tuple[int, list[Path]]]:
@@ -143,7 +152,9 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=REPO / "runs" / "default")
     ap.add_argument("--per-source", type=int, default=120)
     ap.add_argument("--target-fpr", type=float, default=0.01)
-    ap.add_argument("--publish", action="store_true", help="copy the calibrated model to forensics/weights/default")
+    ap.add_argument("--as", dest="role", choices=ROLES, default="default",
+                    help="which shipped model this card is for: reports/<role>_model.md, forensics/weights/<role>")
+    ap.add_argument("--publish", action="store_true", help="copy the calibrated model to forensics/weights/<role>")
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     ap.add_argument("--compare", type=Path, default=None,
                     help="card JSON of a previous default (e.g. reports/fast_model.json): adds a side-by-side table")
@@ -169,7 +180,7 @@ def main() -> None:
     degraded = degraded_inputs(pix)
     fig = accuracy_figures(det, pix, clean, degraded, args.target_fpr)
     threshold, per_source_t = fig["threshold"], fig["per_source_threshold"]
-    card: dict = {"model": det.model_id, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
+    card: dict = {"model": det.model_id, "role": args.role, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
                   "target_fpr": args.target_fpr, "best_epoch": cfg.get("best_epoch"), **fig,
                   "training": {k: cfg["training"].get(k) for k in ("sources", "val_sources", "size", "augment",
                                                                    "epochs", "steps_per_epoch", "batch_size", "lr")},
@@ -209,7 +220,8 @@ def main() -> None:
     full = build_model("resnet50_full")
     models = {"default": det.model, "resnet50_full": full}
     if args.compare_model:
-        models["compared"] = Detector.load(args.compare_model, device="cpu").model
+        compared = Detector.load(args.compare_model, device="cpu")
+        models["compared"], speed["compared_model"] = compared.model, compared.model_id
     at256 = throughputs(models, 256, 8)
     speed.update({f"{k}@256": v for k, v in at256.items()})
     speed["default@1024"] = throughputs({"default": det.model}, 1024, 1, rounds=3, seconds=3.0)["default"]
@@ -234,7 +246,7 @@ def main() -> None:
     # failure examples: worst false positive per real source and worst false negative per fake source
     from forensics.overlay import render_overlay
 
-    fig_dir = args.out / "default_model"
+    fig_dir = args.out / f"{args.role}_model"
     fig_dir.mkdir(parents=True, exist_ok=True)
     examples = []
     for n in reals + fakes:
@@ -252,12 +264,12 @@ def main() -> None:
         render_overlay(arr, cm.probabilities, cm.stride, fig_dir / f"{name}.png", score=float(s[i]),
                        label="fake" if s[i] >= threshold else "real", threshold=threshold,
                        title=f"{n}: {'worst ' + kind if wrong else 'hardest, still correct'} (P(fake)={s[i]:.3f})")
-        examples.append((n, kind, bool(wrong), f"default_model/{name}.png"))
+        examples.append((n, kind, bool(wrong), f"{args.role}_model/{name}.png"))
     card["examples"] = examples
-    (args.out / "default_model.json").write_text(json.dumps(card, indent=2))
-    write_card(card, args.out / "default_model.md")
+    (args.out / f"{args.role}_model.json").write_text(json.dumps(card, indent=2))
+    write_card(card, args.out / f"{args.role}_model.md")
     if args.publish:
-        dst = REPO / "forensics" / "weights" / "default"
+        dst = REPO / "forensics" / "weights" / args.role
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.run / "model.safetensors", dst / "model.safetensors")
         cfg = json.loads((args.run / "config.json").read_text())
@@ -319,16 +331,16 @@ def _comparison(card: dict) -> list[str]:
     old = card.get("compare")
     if not old:
         return []
-    L = [f"## Against `{old['model']}` (shipped as `--model fast`; card "
-         f"[{Path(old['card']).with_suffix('.md').name}]({Path(old['card']).with_suffix('.md').name}))", "",
-         "| fake source | AP clean, this | AP clean, previous | AP JPEG75+0.5x, this | AP JPEG75+0.5x, previous |",
+    other = Path(old["card"]).with_suffix(".md").name
+    L = [f"## Against `{old['model']}` ({ROLE_TEXT[role_of(old)]}; card [{other}]({other}))", "",
+         "| fake source | AP clean, this | AP clean, other | AP JPEG75+0.5x, this | AP JPEG75+0.5x, other |",
          "|---|---|---|---|---|"]
     for n, v in card["ap"].items():
         o = old["ap"].get(n, {})
         L.append(f"| {n} | {v['clean']:.3f} | {o.get('clean', float('nan')):.3f} | {v['jpeg75_resize0.5']:.3f} "
                  f"| {o.get('jpeg75_resize0.5', float('nan')):.3f} |")
-    L += ["", f"Worst downscale-control FPR: this {worst_control_fpr(card):.3f}, previous {worst_control_fpr(old):.3f}. "
-          f"Shipped thresholds: this {card['threshold']:.4f}, previous {old['threshold']:.4f}.", ""]
+    L += ["", f"Worst downscale-control FPR: this {worst_control_fpr(card):.3f}, other {worst_control_fpr(old):.3f}. "
+          f"Shipped thresholds: this {card['threshold']:.4f}, other {old['threshold']:.4f}.", ""]
     return L
 
 
@@ -336,7 +348,10 @@ def write_card(card: dict, path: Path) -> None:
     from forensics.data import describe_augment
 
     ok = lambda v, t, le=False: ("yes" if (v <= t if le else v >= t) else "**no**") if v is not None else "-"
-    L = [f"# Model card: `{card['model']}` (the embedded default detector)", "",
+    role = card.get("role", "default")
+    L = [f"# Model card: `{card['model']}` ({ROLE_TEXT[role]})", "",
+         *(["> The default detector's card is [default_model.md](default_model.md); this one trades some accuracy "
+            "for speed (`forensics scan --model fast`, `forensics audit --model fast`).", ""] if role != "default" else []),
          "Every number below is produced by `python benchmarks/default_model_card.py` on held-back validation",
          "files of each training source (file-level split by name hash), at native resolution.", "",
          "## Training data and recipe", "",
@@ -392,23 +407,24 @@ def write_card(card: dict, path: Path) -> None:
         L.append(f"| {n} | {v['n']} | {fpr} |")
     sp = card["images_per_second_cpu"]
     L += ["", f"## Inference cost (this CPU, PyTorch fp32, {sp.get('threads', 2)} threads unless stated; one run)", "",
-          "Both networks run as `forensics scan` runs the default: channels_last, BatchNorm folded into the "
+          "Both networks run as `forensics scan` runs them: channels_last, BatchNorm folded into the "
           "convolutions; the models are timed in 5 interleaved rounds and each keeps its best round.", "",
-          f"- default at 256 px: {sp['default@256']:.1f} images/s; at 1024 px: {sp['default@1024']:.2f} images/s",
+          f"- this model at 256 px: {sp['default@256']:.1f} images/s; at 1024 px: {sp['default@1024']:.2f} images/s",
           f"- full ResNet-50 at 256 px: {sp['resnet50_full@256']:.1f} images/s",
-          f"- ratio default / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x: "
+          f"- ratio this model / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x: "
           f"{ok(sp['ratio_default_vs_resnet50@256'], 5.0)})",
-          *([f"- one thread (e.g. a Ray audit with one actor per core): default {sp['default@256_1thread']:.1f}, "
+          *([f"- one thread (e.g. a Ray audit with one actor per core): this model {sp['default@256_1thread']:.1f}, "
              f"ResNet-50 {sp['resnet50_full@256_1thread']:.1f} images/s at 256 px: "
              f"**{sp['ratio_default_vs_resnet50@256_1thread']:.1f}x** (target >= 5x: "
              f"{ok(sp['ratio_default_vs_resnet50@256_1thread'], 5.0)})"] if "default@256_1thread" in sp else []),
-          *([f"- compute per 256 px image (conv + linear multiply-accumulates): default {sp['gmac_default@256']:.2f} GMAC, "
+          *([f"- compute per 256 px image (conv + linear multiply-accumulates): this model {sp['gmac_default@256']:.2f} GMAC, "
              f"ResNet-50 {sp['gmac_resnet50_full@256']:.2f} GMAC: "
              f"**{sp['gmac_resnet50_full@256'] / sp['gmac_default@256']:.1f}x** less work. Timings on this shared "
              "machine move by tens of percent between runs; the compute ratio does not, so a measured ratio above it is "
              "luck or better use of the cores, not a margin. End-to-end audit throughput (decode + ONNX Runtime): "
              "[performance.md](performance.md)."] if "gmac_default@256" in sp else []),
-          *([f"- the previous default (`--model fast`) at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
+          *([f"- `{sp.get('compared_model', 'the compared model')}` ({ROLE_TEXT[role_of(card['compare'])] if card.get('compare') else 'compared'}) "
+             f"at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
              f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
           *_comparison(card),
           "## Failure modes (hardest validation image of each source)", ""]
