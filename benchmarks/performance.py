@@ -46,7 +46,7 @@ NOTES = (
     "torch.compile specialises on input shapes; an audit sees many image sizes and each new size "
     "recompiles, so it is not used even where it beats eager PyTorch on one fixed shape. Its compile time "
     "above is with a warm inductor cache from earlier runs; cold, the first compile took 13-38 s here.",
-    "ONNX Runtime beats both PyTorch variants and torch.compile for both models, so it is what the audit "
+    "ONNX Runtime beats both PyTorch variants and torch.compile for every model, so it is what the audit "
     "uses on CPU (optional dependency; PyTorch is the fallback). Scores agree with PyTorch to ~1e-6 "
     "(max logit difference in the JSON; the test suite checks 1e-5).",
     "e2e / model-only above 100% is an artefact of the overloaded machine: with the decode worker running, "
@@ -65,7 +65,8 @@ NOTES = (
     "and result messages) made no consistent difference (128 px: default 0.76, fast 0.60; 256 px: 0.84 and "
     "0.75; 3 pairs each) and was not kept. With more cores than inference threads the worker runs beside "
     "inference instead of taking its place.",
-    "Decode is 15-100x faster than the model at every size, so one decode worker keeps the model busy "
+    "Decode in one process is 4x (fast model, 128 px) to 100x faster than the model, so one decode worker "
+    "keeps the model fed "
     "(the 512 px pool figure is below the in-process one in a freshly spawned worker under this load, and "
     "still far above the model's rate).",
     "Images are scored at native resolution (no resize): cost grows with the pixel count, so 512 px runs "
