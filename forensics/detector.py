@@ -51,6 +51,11 @@ def _one_line(msg: str, limit: int = 300) -> str:
     return " ".join(msg.split())[:limit]
 
 
+# Below this many pixels on the short side the shipped models are trained on no such image (64 px crops)
+# and separate thumbnails poorly (model cards, "Small images"): verdicts carry a weak-evidence note.
+WEAK_EVIDENCE_SIDE = 64
+
+
 @dataclass(frozen=True)
 class CellMap:
     """Per-cell fake logits of one image plus the geometry that maps cells to pixels."""
@@ -208,8 +213,11 @@ class Detector:
             "max_cell_box": list(cmap.cell_box(int(i), int(j), decoded.height, decoded.width)),
         }
         notes = list(decoded.notes)
-        if min(decoded.height, decoded.width) < self.preprocessing.min_side:
+        side = min(decoded.height, decoded.width)
+        if side < self.preprocessing.min_side:
             notes.append(f"image smaller than {self.preprocessing.min_side} px: padded, score is weak evidence")
+        elif side < WEAK_EVIDENCE_SIDE:
+            notes.append(f"image smaller than {WEAK_EVIDENCE_SIDE} px: few patches, score is weak evidence")
         return ScanResult(
             path=path, score=round(score, 6), label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
             threshold=self.threshold, model=self.model_id, width=decoded.width, height=decoded.height,

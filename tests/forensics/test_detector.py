@@ -55,6 +55,18 @@ def test_tiny_and_elongated_images(detector, shape):
         assert any("padded" in n for n in r.notes)
 
 
+def test_thumbnails_carry_a_weak_evidence_note(detector, photos):
+    from forensics.detector import WEAK_EVIDENCE_SIDE
+
+    rgb = next(iter(photos.values()))
+    side = detector.preprocessing.min_side
+    small = detector.scan(rgb[:side + 8, :WEAK_EVIDENCE_SIDE + 20])  # above the padding size, under 64 px
+    large = detector.scan(rgb[:WEAK_EVIDENCE_SIDE, :WEAK_EVIDENCE_SIDE])
+    assert any(f"smaller than {WEAK_EVIDENCE_SIDE} px" in n and "weak evidence" in n for n in small.notes)
+    assert not any("padded" in n for n in small.notes)
+    assert not any("smaller than" in n for n in large.notes)
+
+
 def test_bad_inputs_become_error_records(detector, tmp_path):
     txt = tmp_path / "notes.png"
     txt.write_text("hello")
