@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--publish", action="store_true", help="copy the calibrated model to forensics/weights/<role>")
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     ap.add_argument("--compare", type=Path, default=None,
-                    help="card JSON of a previous default (e.g. reports/fast_model.json): adds a side-by-side table")
+                    help="card JSON of the other shipped model (e.g. reports/fast_model.json): adds a side-by-side table")
     ap.add_argument("--trial", type=Path, action="append", default=[],
                     help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
     ap.add_argument("--compare-model", type=Path, default=None,
@@ -247,26 +247,26 @@ def main() -> None:
 
     speed = {"threads": torch.get_num_threads()}
     full = build_model("resnet50_full")
-    models = {"default": det.model, "resnet50_full": full}
+    models = {"this": det.model, "resnet50_full": full}
     if args.compare_model:
         compared = Detector.load(args.compare_model, device="cpu")
         models["compared"], speed["compared_model"] = compared.model, compared.model_id
     at256 = throughputs(models, 256, 8)
     speed.update({f"{k}@256": v for k, v in at256.items()})
-    speed["default@1024"] = throughputs({"default": det.model}, 1024, 1, rounds=3, seconds=3.0)["default"]
-    speed["ratio_default_vs_resnet50@256"] = speed["default@256"] / speed["resnet50_full@256"]
+    speed["this@1024"] = throughputs({"this": det.model}, 1024, 1, rounds=3, seconds=3.0)["this"]
+    speed["ratio_this_vs_resnet50@256"] = speed["this@256"] / speed["resnet50_full@256"]
     if args.compare_model:
         speed["ratio_compared_vs_resnet50@256"] = speed["compared@256"] / speed["resnet50_full@256"]
     # One thread (e.g. one Ray actor per core): a small model parallelises less well inside one process
     # than ResNet-50 does, so the ratio depends on the thread count.
     torch.set_num_threads(1)
-    one = throughputs({"default": det.model, "resnet50_full": full}, 256, 8)
-    speed["default@256_1thread"], speed["resnet50_full@256_1thread"] = one["default"], one["resnet50_full"]
-    speed["ratio_default_vs_resnet50@256_1thread"] = speed["default@256_1thread"] / speed["resnet50_full@256_1thread"]
+    one = throughputs({"this": det.model, "resnet50_full": full}, 256, 8)
+    speed["this@256_1thread"], speed["resnet50_full@256_1thread"] = one["this"], one["resnet50_full"]
+    speed["ratio_this_vs_resnet50@256_1thread"] = speed["this@256_1thread"] / speed["resnet50_full@256_1thread"]
     torch.set_num_threads(speed["threads"])
     from performance import conv_macs  # benchmarks/performance.py: the audit benchmark's compute count
 
-    speed["gmac_default@256"] = conv_macs(det.model, 256) / 1e9
+    speed["gmac_this@256"] = conv_macs(det.model, 256) / 1e9
     speed["gmac_resnet50_full@256"] = conv_macs(full, 256) / 1e9
     if args.compare:
         card["compare"] = {"card": args.compare.as_posix(), **json.loads(args.compare.read_text())}
@@ -344,7 +344,7 @@ def _trials(card: dict) -> list[str]:
         L.append(f"| {name} | {what} | {mean(c, 'clean'):.3f} | {mean(c, 'jpeg75_resize0.5'):.3f} | "
                  f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
-    L += ["", "A trial replaces the default only if it meets every false-positive target and raises both mean APs.", ""]
+    L += ["", "A trial replaces the shipped model only if it meets every false-positive target and raises both mean APs.", ""]
     return L
 
 
@@ -454,20 +454,20 @@ def write_card(card: dict, path: Path) -> None:
     L += ["", f"## Inference cost (this CPU, PyTorch fp32, {sp.get('threads', 2)} threads unless stated; one run)", "",
           "Both networks run as `forensics scan` runs them: channels_last, BatchNorm folded into the "
           "convolutions; the models are timed in 5 interleaved rounds and each keeps its best round.", "",
-          f"- this model at 256 px: {sp['default@256']:.1f} images/s; at 1024 px: {sp['default@1024']:.2f} images/s",
+          f"- this model at 256 px: {sp['this@256']:.1f} images/s; at 1024 px: {sp['this@1024']:.2f} images/s",
           f"- full ResNet-50 at 256 px: {sp['resnet50_full@256']:.1f} images/s",
-          f"- ratio this model / ResNet-50 at 256 px: **{sp['ratio_default_vs_resnet50@256']:.1f}x** (target >= 5x: "
-          f"{ok(sp['ratio_default_vs_resnet50@256'], 5.0)})",
-          *([f"- one thread (e.g. a Ray audit with one actor per core): this model {sp['default@256_1thread']:.1f}, "
+          f"- ratio this model / ResNet-50 at 256 px: **{sp['ratio_this_vs_resnet50@256']:.1f}x** (target >= 5x: "
+          f"{ok(sp['ratio_this_vs_resnet50@256'], 5.0)})",
+          *([f"- one thread (e.g. a Ray audit with one actor per core): this model {sp['this@256_1thread']:.1f}, "
              f"ResNet-50 {sp['resnet50_full@256_1thread']:.1f} images/s at 256 px: "
-             f"**{sp['ratio_default_vs_resnet50@256_1thread']:.1f}x** (target >= 5x: "
-             f"{ok(sp['ratio_default_vs_resnet50@256_1thread'], 5.0)})"] if "default@256_1thread" in sp else []),
-          *([f"- compute per 256 px image (conv + linear multiply-accumulates): this model {sp['gmac_default@256']:.2f} GMAC, "
+             f"**{sp['ratio_this_vs_resnet50@256_1thread']:.1f}x** (target >= 5x: "
+             f"{ok(sp['ratio_this_vs_resnet50@256_1thread'], 5.0)})"] if "this@256_1thread" in sp else []),
+          *([f"- compute per 256 px image (conv + linear multiply-accumulates): this model {sp['gmac_this@256']:.2f} GMAC, "
              f"ResNet-50 {sp['gmac_resnet50_full@256']:.2f} GMAC: "
-             f"**{sp['gmac_resnet50_full@256'] / sp['gmac_default@256']:.1f}x** less work. Timings on this shared "
+             f"**{sp['gmac_resnet50_full@256'] / sp['gmac_this@256']:.1f}x** less work. Timings on this shared "
              "machine move by tens of percent between runs; the compute ratio does not, so a measured ratio above it is "
              "luck or better use of the cores, not a margin. End-to-end audit throughput (decode + ONNX Runtime): "
-             "[performance.md](performance.md)."] if "gmac_default@256" in sp else []),
+             "[performance.md](performance.md)."] if "gmac_this@256" in sp else []),
           *([f"- `{sp.get('compared_model', 'the compared model')}` ({ROLE_TEXT[role_of(card['compare'])] if card.get('compare') else 'compared'}) "
              f"at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
              f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
