@@ -492,7 +492,8 @@ def write_report(res: dict[str, Any], out: Path) -> None:
                             f"e2e audit steady ({be})", "e2e / model-only"]), "",
            "* *decode*: read + sha256 + decode with the audit's worker function (the pipeline's floor).",
            "* *model-only*: normalise + forward on decoded batches (`Detector._forward`; PyTorch with "
-           "inference_mode and channels_last, or the audit's ONNX Runtime backend); best of "
+           "inference_mode, channels_last and BatchNorm folded into the convolutions, or the audit's ONNX Runtime "
+           "backend, whose graph takes the uint8 pixels); best of "
            f"{res['rounds']} rounds interleaved across the model/backend pairs, to compare them under "
            "the same load.",
            f"* *e2e audit*: `forensics.audit.audit` with the `{be}` backend (what `forensics audit` uses "

@@ -14,18 +14,17 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
-def _fold_in_place(model: nn.Module) -> int:
-    folded = 0
-    for parent in list(model.modules()):
+def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """(parent, conv name, bn name) for each eval-foldable BatchNorm2d registered right after a Conv2d."""
+    pairs = []
+    for parent in model.modules():
         names = list(parent._modules)
         for a, b in zip(names, names[1:]):
             conv, bn = parent._modules[a], parent._modules[b]
             if (isinstance(conv, nn.Conv2d) and type(bn) is nn.BatchNorm2d and bn.track_running_stats
                     and bn.running_mean is not None and bn.num_features == conv.out_channels):
-                parent._modules[a] = fuse_conv_bn_eval(conv, bn)
-                parent._modules[b] = nn.Identity()
-                folded += 1
-    return folded
+                pairs.append((parent, a, b))
+    return pairs
 
 
 @torch.no_grad()
@@ -37,9 +36,12 @@ def fold_batchnorm(model: nn.Module, *, probe_size: int = 64, tolerance: float =
     param = next(model.parameters(), None)
     if param is None:
         return model
-    folded = copy.deepcopy(model)
-    if _fold_in_place(folded) == 0:
+    if not _conv_bn_pairs(model):
         return model
+    folded = copy.deepcopy(model)
+    for parent, a, b in _conv_bn_pairs(folded):
+        parent._modules[a] = fuse_conv_bn_eval(parent._modules[a], parent._modules[b])
+        parent._modules[b] = nn.Identity()
     probe = torch.randn(2, 3, probe_size, probe_size, generator=torch.Generator().manual_seed(0))
     probe = probe.to(device=param.device, dtype=param.dtype)
     want, got = model(probe), folded(probe)
