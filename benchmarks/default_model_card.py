@@ -118,27 +118,18 @@ def accuracy_figures(det, pix: dict, clean: dict, degraded: dict, target_fpr: fl
     return out
 
 
-def thumbnail(rgb: np.ndarray, side: int) -> np.ndarray:
-    """Centre square of an RGB image, downscaled (Lanczos) to side x side."""
-    from PIL import Image
-
-    h, w = rgb.shape[:2]
-    k = min(h, w)
-    y, x = (h - k) // 2, (w - k) // 2
-    return np.asarray(Image.fromarray(rgb[y:y + k, x:x + k]).resize((side, side), Image.LANCZOS))
-
-
 def small_image_figures(det, real_arrays: list, threshold: float, n: int = 24) -> dict:
     """What a verdict on a thumbnail is worth: each bundled generator's native samples (32 px; gmm
     64 px; seed 0) against real validation photos centre-cropped and downscaled to the same size."""
     import generators
+    from forensics.matched import center_square
     from forensics.metrics import binary_metrics
 
     out = {}
     for name in generators.list_generators():
         fakes = list(generators.create_generator(name, pretrained=True).sample(n, seed=0))
         side = int(fakes[0].shape[0])
-        s_real = score_arrays(det, [thumbnail(a, side) for a in real_arrays])
+        s_real = score_arrays(det, [center_square(a, side) for a in real_arrays])
         s_fake = score_arrays(det, fakes)
         m = binary_metrics(np.r_[np.zeros(s_real.size), np.ones(s_fake.size)], np.r_[s_real, s_fake], threshold)
         out[name] = {"side": side, "n_real": int(s_real.size), "n_fake": int(s_fake.size), "ap": m["ap"],

@@ -112,15 +112,12 @@ def source_images(n: int) -> list[np.ndarray]:
 
 def write_files(root: Path, photos: list[np.ndarray], size: int, n: int) -> Path:
     """`n` square JPEGs (quality 92) of `size` px: centre crop + Lanczos resize."""
+    from forensics.matched import center_square
+
     folder = root / f"{size}px"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        rgb = photos[i % len(photos)]
-        h, w = rgb.shape[:2]
-        s = min(h, w)
-        crop = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        img = Image.fromarray(crop).resize((size, size), Image.LANCZOS)
-        img.save(folder / f"img{i:05d}.jpg", quality=92)
+        Image.fromarray(center_square(photos[i % len(photos)], size)).save(folder / f"img{i:05d}.jpg", quality=92)
     return folder
 
 
