@@ -160,7 +160,8 @@ def recipe_chain(run: Path) -> list[dict]:
                        "config": configs.get(run.resolve()), "arch": cfg.get("arch"), "augment": tr.get("augment"),
                        "selection": tr.get("selection", "pooled_ap"), "epochs_run": len(hist),
                        "lr": f"{tr.get('lr')} {tr.get('lr_schedule', 'constant')}",
-                       "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch")})
+                       "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch"),
+                       "small_fraction": tr.get("small_fraction", 0.0)})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
     return stages[::-1]
@@ -221,7 +222,7 @@ def main() -> None:
         card["trials"][tdet.model_id] = {
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
-            "source_weights": tr.get("source_weights"),
+            "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
             **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, degraded,
                                args.target_fpr)}
 
@@ -324,7 +325,9 @@ def _trials(card: dict) -> list[str]:
             *[(f"`{m}` (`{t['config']}`)", f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, "
                f"{t['epochs_run']} epochs from {t['init_from']}"
                + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
-                  if t.get("source_weights") else ""), t) for m, t in trials.items()]]
+                  if t.get("source_weights") else "")
+               + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else ""), t)
+              for m, t in trials.items()]]
     L = ["## Stages tried and not kept", "",
          "Each was trained as a further stage and scored here on the same files with the same protocol "
          "(its own threshold, calibrated the same way). External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
@@ -381,7 +384,7 @@ def _comparison(card: dict) -> list[str]:
 
 
 def write_card(card: dict, path: Path) -> None:
-    from forensics.data import describe_augment
+    from forensics.data import SMALL_SIZES, describe_augment
 
     ok = lambda v, t, le=False: ("yes" if (v <= t if le else v >= t) else "**no**") if v is not None else "-"
     role = card.get("role", "default")
@@ -394,9 +397,10 @@ def write_card(card: dict, path: Path) -> None:
          "Retrain with `python benchmarks/prepare_default_data.py`, then one `forensics train --config` per stage "
          "below, in order (each resumes if interrupted; each later stage warm-starts from the previous stage's best "
          "weights, copying the tensors that match by name and shape); then this script with `--publish`.", "",
-         "| stage | command | architecture | augmentation | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
-         "|---|---|---|---|---|---|---|---|",
-         *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} | {st.get('lr', '-')} "
+         "| stage | command | architecture | augmentation | small batches | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
+         "|---|---|---|---|---|---|---|---|---|",
+         *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} "
+           f"| {st.get('small_fraction') or 0:.0%} | {st.get('lr', '-')} "
            f"| {st['selection']} "
            f"| {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |"
            for i, st in enumerate(card.get("recipe", []))], "",
@@ -407,6 +411,9 @@ def write_card(card: dict, path: Path) -> None:
          f"{card['training'].get('batch_size')} sampled evenly over sources, and "
          + "; then ".join(f"{describe_augment(a)} (stage{'s' if len(ix) > 1 else ''} {', '.join(ix)})"
                           for a, ix in _stages_by_augment(card.get("recipe", [])).items())
+         + ". A stage with small batches crops that share of its batches at one side of "
+         f"{'/'.join(map(str, SMALL_SIZES))} px instead (half whole-image thumbnails, half native crops), so "
+         "thumbnails are trained as they are scanned, without padding"
          + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
          "128 px through the same path.", "",
          "## Architecture", "",

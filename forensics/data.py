@@ -135,12 +135,21 @@ class Augmenter:
                 A.ImageCompression(quality_range=(q_low, 100), p=p_jpeg),
             ])
 
-    def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self._p_rescale and rng.random() < self._p_rescale:
-            lo = max(0.5, self.size / max(1, min(rgb.shape[:2])))  # never shrink below the crop
+    def __call__(self, rgb: np.ndarray, rng: np.random.Generator, size: Optional[int] = None) -> np.ndarray:
+        """One augmented `size` x `size` crop (default: the augmenter's size). A size below the
+        augmenter's is a small batch: half of its crops are whole-image thumbnails (the image shrunk
+        so its short side is 1-1.25x the crop, as a scanned thumbnail is), half native-resolution crops."""
+        size = self.size if size is None else size
+        if size < self.size and rng.random() < 0.5:
+            short = min(rgb.shape[:2])
+            target = rng.uniform(size, 1.25 * size)
+            if short > target:
+                rgb = random_rescale(rgb, rng, target / short, target / short)
+        elif self._p_rescale and rng.random() < self._p_rescale:
+            lo = max(0.5, size / max(1, min(rgb.shape[:2])))  # never shrink below the crop
             if lo < 1.0:
                 rgb = random_rescale(rgb, rng, lo, 1.0)
-        rgb = random_crop(rgb, self.size, rng)
+        rgb = random_crop(rgb, size, rng)
         if self.kind != "none" and rng.random() < 0.5:
             rgb = rgb[:, ::-1]
         rgb = np.ascontiguousarray(rgb)
@@ -172,11 +181,24 @@ def source_probabilities(by_label: Mapping[int, Sequence[Source]],
     return out
 
 
+# crop sides of small batches: thumbnails are scanned at these sizes without padding to the
+# training crop, so the model must see them as they are (borders and all)
+SMALL_SIZES = (32, 40, 48, 56)
+
+
 class BalancedStream(IterableDataset):
-    """Endless stream of (crop, label): alternate real/fake, sources within a class in balance."""
+    """Endless stream of (crop, label): alternate real/fake, sources within a class in balance.
+    With `small_fraction` > 0, that fraction of batches (runs of `batch_size` items, as the
+    DataLoader groups them per worker) is cropped at one side from SMALL_SIZES instead."""
 
     def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0,
-                 source_weights: Optional[Mapping[str, float]] = None) -> None:
+                 source_weights: Optional[Mapping[str, float]] = None, batch_size: int = 1,
+                 small_fraction: float = 0.0) -> None:
+        if not 0.0 <= small_fraction <= 1.0:
+            raise ValueError(f"small_fraction must be within 0-1, got {small_fraction}")
+        if small_fraction and min(SMALL_SIZES) >= augmenter.size:
+            raise ValueError(f"small batches need a training crop above {min(SMALL_SIZES)} px, got {augmenter.size}")
+        self.batch_size, self.small_fraction = batch_size, small_fraction
         self.by_label = {lab: [s for s in sources if s.label == lab] for lab in (REAL, FAKE)}
         for lab, srcs in self.by_label.items():
             if not srcs:
@@ -194,7 +216,13 @@ class BalancedStream(IterableDataset):
         k = 0
         totals = {lab: sum(len(s.files) for s in srcs) for lab, srcs in self.by_label.items()}
         bad: dict[int, dict[Path, str]] = {REAL: {}, FAKE: {}}
+        batch_no, size = -1, self.augmenter.size
         while True:
+            if self.small_fraction and k // self.batch_size != batch_no:
+                batch_no = k // self.batch_size
+                small = rng.random() < self.small_fraction
+                size = int(rng.choice([s for s in SMALL_SIZES if s < self.augmenter.size])) if small \
+                    else self.augmenter.size
             label = (k + wid) % 2
             k += 1
             srcs, p = self.by_label[label], self.source_p[label]
@@ -216,7 +244,7 @@ class BalancedStream(IterableDataset):
                                      f"all {totals[label]} files failed to decode (e.g. {first}: {why})")
                 k -= 1
                 continue
-            crop = self.augmenter(rgb, rng)
+            crop = self.augmenter(rgb, rng, size)
             yield torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).contiguous(), label
 
 

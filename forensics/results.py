@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 LABEL_FAKE = "fake"
@@ -41,7 +42,9 @@ class ScanResult:
         return self.label == LABEL_ERROR
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """A plain dict that shares nothing mutable with this record (what `asdict` gives, but
+        copying JSON-like values directly instead of through `copy.deepcopy`: audits build one per image)."""
+        d = {f.name: _detached(getattr(self, f.name)) for f in fields(self)}
         d["notes"] = list(self.notes)
         return d
 
@@ -54,6 +57,20 @@ class ScanResult:
         kwargs = {k: v for k, v in d.items() if k in names}
         kwargs["notes"] = tuple(kwargs.get("notes") or ())
         return cls(**kwargs)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _detached(value: Any) -> Any:
+    """A copy of a JSON-like value (dicts, lists, tuples of scalars); anything else is deep-copied."""
+    if isinstance(value, _ATOMS):
+        return value
+    if type(value) is dict:
+        return {k: _detached(v) for k, v in value.items()}
+    if type(value) in (list, tuple):  # not namedtuples: those are deep-copied
+        return type(value)(_detached(v) for v in value)
+    return copy.deepcopy(value)
 
 
 def error_result(path: Optional[str], reason: str, *, model: str, threshold: float,

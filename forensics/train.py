@@ -61,6 +61,7 @@ class TrainConfig:
     selection: str = "pooled_ap"
     lr_schedule: str = "constant"
     source_weights: Optional[dict[str, float]] = None
+    small_fraction: float = 0.0  # share of batches cropped at 32-56 px (thumbnails as scanned)
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -276,7 +277,8 @@ def train(cfg: TrainConfig) -> Path:
 
     per_rank_batch = max(2, cfg.batch_size // world)
     stream = BalancedStream(train_sources, Augmenter(cfg.augment, cfg.size), cfg.seed, rank=rank,
-                            source_weights=cfg.source_weights)
+                            source_weights=cfg.source_weights, batch_size=per_rank_batch,
+                            small_fraction=cfg.small_fraction)
     stream.start_step = start_epoch * cfg.steps_per_epoch
     loader = DataLoader(stream, batch_size=per_rank_batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)

@@ -1,5 +1,6 @@
 """Training augmentation: shapes, determinism, and that every kind applies to both classes alike."""
 import numpy as np
+import torch
 import pytest
 
 from forensics.data import AUGMENTS, Augmenter
@@ -71,3 +72,68 @@ def test_source_weights_change_how_often_each_source_is_drawn(tmp_path, photos):
     assert share_plain(None) == pytest.approx(0.5, abs=0.06)
     with pytest.raises(ValueError, match="unknown sources"):
         BalancedStream(sources, Augmenter("none", 64), 0, source_weights={"stylegan": 2.0})
+
+
+def _two_class_sources(tmp_path, rgb):
+    from PIL import Image
+
+    from forensics.data import FAKE, REAL, make_sources
+
+    for name, img in (("real", rgb), ("fake", 255 - rgb)):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.fromarray(np.ascontiguousarray(img)).save(tmp_path / name / f"{i}.png")
+    return make_sources([tmp_path / "real"], REAL, split=None, val_fraction=0) + \
+        make_sources([tmp_path / "fake"], FAKE, split=None, val_fraction=0)
+
+
+def test_small_batches_are_whole_batches_of_one_small_size(tmp_path, photos):
+    """Through a real DataLoader (one worker), every batch has a single side; about the asked
+    fraction of batches is small, and each small side is one of SMALL_SIZES."""
+    from torch.utils.data import DataLoader
+
+    from forensics.data import SMALL_SIZES, BalancedStream
+
+    sources = _two_class_sources(tmp_path, next(iter(photos.values())))
+    stream = BalancedStream(sources, Augmenter("mild", 64), 0, batch_size=6, small_fraction=0.4)
+    batches = iter(DataLoader(stream, batch_size=6, num_workers=1))
+    sides = []
+    for _ in range(80):
+        x, y = next(batches)
+        assert x.shape[2] == x.shape[3] and x.shape[0] == 6 and sorted(y.tolist()) == [0, 0, 0, 1, 1, 1]
+        sides.append(x.shape[2])
+    small = [s for s in sides if s != 64]
+    assert set(small) <= set(SMALL_SIZES) and len(set(small)) >= 3
+    assert len(small) / len(sides) == pytest.approx(0.4, abs=0.15)
+
+
+def test_no_small_fraction_leaves_the_stream_as_it_was(tmp_path, photos):
+    """small_fraction 0 draws nothing extra from the generator, so older recipes replay the same crops."""
+    from forensics.data import BalancedStream
+
+    sources = _two_class_sources(tmp_path, next(iter(photos.values())))
+    old = iter(BalancedStream(sources, Augmenter("mild", 48), 3))
+    new = iter(BalancedStream(sources, Augmenter("mild", 48), 3, batch_size=4, small_fraction=0.0))
+    for _ in range(12):
+        (a, la), (b, lb) = next(old), next(new)
+        assert la == lb and torch.equal(a, b)
+    with pytest.raises(ValueError, match="small_fraction"):
+        BalancedStream(sources, Augmenter("mild", 48), 3, small_fraction=1.5)
+    with pytest.raises(ValueError, match="above 32"):
+        BalancedStream(sources, Augmenter("mild", 32), 3, small_fraction=0.2)
+
+
+def test_small_thumbnails_shrink_the_whole_image(photos):
+    """A small crop is either a native crop or the whole image shrunk to about the crop's side:
+    across seeds both kinds appear (a thumbnail is much smoother than a native crop of the photo)."""
+    rgb = next(iter(photos.values()))
+    aug = Augmenter("none", 64)
+    kinds = set()
+    for seed in range(30):
+        out = aug(rgb, np.random.default_rng(seed), 32)
+        assert out.shape == (32, 32, 3)
+        native = any(np.array_equal(rgb[i:i + 32, j:j + 32], o) for o in (out, out[:, ::-1])
+                     for i in range(rgb.shape[0] - 31) for j in range(rgb.shape[1] - 31)
+                     if rgb[i, j].tolist() == o[0, 0].tolist())
+        kinds.add(native)
+    assert kinds == {True, False}
