@@ -1,8 +1,8 @@
 """Regenerate every number in reports/default_model.md (the default detector's model card), or in
-reports/fast_model.md (the `--model fast` detector's card) with `--as fast`.
+reports/fast_model.md (a separately shipped `--model fast` detector's card) with `--as fast`.
 
-    python benchmarks/default_model_card.py --run runs/default --publish
-    python benchmarks/default_model_card.py --run runs/default_v9_slim --as fast --publish
+    python benchmarks/default_model_card.py --run runs/default_v11_slim --publish \
+        --compare reports/previous/default_v4_model.json --compare-model runs/default_v4
 
 Scores held-back validation files of every training source at native resolution, sets the
 threshold so that the false-positive rate is <= 1% on the real validation images of EVERY source,
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 ROLES = ("default", "fast")
 ROLE_TEXT = {"default": "the embedded default detector",
              "fast": "shipped as `--model fast`: the speed-first detector"}
+
+
+def other_text(card: dict, other: dict) -> str:
+    """How a card names the model it is compared with: its role, or 'previous' for an earlier model
+    of the same role (e.g. the default this one replaced)."""
+    role = role_of(other)
+    if role == card.get("role", "default") and other.get("model") != card.get("model"):
+        return f"the previous {role} detector"
+    return ROLE_TEXT[role]
 
 
 def role_of(card: dict) -> str:
@@ -177,7 +187,8 @@ def main() -> None:
     ap.add_argument("--publish", action="store_true", help="copy the calibrated model to forensics/weights/<role>")
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     ap.add_argument("--compare", type=Path, default=None,
-                    help="card JSON of the other shipped model (e.g. reports/fast_model.json): adds a side-by-side table")
+                    help="card JSON of another model scored the same way (e.g. reports/previous/default_v4_model.json): "
+                         "adds a side-by-side table")
     ap.add_argument("--trial", type=Path, action="append", default=[],
                     help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
     ap.add_argument("--compare-model", type=Path, default=None,
@@ -328,7 +339,7 @@ def _trials(card: dict) -> list[str]:
                   if t.get("source_weights") else "")
                + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else ""), t)
               for m, t in trials.items()]]
-    L = ["## Stages tried and not kept", "",
+    L = ["", "## Stages tried and not kept", "",
          "Each was trained as a further stage and scored here on the same files with the same protocol "
          "(its own threshold, calibrated the same way). External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
          "| model | what changed | mean AP clean | mean AP JPEG75+0.5x | worst real-source FPR | worst downscale-control FPR | "
@@ -347,11 +358,15 @@ def _small_images(card: dict) -> list[str]:
     if not small:
         return []
     first = next(iter(small.values()))
+    small_stages = [str(i + 1) for i, st in enumerate(card.get("recipe", [])) if st.get("small_fraction")]
     L = ["## Small images (thumbnails)", "",
          f"Each bundled generator's native samples against {first['n_real']} real validation photos of the first "
-         "real source, centre-cropped and downscaled to the same size (nothing re-encoded). The model was trained on "
-         "64 px crops of images at least that large; below 64 px a scan record carries the note \"image smaller "
-         "than 64 px: few patches, score is weak evidence\".", "",
+         "real source, centre-cropped and downscaled to the same size (nothing re-encoded). "
+         + (f"Stage{'s' if len(small_stages) > 1 else ''} {', '.join(small_stages)} trained on unpadded 32-56 px "
+            "crops and thumbnails (small batches); still, "
+            if small_stages else "The model was trained on 64 px crops of images at least that large; ")
+         + "below 64 px a scan record carries the note \"image smaller than 64 px: few patches, score is weak "
+         "evidence\".", "",
          "| generator | side px | n real / fake | AP | FPR reals at threshold | TPR at threshold |", "|---|---|---|---|---|---|"]
     for name, v in small.items():
         L.append(f"| {name} | {v['side']} | {v['n_real']} / {v['n_fake']} | {v['ap']:.3f} | {v['fpr']:.3f} | {v['tpr']:.3f} |")
@@ -365,13 +380,13 @@ def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
     return out
 
 
-def _comparison(card: dict) -> list[str]:
-    """Side-by-side with a previous default's card (same validation files and protocol)."""
+def _comparison(card: dict, card_dir: Path) -> list[str]:
+    """Side-by-side with another card (same validation files and protocol), linked relative to `card_dir`."""
     old = card.get("compare")
     if not old:
         return []
-    other = Path(old["card"]).with_suffix(".md").name
-    L = [f"## Against `{old['model']}` ({ROLE_TEXT[role_of(old)]}; card [{other}]({other}))", "",
+    other = Path(os.path.relpath(Path(old["card"]).with_suffix(".md").resolve(), card_dir.resolve())).as_posix()
+    L = [f"## Against `{old['model']}` ({other_text(card, old)}; card [{other}]({other}))", "",
          "| fake source | AP clean, this | AP clean, other | AP JPEG75+0.5x, this | AP JPEG75+0.5x, other |",
          "|---|---|---|---|---|"]
     for n, v in card["ap"].items():
@@ -466,10 +481,10 @@ def write_card(card: dict, path: Path) -> None:
              "machine move by tens of percent between runs; the compute ratio does not, so a measured ratio above it is "
              "luck or better use of the cores, not a margin. End-to-end audit throughput (decode + ONNX Runtime): "
              "[performance.md](performance.md)."] if "gmac_this@256" in sp else []),
-          *([f"- `{sp.get('compared_model', 'the compared model')}` ({ROLE_TEXT[role_of(card['compare'])] if card.get('compare') else 'compared'}) "
+          *([f"- `{sp.get('compared_model', 'the compared model')}` ({other_text(card, card['compare']) if card.get('compare') else 'compared'}) "
              f"at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
              f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
-          *_comparison(card),
+          *_comparison(card, path.parent),
           *_small_images(card),
           "## Failure modes (hardest validation image of each source)", ""]
     for n, kind, wrong, png in card["examples"]:

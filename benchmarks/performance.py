@@ -39,7 +39,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SIZES = (128, 256, 512)
-SHIPPED = ("default", "fast")  # shipped detectors, each compared with the full ResNet-50
+SHIPPED = ("default",)  # shipped detectors, each compared with the full ResNet-50 (`fast` is an alias)
 BATCH = {128: 16, 256: 8, 512: 4}  # images per forward pass (model-only and audit --batch-size)
 
 NOTES = (
@@ -57,15 +57,15 @@ NOTES = (
     "(see the decode columns: about 0.2 ms at 128 px and 0.45 ms at 256 px) plus building and appending its "
     "record in the audit process (about 0.3 ms, profiled). Model-only has both cores to itself; the audit shares "
     "them with the decode worker, and the faster the model (about 1.5 ms per 128 px image for the default on "
-    "ONNX Runtime) the larger that share. ResNet-50 pays the same cost and stays above 90%. Tried on 2026-11-26: "
+    "ONNX Runtime, measured with the previous, layer2 default) the larger that share. ResNet-50 pays the same cost and stays above 90%. Tried on 2026-11-26: "
     "running the decode worker at low priority (nice 10) lowered the ratio (128 px 0.68 vs 0.73, 256 px 0.81 "
     "vs 0.83, 4 pairs each); decoding in the audit process (`--workers 0`) raised it (128 px 0.77 vs 0.70, "
     "256 px 0.88 vs 0.84) but runs the image decoders in the audit process, without the crash isolation of a "
     "worker, so the default keeps one worker. Sending the worker 8 files per task instead of one (fewer futures "
-    "and result messages) made no consistent difference (128 px: default 0.76, fast 0.60; 256 px: 0.84 and "
-    "0.75; 3 pairs each) and was not kept. With more cores than inference threads the worker runs beside "
+    "and result messages) made no consistent difference (128 px: the then default v4 0.76, the then fast "
+    "model 0.60; 256 px: 0.84 and 0.75; 3 pairs each) and was not kept. With more cores than inference threads the worker runs beside "
     "inference instead of taking its place.",
-    "Decode in one process is 4x (fast model, 128 px) to 100x faster than the model, so one decode worker "
+    "Decode in one process is 4x (128 px) to 100x faster than the model, so one decode worker "
     "keeps the model fed "
     "(the 512 px pool figure is below the in-process one in a freshly spawned worker under this load, and "
     "still far above the model's rate).",
@@ -129,22 +129,20 @@ def load_arrays(folder: Path) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------- models
 def load_detectors() -> dict[str, Any]:
-    """The shipped detectors (default, fast) and a full ResNet-50 classifier with the default's
-    preprocessing."""
+    """The shipped detectors (SHIPPED) and a full ResNet-50 classifier with the default's preprocessing."""
     import torch
 
     from forensics.detector import Detector
     from forensics.models import build_model, parameter_count
 
-    default = Detector.load(device="cpu")
-    fast = Detector.load("fast", device="cpu")
-    cfg = copy.deepcopy(default.config)
+    shipped = {name: Detector.load(name, device="cpu") for name in SHIPPED}
+    cfg = copy.deepcopy(shipped["default"].config)
     cfg.update(arch="resnet50_full", input_filter="none", model_id="resnet50_full (random weights)")
     torch.manual_seed(0)
     r50 = Detector(build_model("resnet50_full"), cfg, device=torch.device("cpu"))
-    for d in (default, fast, r50):  # counted on the trained network (the loaded one has BatchNorm folded in)
+    for d in (*shipped.values(), r50):  # counted on the trained network (the loaded one has BatchNorm folded in)
         d.n_params = parameter_count(build_model(d.config["arch"], input_filter=d.config.get("input_filter") or "none"))
-    return {"default": default, "fast": fast, "resnet50_full": r50}
+    return {**shipped, "resnet50_full": r50}
 
 
 def conv_macs(model: Any, size: int) -> int:
@@ -513,8 +511,8 @@ def write_report(res: dict[str, Any], out: Path) -> None:
                          for k, v in res["theoretical"].items()) + "." for m in sp],
            "* Much of the default model's work sits in early, wide-resolution layers (64 channels at 1/4 "
            "resolution), which run at lower arithmetic efficiency than ResNet-50's deep layers, and ONNX "
-           "Runtime speeds ResNet-50 up more than the small models; `fast` keeps one residual block per stage, "
-           "half the default's compute.", ""]
+           "Runtime speeds ResNet-50 up more than the small models. The default keeps one residual block per "
+           "stage (the slim cut), half the compute of the full layer2 cut the previous default used.", ""]
     b = res["backends_256"]
     brow = []
     for name in names:

@@ -1,7 +1,7 @@
 """The one preprocessing path shared by training and scanning (recorded in each model's config)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
 import numpy as np

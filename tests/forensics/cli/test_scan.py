@@ -75,3 +75,15 @@ def test_unknown_model_is_usage_error(photo_files):
 def test_models_lists_architectures_and_weights(cmd):
     r = run(*cmd)
     assert r.returncode == 0 and "resnet18_layer1" in r.stdout and "default" in r.stdout
+
+
+def test_fast_is_an_alias_of_the_default(photo_files):
+    """`--model fast` named a separate model once; it now scans with the default and says so in `models`."""
+    from forensics.detector import resolve_model_dir, shipped_models
+
+    assert "fast" not in shipped_models() and resolve_model_dir("fast") == resolve_model_dir(None)
+    a, b = run("scan", "--json", photo_files[0]), run("scan", "--json", "--model", "fast", photo_files[0])
+    assert a.returncode == b.returncode and json.loads(a.stdout)["score"] == json.loads(b.stdout)["score"]
+    listed = json.loads(run("models", "--json").stdout)
+    assert listed["aliases"] == {"fast": "default"}
+    assert "fast: same as default" in run("models").stdout
