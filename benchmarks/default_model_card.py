@@ -494,7 +494,11 @@ def write_card(card: dict, path: Path) -> None:
     ablation = path.parent / "default_ablation.md"
     if ablation.is_file():  # the architecture comparison and leave-one-source-out study
         L += ["", "## Why this architecture: comparison and leave-one-source-out", "",
-              "From [default_ablation.md](default_ablation.md) (short equal budgets, same validation files):", ""]
+              "From [default_ablation.md](default_ablation.md) (short equal budgets, same validation files). These "
+              "variants are trained from scratch for 800 steps; the shipped model's later stages continue earlier "
+              "ones for thousands of steps, and the \"Stages tried and not kept\" table above compares such "
+              "continuations at full budget (a trial that differs from the last stage in one setting is the "
+              "controlled comparison for that setting).", ""]
         L += [line.replace("## ", "### ") for line in ablation.read_text().splitlines()[1:]]
     L += ["", "## What it cannot do (read before trusting a verdict)", "",
           "- It was trained on faces (CelebA, high-resolution faces), ImageNet-style photos and BSD photos vs a few "
