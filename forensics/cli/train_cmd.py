@@ -39,6 +39,10 @@ def train(
         None, "--source-weight",
         help="NAME=W: draw training source NAME (as named in the run config, e.g. fake:ldif) W times as often "
              "as the others of its class (repeatable)."),
+    small_fraction: Optional[float] = typer.Option(
+        None, "--small-fraction",
+        help="Share of batches cropped at 32-56 px (half whole-image thumbnails), so small images are trained "
+             "as they are scanned; needs --size above 32."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -53,7 +57,7 @@ def train(
                      patience=patience, workers=workers, device=device, seed=seed,
                      init_from=str(init_from) if init_from else None, selection=selection, lr_schedule=lr_schedule,
                      source_weights=_parse_weights(source_weight) if source_weight else None,
-                     progress=False if quiet else None)
+                     small_fraction=small_fraction, progress=False if quiet else None)
     try:
         if config:
             cfg = TrainConfig.from_file(config, **overrides)

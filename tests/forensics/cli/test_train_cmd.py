@@ -1,0 +1,45 @@
+"""`forensics train` options on a tiny real folder pair: small batches on the command line."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from forensics.cli.main import app
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, photos):
+    root = tmp_path_factory.mktemp("pair")
+    rng = np.random.default_rng(1)
+    for label in ("real", "fake"):
+        (root / label).mkdir()
+    for k, rgb in enumerate(photos.values()):
+        for j in range(3):
+            y, x = rng.integers(0, rgb.shape[0] - 80), rng.integers(0, rgb.shape[1] - 80)
+            crop = rgb[y:y + 80, x:x + 80]
+            Image.fromarray(crop).save(root / "real" / f"{k}_{j}.png")
+            Image.fromarray(255 - crop).save(root / "fake" / f"{k}_{j}.png")
+    return root
+
+
+def _train(pair, out, *extra):
+    return CliRunner().invoke(app, ["train", "--real", str(pair / "real"), "--fake", str(pair / "fake"),
+                                    "--out", str(out), "--arch", "resnet18_layer1", "--epochs", "1",
+                                    "--steps-per-epoch", "3", "--batch-size", "4", "--size", "48",
+                                    "--workers", "0", "--device", "cpu", "--quiet", *extra])
+
+
+def test_small_fraction_is_trained_and_recorded(pair, tmp_path):
+    res = _train(pair, tmp_path / "run", "--small-fraction", "0.5")
+    assert res.exit_code == 0, (res.exception, res.stderr)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["training"]["small_fraction"] == 0.5
+
+
+@pytest.mark.parametrize("extra, reason", [(["--small-fraction", "1.5"], "small_fraction must be within 0-1"),
+                                           (["--small-fraction", "0.3", "--size", "32"], "above 32 px")])
+def test_bad_small_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
+    res = _train(pair, tmp_path / "run", *extra)
+    assert res.exit_code == 2 and reason in res.stderr and "Traceback" not in res.stderr
