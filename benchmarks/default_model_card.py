@@ -192,7 +192,7 @@ def main() -> None:
     ap.add_argument("--trial", type=Path, action="append", default=[],
                     help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
     ap.add_argument("--compare-model", type=Path, default=None,
-                    help="that model's directory, timed in the same run (e.g. forensics/weights/fast)")
+                    help="that model's directory, timed in the same run (e.g. runs/default_v4)")
     args = ap.parse_args()
 
     from forensics import Detector
