@@ -505,6 +505,9 @@ def write_card(card: dict, path: Path) -> None:
           "GAN and latent-diffusion sources; generators and camera pipelines outside these are untested, and the "
           "leave-one-source-out table above is the best guide to how it fares on an unseen generator.",
           _selection_caveat(card.get("recipe", [])),
+          *(["- Which stage ships was also decided on these files: the candidates in \"Stages tried and not kept\" "
+             "were scored here and the rule above picked among them, one more reason the figures may be a little "
+             "optimistic for unseen data."] if card.get("trials") else []),
           "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
           "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
           "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "

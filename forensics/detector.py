@@ -22,9 +22,6 @@ from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult, error_result
 
 WEIGHTS_ROOT = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "default"
-# names that once were separate shipped models and now resolve to another one, so scripts keep working:
-# `fast` was the speed-first detector until the default itself became the slim, fast one
-MODEL_ALIASES = {"fast": DEFAULT_MODEL}
 
 ImageInput = Union[str, Path, np.ndarray, DecodedImage]
 
@@ -41,14 +38,12 @@ def resolve_model_dir(model: Union[str, Path, None]) -> Path:
     if model is None:
         model = DEFAULT_MODEL
     shipped = shipped_models()
-    if isinstance(model, str) and model not in shipped and MODEL_ALIASES.get(model) in shipped:
-        model = MODEL_ALIASES[model]
     if isinstance(model, str) and model in shipped:
         return shipped[model]
     path = Path(model)
     if path.exists():
         return path
-    names = ", ".join([*shipped, *(a for a, t in MODEL_ALIASES.items() if t in shipped)]) or "none"
+    names = ", ".join(shipped) or "none"
     raise CheckpointError(f"model '{model}' is neither a directory nor a shipped model name (shipped: {names})")
 
 

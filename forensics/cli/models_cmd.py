@@ -11,7 +11,7 @@ def models(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List detector architectures, shipped detector weights and bundled generator weights."""
-    from forensics.detector import MODEL_ALIASES, shipped_models
+    from forensics.detector import shipped_models
     from forensics.models import build_model, list_architectures, parameter_count
 
     archs = []
@@ -28,7 +28,6 @@ def models(
         shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
                         "input_filter": cfg.get("input_filter"), "threshold": cfg.get("threshold"),
                         "path": str(path)})
-    aliases = {a: t for a, t in MODEL_ALIASES.items() if t in {s["name"] for s in shipped}}
     gens = []
     try:
         import generators
@@ -42,8 +41,7 @@ def models(
     except Exception:
         pass
     if json_out:
-        typer.echo(json.dumps({"architectures": archs, "detectors": shipped, "aliases": aliases, "generators": gens},
-                              indent=2))
+        typer.echo(json.dumps({"architectures": archs, "detectors": shipped, "generators": gens}, indent=2))
         return
     typer.echo("Detector architectures:")
     for a in archs:
@@ -52,8 +50,6 @@ def models(
     typer.echo("Shipped detector weights:")
     for s in shipped:
         typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, threshold {s['threshold']})")
-    for alias, target in aliases.items():
-        typer.echo(f"  {alias}: same as {target}")
     if gens:
         typer.echo("Bundled generators:")
         for g in gens:

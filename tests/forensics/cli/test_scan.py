@@ -77,13 +77,15 @@ def test_models_lists_architectures_and_weights(cmd):
     assert r.returncode == 0 and "resnet18_layer1" in r.stdout and "default" in r.stdout
 
 
-def test_fast_is_an_alias_of_the_default(photo_files):
-    """`--model fast` named a separate model once; it now scans with the default and says so in `models`."""
-    from forensics.detector import resolve_model_dir, shipped_models
 
-    assert "fast" not in shipped_models() and resolve_model_dir("fast") == resolve_model_dir(None)
+def test_both_shipped_models_scan_and_are_listed(photo_files):
+    """`--model fast` is a shipped model of its own (another architecture, its own threshold)."""
+    from forensics.detector import shipped_models
+
+    assert {"default", "fast"} <= set(shipped_models())
     a, b = run("scan", "--json", photo_files[0]), run("scan", "--json", "--model", "fast", photo_files[0])
-    assert a.returncode == b.returncode and json.loads(a.stdout)["score"] == json.loads(b.stdout)["score"]
-    listed = json.loads(run("models", "--json").stdout)
-    assert listed["aliases"] == {"fast": "default"}
-    assert "fast: same as default" in run("models").stdout
+    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ra["model"] != rb["model"] and ra["threshold"] != rb["threshold"]
+    listed = {d["name"]: d for d in json.loads(run("models", "--json").stdout)["detectors"]}
+    assert listed["fast"]["model_id"] == rb["model"] and listed["default"]["model_id"] == ra["model"]
+    assert listed["fast"]["arch"] != listed["default"]["arch"]
