@@ -221,8 +221,8 @@ def main() -> None:
                   if (args.run / "metrics.json").is_file() else []}
     card["trials"] = {}
     for trial in args.trial:  # stages tried and not kept: same files, same protocol
-        if not (trial / "config.json").is_file():
-            print(f"skipping trial {trial}: no trained run there", file=sys.stderr)
+        if not (trial / "config.json").is_file() or not any(trial.glob("*.safetensors")):
+            print(f"skipping trial {trial}: no trained run there (retrain it with its config)", file=sys.stderr)
             continue
         tdet = Detector.load(trial, device="cpu")
         if set(val_files(tdet.config, args.per_source)) != set(sets):
