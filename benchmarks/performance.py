@@ -58,7 +58,7 @@ NOTES = (
     "record in the audit process (about 0.3 ms, profiled before `ScanResult.to_dict` stopped going through "
     "`dataclasses.asdict`, which took about 0.06 ms of it). Model-only has both cores to itself; the audit shares "
     "them with the decode worker, and the faster the model (about 1.5 ms per 128 px image for the default on "
-    "ONNX Runtime, measured with the previous, layer2 default) the larger that share. ResNet-50 pays the same cost and stays above 90%. Tried on 2026-11-26: "
+    "ONNX Runtime, measured with the previous, layer2 default) the larger that share. ResNet-50 pays the same cost and stays near or above 90% (88-98% in the table). Tried on 2026-11-26: "
     "running the decode worker at low priority (nice 10) lowered the ratio (128 px 0.68 vs 0.73, 256 px 0.81 "
     "vs 0.83, 4 pairs each); decoding in the audit process (`--workers 0`) raised it (128 px 0.77 vs 0.70, "
     "256 px 0.88 vs 0.84) but runs the image decoders in the audit process, without the crash isolation of a "

@@ -51,8 +51,9 @@ def _one_line(msg: str, limit: int = 300) -> str:
     return " ".join(msg.split())[:limit]
 
 
-# Below this many pixels on the short side the shipped models are trained on no such image (64 px crops)
-# and separate thumbnails poorly (model cards, "Small images"): verdicts carry a weak-evidence note.
+# Below this many pixels on the short side an image has few patches and the shipped models separate
+# thumbnails poorly even after training on 32-56 px inputs (model cards, "Small images"): verdicts
+# carry a weak-evidence note.
 WEAK_EVIDENCE_SIDE = 64
 
 
