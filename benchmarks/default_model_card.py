@@ -171,7 +171,8 @@ def recipe_chain(run: Path) -> list[dict]:
                        "selection": tr.get("selection", "pooled_ap"), "epochs_run": len(hist),
                        "lr": f"{tr.get('lr')} {tr.get('lr_schedule', 'constant')}",
                        "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch"),
-                       "small_fraction": tr.get("small_fraction", 0.0)})
+                       "small_fraction": tr.get("small_fraction", 0.0),
+                       "reencode_fraction": tr.get("reencode_fraction", 0.0)})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
     return stages[::-1]
@@ -234,6 +235,7 @@ def main() -> None:
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
+            "reencode_fraction": tr.get("reencode_fraction", 0.0),
             **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, degraded,
                                args.target_fpr)}
 
@@ -337,7 +339,8 @@ def _trials(card: dict) -> list[str]:
                f"{t['epochs_run']} epochs from {t['init_from']}"
                + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
                   if t.get("source_weights") else "")
-               + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else ""), t)
+               + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else "")
+               + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else ""), t)
               for m, t in trials.items()]]
     L = ["", "## Stages tried and not kept", "",
          "Each was trained as a further stage and scored here on the same files with the same protocol "
@@ -399,7 +402,7 @@ def _comparison(card: dict, card_dir: Path) -> list[str]:
 
 
 def write_card(card: dict, path: Path) -> None:
-    from forensics.data import SMALL_SIZES, describe_augment
+    from forensics.data import REENCODE_QUALITY, REENCODE_SCALE, SMALL_SIZES, describe_augment
 
     ok = lambda v, t, le=False: ("yes" if (v <= t if le else v >= t) else "**no**") if v is not None else "-"
     role = card.get("role", "default")
@@ -412,10 +415,10 @@ def write_card(card: dict, path: Path) -> None:
          "Retrain with `python benchmarks/prepare_default_data.py`, then one `forensics train --config` per stage "
          "below, in order (each resumes if interrupted; each later stage warm-starts from the previous stage's best "
          "weights, copying the tensors that match by name and shape); then this script with `--publish`.", "",
-         "| stage | command | architecture | augmentation | small batches | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
-         "|---|---|---|---|---|---|---|---|---|",
+         "| stage | command | architecture | augmentation | small batches | images re-encoded whole | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
+         "|---|---|---|---|---|---|---|---|---|---|",
          *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} "
-           f"| {st.get('small_fraction') or 0:.0%} | {st.get('lr', '-')} "
+           f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
            f"| {st['selection']} "
            f"| {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |"
            for i, st in enumerate(card.get("recipe", []))], "",
@@ -429,6 +432,10 @@ def write_card(card: dict, path: Path) -> None:
          + ". A stage with small batches crops that share of its batches at one side of "
          f"{'/'.join(map(str, SMALL_SIZES))} px instead (half whole-image thumbnails, half native crops), so "
          "thumbnails are trained as they are scanned, without padding"
+         + (". A stage with re-encoding first re-saves that share of its images whole (both classes) as JPEG at "
+            f"quality {REENCODE_QUALITY[0]}-{REENCODE_QUALITY[1]} and downscales them {REENCODE_SCALE[0]}-"
+            f"{REENCODE_SCALE[1]}x (area filter), in random order, as sharing sites re-encode uploads"
+            if any(st.get("reencode_fraction") for st in card.get("recipe", [])) else "")
          + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
          "128 px through the same path.", "",
          "## Architecture", "",

@@ -118,10 +118,12 @@ class Augmenter:
     (in between: JPEG 50-100 half of the time)."""
 
 
-    def __init__(self, kind: str, size: int) -> None:
+    def __init__(self, kind: str, size: int, *, reencode: float = 0.0) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
-        self.kind, self.size = kind, size
+        if not 0.0 <= reencode <= 1.0:
+            raise ValueError(f"reencode_fraction must be within 0-1, got {reencode}")
+        self.kind, self.size, self.reencode = kind, size, reencode
         self._pixel = None
         self._p_rescale = 0.0
         if kind in AUGMENT_STRENGTH:
@@ -140,6 +142,8 @@ class Augmenter:
         augmenter's is a small batch: half of its crops are whole-image thumbnails (the image shrunk
         so its short side is 1-1.25x the crop, as a scanned thumbnail is), half native-resolution crops."""
         size = self.size if size is None else size
+        if self.reencode and rng.random() < self.reencode:
+            rgb = web_reencode(rgb, rng, size)
         if size < self.size and rng.random() < 0.5:
             short = min(rgb.shape[:2])
             target = rng.uniform(size, 1.25 * size)
@@ -158,6 +162,27 @@ class Augmenter:
             self._pixel.set_random_seed(int(rng.integers(2**31)))
             rgb = self._pixel(image=rgb)["image"]
         return rgb
+
+
+# whole-image re-encoding as sharing sites do it: JPEG at these qualities and a downscale by these
+# factors, in either order, before the crop (so JPEG blocks sit on the image grid, as when scanned)
+REENCODE_QUALITY = (60, 95)
+REENCODE_SCALE = (0.4, 0.8)
+
+
+def web_reencode(rgb: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """The whole image re-saved as JPEG (quality 60-95) and downscaled 0.4-0.8x (area filter) in
+    random order; never shrunk below `size` on its short side."""
+    from forensics.stability import jpeg
+
+    quality = int(rng.integers(REENCODE_QUALITY[0], REENCODE_QUALITY[1] + 1))
+    lo = min(1.0, max(REENCODE_SCALE[0], size / max(1, min(rgb.shape[:2]))))
+    hi = max(lo, REENCODE_SCALE[1])
+    jpeg_first = rng.random() < 0.5
+    if jpeg_first:
+        rgb = jpeg(rgb, quality)
+    rgb = random_rescale(rgb, rng, lo, hi)
+    return rgb if jpeg_first else jpeg(rgb, quality)
 
 
 def source_probabilities(by_label: Mapping[int, Sequence[Source]],

@@ -62,6 +62,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     source_weights: Optional[dict[str, float]] = None
     small_fraction: float = 0.0  # share of batches cropped at 32-56 px (thumbnails as scanned)
+    reencode_fraction: float = 0.0  # share of images re-saved as JPEG 60-95 and downscaled 0.4-0.8x whole
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -276,7 +277,8 @@ def train(cfg: TrainConfig) -> Path:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     per_rank_batch = max(2, cfg.batch_size // world)
-    stream = BalancedStream(train_sources, Augmenter(cfg.augment, cfg.size), cfg.seed, rank=rank,
+    augmenter = Augmenter(cfg.augment, cfg.size, reencode=cfg.reencode_fraction)
+    stream = BalancedStream(train_sources, augmenter, cfg.seed, rank=rank,
                             source_weights=cfg.source_weights, batch_size=per_rank_batch,
                             small_fraction=cfg.small_fraction)
     stream.start_step = start_epoch * cfg.steps_per_epoch

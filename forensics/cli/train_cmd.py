@@ -43,6 +43,10 @@ def train(
         None, "--small-fraction",
         help="Share of batches cropped at 32-56 px (half whole-image thumbnails), so small images are trained "
              "as they are scanned; needs --size above 32."),
+    reencode_fraction: Optional[float] = typer.Option(
+        None, "--reencode-fraction",
+        help="Share of training images (both classes) re-saved whole as JPEG 60-95 and downscaled 0.4-0.8x "
+             "before the crop, the way sharing sites re-encode uploads."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -57,7 +61,8 @@ def train(
                      patience=patience, workers=workers, device=device, seed=seed,
                      init_from=str(init_from) if init_from else None, selection=selection, lr_schedule=lr_schedule,
                      source_weights=_parse_weights(source_weight) if source_weight else None,
-                     small_fraction=small_fraction, progress=False if quiet else None)
+                     small_fraction=small_fraction, reencode_fraction=reencode_fraction,
+                     progress=False if quiet else None)
     try:
         if config:
             cfg = TrainConfig.from_file(config, **overrides)

@@ -137,3 +137,41 @@ def test_small_thumbnails_shrink_the_whole_image(photos):
                      if rgb[i, j].tolist() == o[0, 0].tolist())
         kinds.add(native)
     assert kinds == {True, False}
+
+
+def test_web_reencode_shrinks_and_recompresses_the_whole_image(photos):
+    """The sharing-site re-encoding keeps the aspect ratio, shrinks 0.4-0.8x (never below the crop),
+    changes pixels by JPEG loss, and repeats exactly for the same seed."""
+    from forensics.data import REENCODE_SCALE, web_reencode
+
+    rgb = next(iter(photos.values()))
+    h, w = rgb.shape[:2]
+    for seed in range(8):
+        out = web_reencode(rgb, np.random.default_rng(seed), 48)
+        scale = out.shape[0] / h
+        assert REENCODE_SCALE[0] - 0.02 <= scale <= REENCODE_SCALE[1] + 0.02 and min(out.shape[:2]) >= 48
+        assert out.shape[1] / w == pytest.approx(scale, abs=0.02)
+    a, b = (web_reencode(rgb, np.random.default_rng(3), 48) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    small = rgb[:60, :60]
+    assert web_reencode(small, np.random.default_rng(0), 56).shape[:2] == (56, 56)  # shrunk at most to the crop
+    # JPEG loss: the re-encoded image is not the plain area-downscale of the original
+    import cv2
+    plain = cv2.resize(rgb, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(plain.astype(int) - a.astype(int)).mean() > 0.3
+
+
+def test_reencode_share_is_applied_and_zero_leaves_crops_unchanged(photos):
+    """reencode 0 draws nothing extra (older recipes replay the same crops); reencode 1 makes every
+    crop a crop of a re-encoded image, so none equals a plain crop of the original; bad shares fail."""
+    rgb = next(iter(photos.values()))
+    old, zero, always = Augmenter("flip", 48), Augmenter("flip", 48, reencode=0.0), Augmenter("flip", 48, reencode=1.0)
+    for seed in range(6):
+        np.testing.assert_array_equal(old(rgb, np.random.default_rng(seed)), zero(rgb, np.random.default_rng(seed)))
+        out = always(rgb, np.random.default_rng(seed))
+        assert out.shape == (48, 48, 3)
+        assert not any(np.array_equal(rgb[i:i + 48, j:j + 48], o) for o in (out, out[:, ::-1])
+                       for i in range(rgb.shape[0] - 47) for j in range(rgb.shape[1] - 47)
+                       if rgb[i, j].tolist() == o[0, 0].tolist())
+    with pytest.raises(ValueError, match="reencode_fraction must be within 0-1"):
+        Augmenter("mild", 48, reencode=1.2)

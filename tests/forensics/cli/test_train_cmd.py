@@ -1,4 +1,4 @@
-"""`forensics train` options on a tiny real folder pair: small batches on the command line."""
+"""`forensics train` options on a tiny real folder pair: small batches and re-encoding on the command line."""
 import json
 
 import numpy as np
@@ -38,8 +38,16 @@ def test_small_fraction_is_trained_and_recorded(pair, tmp_path):
     assert cfg["training"]["small_fraction"] == 0.5
 
 
+def test_reencode_fraction_is_trained_and_recorded(pair, tmp_path):
+    res = _train(pair, tmp_path / "run", "--reencode-fraction", "0.4")
+    assert res.exit_code == 0, (res.exception, res.stderr)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["training"]["reencode_fraction"] == 0.4
+
+
 @pytest.mark.parametrize("extra, reason", [(["--small-fraction", "1.5"], "small_fraction must be within 0-1"),
-                                           (["--small-fraction", "0.3", "--size", "32"], "above 32 px")])
-def test_bad_small_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
+                                           (["--small-fraction", "0.3", "--size", "32"], "above 32 px"),
+                                           (["--reencode-fraction", "-0.1"], "reencode_fraction must be within 0-1")])
+def test_bad_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
     res = _train(pair, tmp_path / "run", *extra)
     assert res.exit_code == 2 and reason in res.stderr and "Traceback" not in res.stderr
