@@ -30,7 +30,8 @@ ARCH_VARIANTS = {
     "resnet18_layer2+residual": {"arch": "resnet18_layer2"},
     "legacy_xception_block2+residual": {"arch": "legacy_xception_block2"},
     "resnet18_full+residual (whole-image)": {"arch": "resnet18_full"},
-    "resnet18_layer2_slim+residual (the shipped cut)": {"arch": "resnet18_layer2_slim"},
+    "resnet18_layer2_slim+residual (the fast model's cut)": {"arch": "resnet18_layer2_slim"},
+    "resnet18_layer3_slim+residual (the default's cut)": {"arch": "resnet18_layer3_slim"},
     "resnet18_layer2_slim+residual, 30% small batches": {"arch": "resnet18_layer2_slim", "small_fraction": 0.3},
 }
 

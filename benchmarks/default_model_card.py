@@ -152,6 +152,10 @@ def worst_control_fpr(card: dict) -> float:
     return max((v["fpr"] for v in card["control_downscale"].values() if v["fpr"] is not None), default=0.0)
 
 
+def _rel(run: Path) -> str:
+    return run.relative_to(REPO).as_posix() if run.resolve().is_relative_to(REPO) else str(run)
+
+
 def recipe_chain(run: Path) -> list[dict]:
     """The training stages behind a run, oldest first: each stage warm-starts from the previous one's
     best weights (training.init_from), with the config file in configs/ that reproduces it."""
@@ -164,9 +168,15 @@ def recipe_chain(run: Path) -> list[dict]:
     while run is not None and run.resolve() not in seen and (run / "config.json").is_file():
         seen.add(run.resolve())
         cfg = json.loads((run / "config.json").read_text())
+        parts = cfg.get("averaged_from")
+        if parts:  # a weight average of earlier stages: its chain goes on through the last (latest) part
+            stages.append({"run": _rel(run), "config": configs.get(run.resolve()), "command": "average",
+                           "arch": cfg.get("arch"), "averaged_from": parts})
+            run = REPO / parts[-1]["model"]
+            continue
         tr = cfg.get("training", {})
         hist = json.loads((run / "metrics.json").read_text())["history"] if (run / "metrics.json").is_file() else []
-        stages.append({"run": run.relative_to(REPO).as_posix() if run.resolve().is_relative_to(REPO) else str(run),
+        stages.append({"run": _rel(run),
                        "config": configs.get(run.resolve()), "arch": cfg.get("arch"), "augment": tr.get("augment"),
                        "selection": tr.get("selection", "pooled_ap"), "epochs_run": len(hist),
                        "lr": f"{tr.get('lr')} {tr.get('lr_schedule', 'constant')}",
@@ -231,13 +241,16 @@ def main() -> None:
             continue
         last = recipe_chain(trial.resolve())[-1]
         tr = tdet.config["training"]
+        figures = accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, degraded,
+                                   args.target_fpr)
+        if last.get("command") == "average":
+            card["trials"][tdet.model_id] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
+            continue
         card["trials"][tdet.model_id] = {
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
-            "reencode_fraction": tr.get("reencode_fraction", 0.0),
-            **accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, degraded,
-                               args.target_fpr)}
+            "reencode_fraction": tr.get("reencode_fraction", 0.0), **figures}
 
     # Control 1: format. The same pixels re-encoded as JPEG (q90) vs kept lossless.
     fmt = {}
@@ -317,6 +330,12 @@ def main() -> None:
 
 def _selection_caveat(recipe: list[dict]) -> str:
     """How much the validation files this card scores were used to pick the weights."""
+    if recipe and recipe[-1].get("command") == "average":
+        return ("- Model selection: the final stage is a weight average; its weights were chosen on these validation "
+                "files among the averages in the \"Stages tried and not kept\" table (the one that kept the clean mean "
+                "AP), so a little optimism remains. The averaged stages keep their last epoch (learning rate annealed "
+                "to 0); earlier stages chose their best epoch on these files (`selection` column). None of these files "
+                "was trained on.")
     if recipe and recipe[-1]["selection"] == "last":
         return ("- Model selection: the final stage keeps its last epoch (learning rate annealed to 0, no choice "
                 "made on validation files), so its figures are not picked among noisy epochs. The earlier stages "
@@ -327,6 +346,21 @@ def _selection_caveat(recipe: list[dict]) -> str:
             "among noisy epochs; the training log (`metrics.json` of the run) shows the neighbouring epochs.")
 
 
+def _average_text(parts: list[dict]) -> str:
+    return "weight average of " + " and ".join(f"{p['model']} ({p['weight']:g})" for p in parts)
+
+
+def _trial_change(t: dict) -> str:
+    """What a trial stage did differently, in one cell."""
+    if t.get("averaged_from"):
+        return _average_text(t["averaged_from"])
+    return (f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, {t['epochs_run']} epochs from {t['init_from']}"
+            + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
+               if t.get("source_weights") else "")
+            + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else "")
+            + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else ""))
+
+
 def _trials(card: dict) -> list[str]:
     """Later stages that were trained and scored like the default, and why they were not shipped."""
     trials = card.get("trials") or {}
@@ -334,17 +368,10 @@ def _trials(card: dict) -> list[str]:
         return []
     mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
     external = [n for n in card["ap"] if not n.split(":", 1)[1].startswith("gen_")]
-    rows = [("this model (shipped)", "-", card),
-            *[(f"`{m}` (`{t['config']}`)", f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, "
-               f"{t['epochs_run']} epochs from {t['init_from']}"
-               + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
-                  if t.get("source_weights") else "")
-               + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else "")
-               + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else ""), t)
-              for m, t in trials.items()]]
+    rows = [("this model (shipped)", "-", card), *[(f"`{m}` (`{t['config']}`)", _trial_change(t), t) for m, t in trials.items()]]
     L = ["", "## Stages tried and not kept", "",
-         "Each was trained as a further stage and scored here on the same files with the same protocol "
-         "(its own threshold, calibrated the same way). External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
+         "Each was trained (or averaged) as a further stage and scored here on the same files with the same protocol "
+         "(its own threshold, calibrated the same way); recipe stages that were candidates on their own are listed too. External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
          "| model | what changed | mean AP clean | mean AP JPEG75+0.5x | worst real-source FPR | worst downscale-control FPR | "
          + " | ".join(f"AP {n.split(':', 1)[1]}" for n in external) + " |",
          "|---|---|---|---|---|---|" + "---|" * len(external)]
@@ -379,7 +406,8 @@ def _small_images(card: dict) -> list[str]:
 def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for i, st in enumerate(recipe):
-        out.setdefault(st["augment"], []).append(str(i + 1))
+        if st.get("command") != "average":
+            out.setdefault(st["augment"], []).append(str(i + 1))
     return out
 
 
@@ -401,6 +429,22 @@ def _comparison(card: dict, card_dir: Path) -> list[str]:
     return L
 
 
+def _recipe_rows(recipe: list[dict]) -> list[str]:
+    """One table row per stage; a weight-average stage names the stages it averages."""
+    stage_of = {st["run"]: str(i + 1) for i, st in enumerate(recipe)}
+    rows = []
+    for i, st in enumerate(recipe):
+        if st.get("command") == "average":
+            parts = " and ".join(f"stage {stage_of.get(p['model'], p['model'])} ({p['weight']:g})" for p in st["averaged_from"])
+            rows.append(f"| {i + 1} | `forensics average --config {st['config']}` | {st['arch']} | weight average of "
+                        f"{parts} | - | - | - | - | - | - |")
+        else:
+            rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} "
+                        f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
+                        f"| {st['selection']} | {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |")
+    return rows
+
+
 def write_card(card: dict, path: Path) -> None:
     from forensics.data import REENCODE_QUALITY, REENCODE_SCALE, SMALL_SIZES, describe_augment
 
@@ -412,16 +456,15 @@ def write_card(card: dict, path: Path) -> None:
          "Every number below is produced by `python benchmarks/default_model_card.py` on held-back validation",
          "files of each training source (file-level split by name hash), at native resolution.", "",
          "## Training data and recipe", "",
-         "Retrain with `python benchmarks/prepare_default_data.py`, then one `forensics train --config` per stage "
+         "Retrain with `python benchmarks/prepare_default_data.py`, then each stage's command "
          "below, in order (each resumes if interrupted; each later stage warm-starts from the previous stage's best "
-         "weights, copying the tensors that match by name and shape); then this script with `--publish`.", "",
+         "weights, copying the tensors that match by name and shape"
+         + ("; a `forensics average` stage averages the weights of the stages it names, in a second"
+            if any(st.get("command") == "average" for st in card.get("recipe", [])) else "")
+         + "); then this script with `--publish`.", "",
          "| stage | command | architecture | augmentation | small batches | images re-encoded whole | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
          "|---|---|---|---|---|---|---|---|---|---|",
-         *[f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} "
-           f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
-           f"| {st['selection']} "
-           f"| {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |"
-           for i, st in enumerate(card.get("recipe", []))], "",
+         *_recipe_rows(card.get("recipe", [])), "",
          "| source | training files |", "|---|---|",
          *[f"| {n} | {c} |" for n, c in (card["training"].get("sources") or {}).items()], "",
          f"Both classes go through one pipeline: random crops of {card['training'].get('size')} px at native "
@@ -441,7 +484,9 @@ def write_card(card: dict, path: Path) -> None:
          "## Architecture", "",
          f"- `{card['arch']}` with input filter `{card['input_filter']}` (timm backbone truncated after an early stage, "
          "1x1 conv to 2 logits per cell; image score = mean of per-cell P(fake)).",
-         f"- Best epoch: {card['best_epoch']}. Threshold {card['threshold']:.4f}: the largest of the per-source "
+         (f"- Best epoch: {card['best_epoch']}." if card.get("best_epoch") is not None else
+          f"- Weights: {_average_text(card['recipe'][-1]['averaged_from'])}.")
+         + f" Threshold {card['threshold']:.4f}: the largest of the per-source "
          f"thresholds that give at most {card['target_fpr']:.0%} false positives on each real source's validation images.", "",
          "## False-positive rate on real validation photos (target <= 1% per source)", "",
          "| real source | n | FPR at shipped threshold | meets target | FPR at 0.5 |", "|---|---|---|---|---|"]

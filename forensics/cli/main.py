@@ -37,6 +37,8 @@ def _register() -> None:
     app.command("train")(train_cmd.train)
     app.command("eval")(train_cmd.evaluate)
     app.command("calibrate")(train_cmd.calibrate)
+    from forensics.cli import average_cmd
+    app.command("average")(average_cmd.average)
     app.command("inspect")(inspect_cmd.inspect)
     app.command("demo")(demo_cmd.demo)
     from forensics.cli import analyze_cmd, report_cmd

@@ -1,0 +1,79 @@
+"""Weight-space averaging of detectors fine-tuned from one another (a "model soup").
+
+Interpolating a model with a later stage trained under heavier augmentation keeps most of the
+later stage's robustness while giving back little of the earlier stage's clean accuracy; the
+result is one detector, so scanning costs nothing extra.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import torch
+
+from forensics.checkpoint import read_config, read_state, save_checkpoint
+
+# must agree between the parts: anything else would average tensors that mean different things
+MATCHING_KEYS = ("arch", "input_filter", "preprocessing", "aggregation")
+
+
+def read_average_config(path: Path) -> dict[str, Any]:
+    """An averaging recipe: {"models": {DIR: WEIGHT, ...}, "out": DIR, "model_id": ID (optional)}."""
+    data = json.loads(Path(path).read_text())
+    unknown = set(data) - {"models", "out", "model_id"}
+    if unknown:
+        raise ValueError(f"{path}: unknown averaging options {sorted(unknown)}")
+    if not isinstance(data.get("models"), dict) or not data.get("out"):
+        raise ValueError(f"{path}: needs \"models\" ({{DIR: WEIGHT}}) and \"out\"")
+    return data
+
+
+def average_detectors(models: Mapping[str, float], out: Path, *, model_id: Optional[str] = None) -> Path:
+    """Write the weighted average of saved detectors to `out` (weights are normalised to sum to 1).
+
+    Every part must have the same architecture, input filter and preprocessing and the same tensor
+    names and shapes. Floating-point tensors (weights and BatchNorm statistics) are averaged; integer
+    counters are taken from the last part. The config is the last part's (its training record, used to
+    find the validation split), with `averaged_from` naming every part and its weight; the threshold is
+    reset to 0.5 until `forensics calibrate` sets it."""
+    if len(models) < 2:
+        raise ValueError("averaging needs at least two models")
+    weights = {str(m): float(w) for m, w in models.items()}
+    if any(not math.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"averaging weights must be >= 0 and not all 0, got {weights}")
+    total = sum(weights.values())
+    configs = {m: read_config(Path(m)) for m in weights}
+    first = next(iter(configs))
+    for m, cfg in configs.items():
+        for key in MATCHING_KEYS:
+            if cfg.get(key) != configs[first].get(key):
+                raise ValueError(f"{m}: {key} {cfg.get(key)!r} differs from {first}'s {configs[first].get(key)!r}; "
+                                 "only detectors of one architecture can be averaged")
+    states = {m: read_state(Path(m), cfg) for m, cfg in configs.items()}
+    names = states[first].keys()
+    for m, st in states.items():
+        if st.keys() != names:
+            raise ValueError(f"{m}: tensor names differ from {first}'s; only detectors of one architecture can be averaged")
+        bad = [k for k in names if st[k].shape != states[first][k].shape]
+        if bad:
+            raise ValueError(f"{m}: tensor {bad[0]!r} has shape {tuple(st[bad[0]].shape)}, "
+                             f"{first} has {tuple(states[first][bad[0]].shape)}")
+    last = list(states)[-1]
+    averaged: dict[str, torch.Tensor] = {}
+    for k in names:
+        ref = states[last][k]
+        if ref.is_floating_point():
+            acc = sum(states[m][k].double() * (w / total) for m, w in weights.items())
+            averaged[k] = acc.to(ref.dtype)
+        else:
+            averaged[k] = ref.clone()
+    cfg = {k: v for k, v in configs[last].items() if k not in ("format", "format_version", "weights")}
+    cfg.update(threshold=0.5, temperature=1.0,
+               averaged_from=[{"model": m, "weight": w / total} for m, w in weights.items()])
+    for stale in ("best_epoch", "validation", "calibration"):  # figures of the last part, not of the average
+        cfg.pop(stale, None)
+    if model_id:
+        cfg["model_id"] = model_id
+    return save_checkpoint(Path(out), averaged, cfg)

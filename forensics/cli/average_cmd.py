@@ -1,0 +1,55 @@
+"""`forensics average`: one detector from the weighted average of several (a model soup)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from forensics.cli.common import fail
+
+
+def _parse_parts(specs: List[str]) -> dict[str, float]:
+    """`DIR=WEIGHT` arguments (a bare DIR weighs 1) -> {DIR: WEIGHT}."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        path, sep, value = spec.rpartition("=")
+        if not sep:
+            path, value = spec, "1"
+        try:
+            out[path] = float(value)
+        except ValueError:
+            fail(f"{spec!r}: expected MODEL_DIR=WEIGHT, e.g. runs/stage8=0.7")
+    return out
+
+
+def average(
+    models: Optional[List[str]] = typer.Argument(None, help="MODEL_DIR=WEIGHT, two or more (a bare MODEL_DIR weighs 1)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the averaged detector."),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help="Name recorded in the averaged model's config."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help='JSON recipe: {"models": {DIR: WEIGHT}, "out": DIR, "model_id": ID}.'),
+) -> None:
+    """Average the weights of detectors of one architecture fine-tuned from one another; calibrate after."""
+    from forensics.average import average_detectors, read_average_config
+    from forensics.checkpoint import CheckpointError
+
+    if models and config:
+        fail("give MODEL_DIR=WEIGHT arguments or --config, not both")
+    try:
+        if config:
+            recipe = read_average_config(config)
+            parts = {str(k): float(v) for k, v in recipe["models"].items()}
+            out = out or Path(recipe["out"])
+            model_id = model_id or recipe.get("model_id")
+        else:
+            parts = _parse_parts(models or [])
+        if out is None:
+            fail("--out is required (or give --config)")
+        written = average_detectors(parts, out, model_id=model_id)
+    except json.JSONDecodeError as e:
+        fail(f"{config}: invalid JSON ({e})")
+    except (ValueError, CheckpointError, OSError) as e:
+        fail(str(e).splitlines()[0])
+    typer.echo(str(written))

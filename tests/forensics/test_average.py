@@ -1,0 +1,72 @@
+"""Weight averaging of saved detectors: exact weighted means, recorded parts, refusals."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from forensics import Detector
+from forensics.average import average_detectors, read_average_config
+from forensics.checkpoint import read_config, read_state, save_checkpoint
+from forensics.models import build_model
+
+
+def _saved(path, arch="resnet18_layer1", seed=0, batches=1, **extra):
+    torch.manual_seed(seed)
+    state = build_model(arch).state_dict()
+    for k, v in state.items():
+        if k.endswith("num_batches_tracked"):
+            v.fill_(batches)
+        elif k.endswith("running_var"):
+            v.uniform_(0.5, 2.0)  # distinct statistics, so their average is checked too
+    return save_checkpoint(path, state, {"arch": arch, "input_filter": "residual", "threshold": 0.8,
+                                         "model_id": f"m{seed}", "best_epoch": 3, "training": {"lr": seed}})
+
+
+def test_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
+    a, b = _saved(tmp_path / "a", seed=1, batches=10), _saved(tmp_path / "b", seed=2, batches=20)
+    out = average_detectors({str(a): 1.0, str(b): 3.0}, tmp_path / "avg", model_id="avg-1")
+    sa, sb, so = (read_state(d, read_config(d)) for d in (a, b, out))
+    for k, v in so.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.25 * sa[k] + 0.75 * sb[k], rtol=1e-5, atol=1e-6)
+        else:
+            assert torch.equal(v, sb[k])  # counters come from the last part
+    cfg = read_config(out)
+    assert cfg["model_id"] == "avg-1" and cfg["threshold"] == 0.5 and "best_epoch" not in cfg
+    assert cfg["averaged_from"] == [{"model": str(a), "weight": 0.25}, {"model": str(b), "weight": 0.75}]
+    assert cfg["training"] == {"lr": 2}  # the last part's record (its validation split), kept for calibration
+
+
+def test_an_average_of_a_model_with_itself_scores_like_it(tmp_path, photos):
+    a = _saved(tmp_path / "a", seed=4)
+    out = average_detectors({str(a): 0.3, f"{a}/": 0.7}, tmp_path / "same")  # the same model under two names
+    rgb = next(iter(photos.values()))
+    one, avg = Detector.load(a, device="cpu"), Detector.load(out, device="cpu")
+    assert np.isclose(one.scan(rgb).score, avg.scan(rgb).score, atol=1e-5)
+
+
+def test_parts_of_different_architectures_or_bad_weights_are_refused(tmp_path):
+    a, b = _saved(tmp_path / "a"), _saved(tmp_path / "b", arch="resnet18_layer2")
+    with pytest.raises(ValueError, match="arch .* differs"):
+        average_detectors({str(a): 1, str(b): 1}, tmp_path / "x")
+    with pytest.raises(ValueError, match="at least two"):
+        average_detectors({str(a): 1}, tmp_path / "x")
+    with pytest.raises(ValueError, match=">= 0"):
+        average_detectors({str(a): -1, f"{a}/": 2}, tmp_path / "x")
+    with pytest.raises(ValueError, match="not all 0"):
+        average_detectors({str(a): 0, f"{a}/": 0}, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_recipe_file_is_checked(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"models": {"runs/a": 0.7, "runs/b": 0.3}, "out": "runs/c"}))
+    assert read_average_config(good)["models"] == {"runs/a": 0.7, "runs/b": 0.3}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"models": {"runs/a": 1}, "out": "runs/c", "lr": 1}))
+    with pytest.raises(ValueError, match="unknown averaging options"):
+        read_average_config(bad)
+    bad.write_text(json.dumps({"out": "runs/c"}))
+    with pytest.raises(ValueError, match="needs"):
+        read_average_config(bad)
