@@ -114,6 +114,9 @@ def accuracy_figures(det, pix: dict, clean: dict, degraded: dict, target_fpr: fl
         m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
         out["ap"][n] = {"clean": m["ap"], "n": int(clean[n].size)}
         out["tpr_at_threshold"][n] = m["tpr"]
+    # the same AP against one real source at a time: which real photos hold a fake set's AP down
+    out["ap_by_real"] = {f: {r: binary_metrics(np.r_[np.zeros(clean[r].size), np.ones(clean[f].size)],
+                                               np.r_[clean[r], clean[f]])["ap"] for r in reals} for f in fakes}
     deg = {n: score_arrays(det, arrs) for n, arrs in degraded["jpeg75_resize0.5"].items()}
     deg_real = np.concatenate([deg[n] for n in reals])
     for n in fakes:
@@ -222,8 +225,10 @@ def main() -> None:
     degraded = degraded_inputs(pix)
     fig = accuracy_figures(det, pix, clean, degraded, args.target_fpr)
     threshold, per_source_t = fig["threshold"], fig["per_source_threshold"]
+    highest_real = {n: {"file": sets[n][1][int(np.argmax(clean[n]))].name, "score": float(clean[n].max())} for n in reals}
     card: dict = {"model": det.model_id, "role": args.role, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
                   "target_fpr": args.target_fpr, "best_epoch": cfg.get("best_epoch"), **fig,
+                  "highest_real": highest_real,
                   "training": {k: cfg["training"].get(k) for k in ("sources", "val_sources", "size", "augment",
                                                                    "epochs", "steps_per_epoch", "batch_size", "lr")},
                   "recipe": recipe_chain(args.run.resolve()),
@@ -429,6 +434,47 @@ def _comparison(card: dict, card_dir: Path) -> list[str]:
     return L
 
 
+def _threshold_caveat(card: dict) -> list[str]:
+    """When one real photo of a small source sets the threshold, say what that costs in detections."""
+    per_t, top = card.get("per_source_threshold") or {}, card.get("highest_real") or {}
+    if not per_t or not top:
+        return []
+    binding = max(per_t, key=per_t.get)
+    missed = [f"{f} ({t:.3f})" for f, t in card["tpr_at_threshold"].items() if t < 0.5]
+    if not missed:
+        return []
+    return [f"- One real photo sets the threshold: `{top[binding]['file']}` ({binding}, P(fake) "
+            f"{top[binding]['score']:.3f}), since a source with under 100 validation photos may have no false "
+            f"positive at all. At that threshold few fakes of {', '.join(missed)} are flagged (TPR in brackets) "
+            "although their AP is higher; where the photos to be scanned are all of one kind (say, portraits), "
+            "calibrating on real photos of that kind (`forensics calibrate`) gives a lower threshold."]
+
+
+def _ap_by_real(card: dict) -> list[str]:
+    """Clean AP of each fake set against one real source at a time, and what holds a low AP down."""
+    by_real = card.get("ap_by_real")
+    if not by_real:
+        return []
+    reals = list(card["fpr"])
+    L = ["", "### Clean AP of each fake set against each real source", "",
+         "The pooled AP above is bounded by the hardest real source; this shows which one it is.", "",
+         "| fake source | " + " | ".join(r.split(":", 1)[1] for r in reals) + " |", "|---|" + "---|" * len(reals)]
+    for f, row in by_real.items():
+        L.append(f"| {f} | " + " | ".join(f"{row[r]:.3f}" for r in reals) + " |")
+    notes = []
+    for f, row in by_real.items():
+        if card["ap"][f]["clean"] >= 0.99:
+            continue
+        worst = min(row, key=row.get)
+        top = (card.get("highest_real") or {}).get(worst)
+        notes.append(f"{f}: {card['ap'][f]['clean']:.3f} pooled, lowest against {worst} ({row[worst]:.3f})"
+                     + (f", whose highest-scoring photo `{top['file']}` scores {top['score']:.3f}" if top else "")
+                     + "; " + ", ".join(f"{r.split(':', 1)[1]} {v:.3f}" for r, v in row.items() if r != worst))
+    if notes:
+        L += ["", "Fake sets under 0.99 clean AP:", "", *[f"- {n}" for n in notes]]
+    return L
+
+
 def _recipe_rows(recipe: list[dict]) -> list[str]:
     """One table row per stage; a weight-average stage names the stages it averages."""
     stage_of = {st["run"]: str(i + 1) for i, st in enumerate(recipe)}
@@ -497,14 +543,18 @@ def write_card(card: dict, path: Path) -> None:
         binding = max(per_t, key=per_t.get)
         L += ["", "Per-source thresholds for at most 1% false positives: "
               + ", ".join(f"{n} {t:.4f}" for n, t in per_t.items())
-              + f". The shipped threshold is set by {binding}; with fewer than 100 validation images a source "
-              "allows no false positive at all, so its threshold sits just above its highest-scoring real photo."]
+              + f". The shipped threshold is set by {binding}"
+              + (f" (its highest-scoring photo, `{card['highest_real'][binding]['file']}`, scores "
+                 f"{card['highest_real'][binding]['score']:.3f})" if card.get("highest_real") else "")
+              + "; with fewer than 100 validation images a source allows no false positive at all, so its threshold "
+              "sits just above its highest-scoring real photo."]
     L += ["", "## Average precision per fake set (vs all real validation images; fake = positive)", "",
           "| fake source | n | AP clean (target 0.99) | AP after JPEG 75 + 0.5x resize of both classes (target 0.95) | TPR at shipped threshold |",
           "|---|---|---|---|---|"]
     for n, v in card["ap"].items():
         L.append(f"| {n} | {v['n']} | {v['clean']:.3f} ({ok(v['clean'], 0.99)}) | {v['jpeg75_resize0.5']:.3f} "
                  f"({ok(v['jpeg75_resize0.5'], 0.95)}) | {card['tpr_at_threshold'][n]:.3f} |")
+    L += _ap_by_real(card)
     L += ["", "## Controls against format and resolution shortcuts", "",
           "Control 1: the same pixels re-encoded as JPEG q90 instead of lossless (both classes):", "",
           "| source | mean abs. score change | verdict flips |", "|---|---|---|"]
@@ -562,6 +612,7 @@ def write_card(card: dict, path: Path) -> None:
              "optimistic for unseen data."] if card.get("trials") else []),
           "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
           "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
+          *_threshold_caveat(card),
           "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "
           "hot patches (textures, compression blocks).",
           "- Scores are calibrated for a 1% false-positive rate on the real validation sources above; other "
