@@ -27,6 +27,8 @@ def read_average_config(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: unknown averaging options {sorted(unknown)}")
     if not isinstance(data.get("models"), dict) or not data.get("out"):
         raise ValueError(f"{path}: needs \"models\" ({{DIR: WEIGHT}}) and \"out\"")
+    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in data["models"].values()):
+        raise ValueError(f"{path}: every model's weight must be a number, got {data['models']}")
     return data
 
 

@@ -115,7 +115,8 @@ class Augmenter:
     """The same augmentation for both classes: 'none', 'flip', 'robust' (random rescale 0.5-1x,
     native-resolution crop, JPEG 30-100, blur, down/up-scale, flip) or 'mild' (the same kinds, less
     often and JPEG 60-100 only: faint traces such as downscaled StyleGAN faces survive it) or 'medium'
-    (in between: JPEG 50-100 half of the time)."""
+    (in between: JPEG 50-100 half of the time). With `reencode` > 0, that share of images is first
+    re-encoded whole as a sharing site would (`web_reencode`)."""
 
 
     def __init__(self, kind: str, size: int, *, reencode: float = 0.0) -> None:

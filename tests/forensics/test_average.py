@@ -70,3 +70,6 @@ def test_recipe_file_is_checked(tmp_path):
     bad.write_text(json.dumps({"out": "runs/c"}))
     with pytest.raises(ValueError, match="needs"):
         read_average_config(bad)
+    bad.write_text(json.dumps({"models": {"runs/a": "0.5", "runs/b": 0.5}, "out": "runs/c"}))
+    with pytest.raises(ValueError, match="bad.json: every model's weight must be a number"):
+        read_average_config(bad)
