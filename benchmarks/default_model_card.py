@@ -114,6 +114,8 @@ def accuracy_figures(det, pix: dict, clean: dict, degraded: dict, target_fpr: fl
         m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
         out["ap"][n] = {"clean": m["ap"], "n": int(clean[n].size)}
         out["tpr_at_threshold"][n] = m["tpr"]
+    # detections at each real source's own threshold: what the binding source costs
+    out["tpr_at_source_threshold"] = {f: {r: float((clean[f] >= per_source_t[r]).mean()) for r in reals} for f in fakes}
     # the same AP against one real source at a time: which real photos hold a fake set's AP down
     out["ap_by_real"] = {f: {r: binary_metrics(np.r_[np.zeros(clean[r].size), np.ones(clean[f].size)],
                                                np.r_[clean[r], clean[f]])["ap"] for r in reals} for f in fakes}
@@ -440,14 +442,21 @@ def _threshold_caveat(card: dict) -> list[str]:
     if not per_t or not top:
         return []
     binding = max(per_t, key=per_t.get)
-    missed = [f"{f} ({t:.3f})" for f, t in card["tpr_at_threshold"].items() if t < 0.5]
+    missed = [f for f, t in card["tpr_at_threshold"].items() if t < 0.5]
     if not missed:
         return []
+    runner_up = max((r for r in per_t if r != binding), key=per_t.get, default=None)
+    at_other = card.get("tpr_at_source_threshold") or {}
+    without = (f" Without {binding}, the threshold would be {per_t[runner_up]:.3f} (set by {runner_up}) and the TPR "
+               + ", ".join(f"{f} {at_other[f][runner_up]:.3f}" for f in missed) + "."
+               if runner_up and all(f in at_other for f in missed) else "")
     return [f"- One real photo sets the threshold: `{top[binding]['file']}` ({binding}, P(fake) "
             f"{top[binding]['score']:.3f}), since a source with under 100 validation photos may have no false "
-            f"positive at all. At that threshold few fakes of {', '.join(missed)} are flagged (TPR in brackets) "
-            "although their AP is higher; where the photos to be scanned are all of one kind (say, portraits), "
-            "calibrating on real photos of that kind (`forensics calibrate`) gives a lower threshold."]
+            f"positive at all. At that threshold few fakes of "
+            + ", ".join(f"{f} ({card['tpr_at_threshold'][f]:.3f})" for f in missed)
+            + " are flagged (TPR in brackets) although their AP is higher." + without
+            + " Where the photos to be scanned are all of one kind (say, portraits), calibrating on real photos "
+            "of that kind (`forensics calibrate`) gives a threshold that fits them."]
 
 
 def _ap_by_real(card: dict) -> list[str]:
