@@ -7,21 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from forensics.cli.common import fail
-
-
-def _parse_parts(specs: List[str]) -> dict[str, float]:
-    """`DIR=WEIGHT` arguments (a bare DIR weighs 1) -> {DIR: WEIGHT}."""
-    out: dict[str, float] = {}
-    for spec in specs:
-        path, sep, value = spec.rpartition("=")
-        if not sep:
-            path, value = spec, "1"
-        try:
-            out[path] = float(value)
-        except ValueError:
-            fail(f"{spec!r}: expected MODEL_DIR=WEIGHT, e.g. runs/stage8=0.7")
-    return out
+from forensics.cli.common import fail, parse_weighted
 
 
 def average(
@@ -44,7 +30,7 @@ def average(
             out = out or Path(recipe["out"])
             model_id = model_id or recipe.get("model_id")
         else:
-            parts = _parse_parts(models or [])
+            parts = parse_weighted(models or [], "model", "MODEL_DIR=WEIGHT, e.g. runs/stage8=0.7", bare=1.0)
         if out is None:
             fail("--out is required (or give --config)")
         written = average_detectors(parts, out, model_id=model_id)

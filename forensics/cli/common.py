@@ -43,3 +43,20 @@ def load_detector(model: Optional[str], device: str, threshold: Optional[float] 
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def parse_weighted(specs: list[str], what: str, example: str, *, bare: Optional[float] = None) -> dict[str, float]:
+    """`NAME=NUMBER` arguments -> {NAME: NUMBER}; a bare NAME gets `bare` (when given). A malformed one
+    exits 2 with a line naming `what` and an `example`."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        name, sep, value = spec.rpartition("=")
+        if not sep and bare is not None:
+            name, value = spec, str(bare)
+        try:
+            if not name:
+                raise ValueError
+            out[name] = float(value)
+        except ValueError:
+            fail(f"{what} {spec!r}: expected {example}")
+    return out

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from forensics.cli.common import fail, load_detector
+from forensics.cli.common import fail, load_detector, parse_weighted
 
 
 def train(
@@ -60,7 +60,8 @@ def train(
                      steps_per_epoch=steps_per_epoch, batch_size=batch_size, size=size, augment=augment, lr=lr,
                      patience=patience, workers=workers, device=device, seed=seed,
                      init_from=str(init_from) if init_from else None, selection=selection, lr_schedule=lr_schedule,
-                     source_weights=_parse_weights(source_weight) if source_weight else None,
+                     source_weights=parse_weighted(source_weight, "--source-weight", "NAME=NUMBER, e.g. fake:ldif=2")
+                     if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
                      progress=False if quiet else None)
     try:
@@ -77,20 +78,6 @@ def train(
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         fail(str(e))
     typer.echo(str(run))
-
-
-def _parse_weights(specs: List[str]) -> dict[str, float]:
-    """`NAME=W` options -> {NAME: W}; a malformed one is a usage error."""
-    out = {}
-    for spec in specs:
-        name, _, value = spec.partition("=")
-        try:
-            if not name:
-                raise ValueError
-            out[name] = float(value)
-        except ValueError:
-            fail(f"--source-weight {spec!r}: expected NAME=NUMBER, e.g. fake:ldif=2")
-    return out
 
 
 def _parse_named(specs: List[str]) -> dict[str, Path]:

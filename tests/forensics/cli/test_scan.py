@@ -77,7 +77,6 @@ def test_models_lists_architectures_and_weights(cmd):
     assert r.returncode == 0 and "resnet18_layer1" in r.stdout and "default" in r.stdout
 
 
-
 def test_both_shipped_models_scan_and_are_listed(photo_files):
     """`--model fast` is a shipped model of its own (another architecture, its own threshold)."""
     from forensics.detector import shipped_models
