@@ -58,6 +58,47 @@ def score_arrays(det, arrays) -> np.ndarray:
     return np.array([r.score for r in det.scan_many(arrays, batch_size=4, provenance=False)], dtype=float)
 
 
+# Image-score rules every model is also scored with, to show what the choice of rule does.
+CANDIDATE_RULES = ("mean_prob", "mean_logit", "topk:0.5", "topk:0.25")
+
+
+def model_maps(det, pix: dict, degraded: dict) -> dict:
+    """Each image's cell fake-logit map, per image set: clean (`pix`), after JPEG 75 + 0.5x, and the
+    downscale control, so that any image-score rule can be applied without running the model again."""
+    def maps(arrays) -> list:
+        return [det.cell_map(a).fake_logit for a in arrays]
+    return {"clean": {n: maps(arrs) for n, (_, arrs) in pix.items()},
+            "jpeg75_resize0.5": {n: maps(arrs) for n, arrs in degraded["jpeg75_resize0.5"].items()},
+            "control_downscale": {k: maps(arrs) for k, arrs in degraded["control_downscale"].items()}}
+
+
+def scores_of(maps: dict, rule) -> dict:
+    """{set name: image scores} under one image-score rule."""
+    return {n: np.array([rule(m) for m in ms], dtype=float) for n, ms in maps.items()}
+
+
+def rule_comparison(maps: dict, reals: list, fakes: list, target_fpr: float) -> dict:
+    """Mean AP (clean and re-encoded) and threshold of one model under each candidate image-score rule."""
+    from forensics.aggregate import ScoreRule
+    from forensics.calibrate import threshold_for_fpr
+
+    out = {}
+    for name in CANDIDATE_RULES:
+        rule = ScoreRule.parse(name)
+        clean, deg = scores_of(maps["clean"], rule), scores_of(maps["jpeg75_resize0.5"], rule)
+        out[name] = {"threshold": max(threshold_for_fpr(clean[n], target_fpr) for n in reals),
+                     "clean": float(np.mean([_ap(clean, reals, f) for f in fakes])),
+                     "jpeg75_resize0.5": float(np.mean([_ap(deg, reals, f) for f in fakes]))}
+    return out
+
+
+def _ap(scores: dict, reals: list, fake: str) -> float:
+    from forensics.metrics import binary_metrics
+
+    r = np.concatenate([scores[n] for n in reals])
+    return binary_metrics(np.r_[np.zeros(r.size), np.ones(scores[fake].size)], np.r_[r, scores[fake]])["ap"]
+
+
 def throughputs(models: dict, size: int, batch: int, rounds: int = 5, seconds: float = 1.5) -> dict[str, float]:
     """Images/s of each model on a `size` px batch: PyTorch fp32, channels_last, BatchNorm folded (the
     shipped scan path), timed in interleaved rounds with each model's best round kept, so that the
@@ -93,15 +134,14 @@ def degraded_inputs(pix: dict) -> dict:
                                   for n, (lab, arrs) in pix.items() if lab == 0 for f in (2, 4)}}
 
 
-def accuracy_figures(det, pix: dict, clean: dict, degraded: dict, target_fpr: float) -> dict:
+def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: float) -> dict:
     """Threshold (max of per-real-source thresholds for `target_fpr`), FPR per real source, AP per fake
     source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
-    control; `clean` holds the model's scores of `pix`, `degraded` comes from `degraded_inputs`."""
+    control, from one model's `model_maps` under the image-score `rule`."""
     from forensics.calibrate import threshold_for_fpr
     from forensics.metrics import binary_metrics
 
-    reals = [n for n, (lab, _) in pix.items() if lab == 0]
-    fakes = [n for n, (lab, _) in pix.items() if lab == 1]
+    clean = scores_of(maps["clean"], rule)
     per_source_t = {n: threshold_for_fpr(clean[n], target_fpr) for n in reals}
     threshold = max(per_source_t.values())
     real_all = np.concatenate([clean[n] for n in reals])
@@ -119,17 +159,18 @@ def accuracy_figures(det, pix: dict, clean: dict, degraded: dict, target_fpr: fl
     # the same AP against one real source at a time: which real photos hold a fake set's AP down
     out["ap_by_real"] = {f: {r: binary_metrics(np.r_[np.zeros(clean[r].size), np.ones(clean[f].size)],
                                                np.r_[clean[r], clean[f]])["ap"] for r in reals} for f in fakes}
-    deg = {n: score_arrays(det, arrs) for n, arrs in degraded["jpeg75_resize0.5"].items()}
+    deg = scores_of(maps["jpeg75_resize0.5"], rule)
     deg_real = np.concatenate([deg[n] for n in reals])
     for n in fakes:
         out["ap"][n]["jpeg75_resize0.5"] = binary_metrics(
             np.r_[np.zeros(deg_real.size), np.ones(deg[n].size)], np.r_[deg_real, deg[n]])["ap"]
     # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
     ctl = {}
-    for key, arrs in degraded["control_downscale"].items():
-        sc = score_arrays(det, arrs) if arrs else np.array([])
+    for key, sc in scores_of(maps["control_downscale"], rule).items():
         ctl[key] = {"n": int(sc.size), "fpr": float((sc >= threshold).mean()) if sc.size else None}
     out["control_downscale"] = ctl
+    out["score_rule"] = {"name": rule.name, "text": rule.describe()}
+    out["by_rule"] = rule_comparison(maps, reals, fakes, target_fpr)
     return out
 
 
@@ -209,23 +250,30 @@ def main() -> None:
                     help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
     ap.add_argument("--compare-model", type=Path, default=None,
                     help="that model's directory, timed in the same run (e.g. runs/default_v4)")
+    ap.add_argument("--aggregation", default=None,
+                    help="image-score rule for this model and every trial (mean_prob, mean_logit, vote, topk:FRACTION); "
+                         "default: the run's own. --publish stores it in the shipped config")
     args = ap.parse_args()
 
     from forensics import Detector
+    from forensics.aggregate import ScoreRule
     from forensics.decoding import load_image
     from forensics.models import build_model
     from forensics.stability import jpeg, resize
 
     det = Detector.load(args.run, device="cpu")
+    rule = ScoreRule.parse(args.aggregation) if args.aggregation else det.score_rule
+    det.score_rule = rule
     cfg = det.config
     sets = val_files(cfg, args.per_source)
     pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
-    clean = {name: score_arrays(det, arrs) for name, (_, arrs) in pix.items()}
     reals = [n for n, (lab, _) in pix.items() if lab == 0]
     fakes = [n for n, (lab, _) in pix.items() if lab == 1]
 
     degraded = degraded_inputs(pix)
-    fig = accuracy_figures(det, pix, clean, degraded, args.target_fpr)
+    maps = model_maps(det, pix, degraded)
+    clean = scores_of(maps["clean"], rule)
+    fig = accuracy_figures(maps, reals, fakes, rule, args.target_fpr)
     threshold, per_source_t = fig["threshold"], fig["per_source_threshold"]
     highest_real = {n: {"file": sets[n][1][int(np.argmax(clean[n]))].name, "score": float(clean[n].max())} for n in reals}
     card: dict = {"model": det.model_id, "role": args.role, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
@@ -237,6 +285,8 @@ def main() -> None:
                   "history": [{k: h[k] for k in ("epoch", "val_ap", "seconds")}
                               for h in json.loads((args.run / "metrics.json").read_text())["history"]]
                   if (args.run / "metrics.json").is_file() else []}
+    # a rule given on the command line (not stored by the recipe's last stage) is part of the recipe
+    card["aggregation_option"] = bool(args.aggregation) and ScoreRule.from_config(cfg) != rule
     card["trials"] = {}
     for trial in args.trial:  # stages tried and not kept: same files, same protocol
         if not (trial / "config.json").is_file() or not any(trial.glob("*.safetensors")):
@@ -248,8 +298,7 @@ def main() -> None:
             continue
         last = recipe_chain(trial.resolve())[-1]
         tr = tdet.config["training"]
-        figures = accuracy_figures(tdet, pix, {n: score_arrays(tdet, a) for n, (_, a) in pix.items()}, degraded,
-                                   args.target_fpr)
+        figures = accuracy_figures(model_maps(tdet, pix, degraded), reals, fakes, rule, args.target_fpr)
         if last.get("command") == "average":
             card["trials"][tdet.model_id] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
             continue
@@ -327,7 +376,7 @@ def main() -> None:
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.run / "model.safetensors", dst / "model.safetensors")
         cfg = json.loads((args.run / "config.json").read_text())
-        cfg.update(threshold=round(threshold, 6), calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
+        cfg.update(threshold=round(threshold, 6), **rule.to_config(), calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
                                                      "per_source_threshold": per_source_t,
                                                      "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()}})
         cfg["training"] = {k: v for k, v in cfg["training"].items() if k not in ("out",)}
@@ -383,7 +432,7 @@ def _trials(card: dict) -> list[str]:
          + " | ".join(f"AP {n.split(':', 1)[1]}" for n in external) + " |",
          "|---|---|---|---|---|---|" + "---|" * len(external)]
     for name, what, c in rows:
-        L.append(f"| {name} | {what} | {mean(c, 'clean'):.3f} | {mean(c, 'jpeg75_resize0.5'):.3f} | "
+        L.append(f"| {name} | {what} | {mean(c, 'clean'):.4f} | {mean(c, 'jpeg75_resize0.5'):.4f} | "
                  f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
     L += ["", "A trial replaces the shipped model only if it meets every false-positive target and raises both mean APs.", ""]
@@ -484,6 +533,31 @@ def _ap_by_real(card: dict) -> list[str]:
     return L
 
 
+def _score_rules(card: dict) -> list[str]:
+    """Mean APs of the shipped model and each trial under every candidate image-score rule."""
+    if "by_rule" not in card or "score_rule" not in card:
+        return []
+    chosen = card["score_rule"]["name"]
+    models = {"this model (shipped)": card, **{f"`{m}`": t for m, t in (card.get("trials") or {}).items() if "by_rule" in t}}
+    rules = list(card["by_rule"])
+    L = ["## Image score rule (how cell scores become one image score)", "",
+         f"Shipped: **{card['score_rule']['text']}** (`aggregation` {chosen} in the model's config.json). Each model "
+         "scored on the same cell maps under each rule; cells are mean AP clean / after JPEG 75 + 0.5x, and the "
+         "threshold each rule would need for the 1%-per-source false-positive target.", "",
+         "| model | " + " | ".join(f"`{r}`" for r in rules) + " |", "|---|" + "---|" * len(rules)]
+    for name, c in models.items():
+        L.append(f"| {name} | " + " | ".join(f"{c['by_rule'][r]['clean']:.4f} / {c['by_rule'][r]['jpeg75_resize0.5']:.3f} "
+                                              f"(t {c['by_rule'][r]['threshold']:.4f})" for r in rules) + " |")
+    if chosen in rules and "mean_prob" in rules and chosen != "mean_prob":
+        better = [n for n, c in models.items() if all(c["by_rule"][chosen][k] > c["by_rule"]["mean_prob"][k]
+                                                       for k in ("clean", "jpeg75_resize0.5"))]
+        L += ["", f"`{chosen}` raises both mean APs over the reference mean of per-cell P(fake) for {len(better)} of "
+              f"{len(models)} models above. A rule that averages only the most-fake cells lets localised artifacts "
+              "count where a plain mean dilutes them with clean background; its scores crowd near 1, so its threshold "
+              "is higher."]
+    return L + [""]
+
+
 def _recipe_rows(recipe: list[dict]) -> list[str]:
     """One table row per stage; a weight-average stage names the stages it averages."""
     stage_of = {st["run"]: str(i + 1) for i, st in enumerate(recipe)}
@@ -516,7 +590,8 @@ def write_card(card: dict, path: Path) -> None:
          "weights, copying the tensors that match by name and shape"
          + ("; a `forensics average` stage averages the weights of the stages it names, in a second"
             if any(st.get("command") == "average" for st in card.get("recipe", [])) else "")
-         + "); then this script with `--publish`.", "",
+         + "); then this script with `--publish"
+         + (f" --aggregation {card['score_rule']['name']}" if card.get("aggregation_option") else "") + "`.", "",
          "| stage | command | architecture | augmentation | small batches | images re-encoded whole | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
          "|---|---|---|---|---|---|---|---|---|---|",
          *_recipe_rows(card.get("recipe", [])), "",
@@ -538,7 +613,7 @@ def write_card(card: dict, path: Path) -> None:
          "128 px through the same path.", "",
          "## Architecture", "",
          f"- `{card['arch']}` with input filter `{card['input_filter']}` (timm backbone truncated after an early stage, "
-         "1x1 conv to 2 logits per cell; image score = mean of per-cell P(fake)).",
+         f"1x1 conv to 2 logits per cell; image score = {card.get('score_rule', {}).get('text', 'mean of per-cell P(fake)')}).",
          (f"- Best epoch: {card['best_epoch']}." if card.get("best_epoch") is not None else
           f"- Weights: {_average_text(card['recipe'][-1]['averaged_from'])}.")
          + f" Threshold {card['threshold']:.4f}: the largest of the per-source "
@@ -595,6 +670,7 @@ def write_card(card: dict, path: Path) -> None:
           *([f"- `{sp.get('compared_model', 'the compared model')}` ({other_text(card, card['compare']) if card.get('compare') else 'compared'}) "
              f"at 256 px in the same run: {sp['compared@256']:.1f} images/s, "
              f"{sp['ratio_compared_vs_resnet50@256']:.1f}x ResNet-50"] if "compared@256" in sp else []), "",
+          *_score_rules(card),
           *_comparison(card, path.parent),
           *_small_images(card),
           "## Failure modes (hardest validation image of each source)", ""]
@@ -619,6 +695,10 @@ def write_card(card: dict, path: Path) -> None:
           *(["- Which stage ships was also decided on these files: the candidates in \"Stages tried and not kept\" "
              "were scored here and the rule above picked among them, one more reason the figures may be a little "
              "optimistic for unseen data."] if card.get("trials") else []),
+          *([f"- The image score rule ({card['score_rule']['name']}) was also chosen on these files, among the "
+             "rules in its table; that it helps nearly every model there, not just the shipped one, is the evidence "
+             "that it is not a fit to these files alone."]
+            if card.get("score_rule", {}).get("name") not in (None, "mean_prob") else []),
           "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
           "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
           *_threshold_caveat(card),

@@ -13,33 +13,38 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from forensics.aggregate import ScoreRule
 from forensics.checkpoint import read_config, read_state, save_checkpoint
 
 # must agree between the parts: anything else would average tensors that mean different things
-MATCHING_KEYS = ("arch", "input_filter", "preprocessing", "aggregation")
+MATCHING_KEYS = ("arch", "input_filter", "preprocessing", "aggregation", "topk_fraction")
 
 
 def read_average_config(path: Path) -> dict[str, Any]:
-    """An averaging recipe: {"models": {DIR: WEIGHT, ...}, "out": DIR, "model_id": ID (optional)}."""
+    """An averaging recipe: {"models": {DIR: WEIGHT, ...}, "out": DIR, "model_id": ID (optional),
+    "aggregation": image-score rule of the result, e.g. "topk:0.5" (optional)}."""
     data = json.loads(Path(path).read_text())
-    unknown = set(data) - {"models", "out", "model_id"}
+    unknown = set(data) - {"models", "out", "model_id", "aggregation"}
     if unknown:
         raise ValueError(f"{path}: unknown averaging options {sorted(unknown)}")
     if not isinstance(data.get("models"), dict) or not data.get("out"):
         raise ValueError(f"{path}: needs \"models\" ({{DIR: WEIGHT}}) and \"out\"")
     if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in data["models"].values()):
         raise ValueError(f"{path}: every model's weight must be a number, got {data['models']}")
+    if "aggregation" in data:
+        data["aggregation"] = ScoreRule.parse(str(data["aggregation"]))
     return data
 
 
-def average_detectors(models: Mapping[str, float], out: Path, *, model_id: Optional[str] = None) -> Path:
+def average_detectors(models: Mapping[str, float], out: Path, *, model_id: Optional[str] = None,
+                      score_rule: Optional[ScoreRule] = None) -> Path:
     """Write the weighted average of saved detectors to `out` (weights are normalised to sum to 1).
 
     Every part must have the same architecture, input filter and preprocessing and the same tensor
     names and shapes. Floating-point tensors (weights and BatchNorm statistics) are averaged; integer
     counters are taken from the last part. The config is the last part's (its training record, used to
     find the validation split), with `averaged_from` naming every part and its weight; the threshold is
-    reset to 0.5 until `forensics calibrate` sets it."""
+    reset to 0.5 until `forensics calibrate` sets it. `score_rule` replaces the parts' image-score rule."""
     if len(models) < 2:
         raise ValueError("averaging needs at least two models")
     weights = {str(m): float(w) for m, w in models.items()}
@@ -78,4 +83,6 @@ def average_detectors(models: Mapping[str, float], out: Path, *, model_id: Optio
         cfg.pop(stale, None)
     if model_id:
         cfg["model_id"] = model_id
+    if score_rule is not None:
+        cfg.update(score_rule.to_config())
     return save_checkpoint(Path(out), averaged, cfg)

@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from forensics.aggregate import ScoreRule
 from forensics.checkpoint import CONFIG_NAME, atomic_write_json, read_config
 from forensics.evaluate import score_folder
 
@@ -25,8 +26,6 @@ def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float) -> float:
 def fit_temperature(detector, real_dirs: Sequence[Path], fake_dirs: Sequence[Path], *, limit: Optional[int],
                     progress: bool) -> float:
     """Grid search T in [0.1, 10] (log) for the lowest image-level log-loss."""
-    from forensics.aggregate import aggregate_map
-
     maps, labels = [], []
     for label, dirs in ((0, real_dirs), (1, fake_dirs)):
         for d in dirs:
@@ -45,7 +44,7 @@ def fit_temperature(detector, real_dirs: Sequence[Path], fake_dirs: Sequence[Pat
     y = np.array(labels)
     best_t, best_loss = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.1), np.log(10), 41)):
-        p = np.clip([aggregate_map(m / t, detector.aggregation) for m in maps], 1e-6, 1 - 1e-6)
+        p = np.clip([detector.score_rule(m / t) for m in maps], 1e-6, 1 - 1e-6)
         loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
         if loss < best_loss:
             best_t, best_loss = float(t), float(loss)
@@ -54,8 +53,9 @@ def fit_temperature(detector, real_dirs: Sequence[Path], fake_dirs: Sequence[Pat
 
 def calibrate(model_dir: Path, real_dirs: Sequence[Path], *, fake_dirs: Sequence[Path] = (),
               target_fpr: float = 0.01, limit: Optional[int] = None, device: str = "auto",
-              progress: bool = True) -> dict[str, Any]:
-    """Store threshold (and temperature) in the model's config.json; returns the calibration record."""
+              progress: bool = True, score_rule: Optional[ScoreRule] = None) -> dict[str, Any]:
+    """Store threshold (and temperature; and `score_rule`, the image-score rule, when given) in the
+    model's config.json; returns the calibration record."""
     from forensics.detector import Detector
 
     if not 0 < target_fpr < 1:
@@ -65,6 +65,9 @@ def calibrate(model_dir: Path, real_dirs: Sequence[Path], *, fake_dirs: Sequence
     cfg = read_config(model_dir)
     record: dict[str, Any] = {"target_fpr": target_fpr, "date": _dt.date.today().isoformat(),
                               "real": [str(d) for d in real_dirs], "fake": [str(d) for d in fake_dirs]}
+    if score_rule is not None:
+        det.score_rule = score_rule
+        record["aggregation"] = score_rule.name
     if fake_dirs:
         det.temperature = fit_temperature(det, real_dirs, fake_dirs, limit=limit, progress=progress)
         record["temperature"] = det.temperature
@@ -77,6 +80,6 @@ def calibrate(model_dir: Path, real_dirs: Sequence[Path], *, fake_dirs: Sequence
     threshold = threshold_for_fpr(scores, target_fpr)
     record.update(threshold=threshold, n_real=int(scores.size),
                   fpr_per_source={k: float((v >= threshold).mean()) for k, v in per_source.items() if v.size})
-    cfg.update(threshold=threshold, temperature=det.temperature, calibration=record)
+    cfg.update(threshold=threshold, temperature=det.temperature, **det.score_rule.to_config(), calibration=record)
     atomic_write_json(model_dir / CONFIG_NAME, cfg)
     return record

@@ -223,6 +223,8 @@ def validate_config(cfg: dict[str, Any]) -> None:
     agg = cfg.get("aggregation", "mean_prob")
     if agg not in AGGREGATIONS:
         raise CheckpointError(f"config field 'aggregation' is {agg!r}; choose one of {', '.join(AGGREGATIONS)}")
+    if "topk_fraction" in cfg:
+        check_number(cfg, "topk_fraction", 1e-6, 1.0)
     if "threshold" in cfg:
         check_number(cfg, "threshold", 0.0, 1.0)
     if "temperature" in cfg:

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Optional, Union
 import numpy as np
 import torch
 
-from forensics.aggregate import aggregate_map
+from forensics.aggregate import ScoreRule
 from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
@@ -91,7 +91,7 @@ class Detector:
         self.preprocessing = Preprocessing.from_dict(config.get("preprocessing"))
         self.threshold = check_number(config, "threshold", 0.0, 1.0) if "threshold" in config else 0.5
         self.temperature = check_number(config, "temperature", 1e-3, 1e3) if "temperature" in config else 1.0
-        self.aggregation = str(config.get("aggregation", "mean_prob"))
+        self.score_rule = ScoreRule.from_config(config)
         self.model_id = str(config.get("model_id") or (source.name if source else config.get("arch")))
         rf, stride, offset = model.geometry()
         self._geometry = (rf, stride, offset)
@@ -187,7 +187,7 @@ class Detector:
 
     def score(self, image: ImageInput) -> float:
         """Image-level P(fake)."""
-        return aggregate_map(self.cell_map(image).fake_logit, self.aggregation)
+        return self.score_rule(self.cell_map(image).fake_logit)
 
     @staticmethod
     def _pixels(image: ImageInput) -> np.ndarray:
@@ -203,7 +203,7 @@ class Detector:
 
     def _result(self, path: Optional[str], decoded: DecodedImage, cmap: CellMap, seconds: float,
                 provenance: Optional[dict[str, Any]]) -> ScanResult:
-        score = aggregate_map(cmap.fake_logit, self.aggregation)
+        score = self.score_rule(cmap.fake_logit)
         probs = cmap.probabilities
         i, j = np.unravel_index(int(np.argmax(probs)), probs.shape)
         summary = {
@@ -311,7 +311,7 @@ class Detector:
         rf, stride, _ = self._geometry
         return {"model": self.model_id, "arch": self.config.get("arch"), "receptive_field": rf,
                 "stride": stride, "threshold": self.threshold, "temperature": self.temperature,
-                "aggregation": self.aggregation, "device": str(self.device),
+                "aggregation": self.score_rule.name, "device": str(self.device),
                 "source": str(self.source) if self.source else None}
 
 

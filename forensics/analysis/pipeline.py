@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import cv2
 import numpy as np
 
-from forensics.aggregate import aggregate_map
+from forensics.aggregate import ScoreRule
 from forensics.analysis.heatmaps import (DEFAULT_SIZE, SetHeatmaps, add_differences, plot_mean_heatmaps,
                                          resize_map, set_heatmaps)
 from forensics.analysis.patches import Geometry, TopPatch, plot_patch_grids, random_cells, select_top, top_patch
@@ -184,7 +184,7 @@ def analyze_sets(detector, sets: Sequence[ImageSet], *, size: int = DEFAULT_SIZE
     geometry = None
     model_id = str(getattr(detector, "model_id", "detector"))
     threshold = float(getattr(detector, "threshold", 0.5))
-    aggregation = str(getattr(detector, "aggregation", "mean_prob"))
+    score_rule = getattr(detector, "score_rule", ScoreRule())
     for s in sets:
         acc = SetAnalysis(name=s.name, is_real=s.is_real, spectrum=SpectrumAccumulator(spectrum_size),
                           regions={lab.name: RegionCounts(lab.name, tuple(lab.regions)) for lab in labellers})
@@ -199,7 +199,7 @@ def analyze_sets(detector, sets: Sequence[ImageSet], *, size: int = DEFAULT_SIZE
             h, w = rgb.shape[:2]
             cmap = detector.cell_map(rgb)
             probs = cmap.probabilities
-            score = float(aggregate_map(cmap.fake_logit, aggregation))
+            score = float(score_rule(cmap.fake_logit))
             geo = Geometry(int(cmap.stride), int(cmap.receptive_field), int(cmap.offset))
             geometry = geometry or {"stride": geo.stride, "receptive_field": geo.receptive_field, "offset": geo.offset}
             idx = acc.n

@@ -135,8 +135,11 @@ def calibrate(
     limit: Optional[int] = typer.Option(None, "--limit"),
     device: str = typer.Option("auto", "--device"),
     quiet: bool = typer.Option(False, "--quiet"),
+    aggregation: Optional[str] = typer.Option(
+        None, "--aggregation", help="Also set the image-score rule: mean_prob, mean_logit, vote, topk:FRACTION."),
 ) -> None:
     """Set the decision threshold for a target false-positive rate on real images."""
+    from forensics.aggregate import ScoreRule
     from forensics.calibrate import calibrate as run_calibration
     from forensics.checkpoint import CheckpointError
 
@@ -144,8 +147,9 @@ def calibrate(
         if not d.is_dir():
             fail(f"{d}: not a directory")
     try:
+        rule = ScoreRule.parse(aggregation) if aggregation else None
         rec = run_calibration(model, real, fake_dirs=fake or [], target_fpr=target_fpr, limit=limit,
-                              device=device, progress=not quiet)
+                              device=device, progress=not quiet, score_rule=rule)
     except (CheckpointError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(rec, indent=2))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from forensics import Detector
+from forensics.aggregate import ScoreRule, aggregate_map
 from forensics.average import average_detectors, read_average_config
 from forensics.checkpoint import read_config, read_state, save_checkpoint
 from forensics.models import build_model
@@ -46,6 +47,18 @@ def test_an_average_of_a_model_with_itself_scores_like_it(tmp_path, photos):
     assert np.isclose(one.scan(rgb).score, avg.scan(rgb).score, atol=1e-5)
 
 
+def test_average_can_set_the_image_score_rule(tmp_path, photos):
+    a, b = _saved(tmp_path / "a", seed=1), _saved(tmp_path / "b", seed=2)
+    out = average_detectors({str(a): 1, str(b): 1}, tmp_path / "top", score_rule=ScoreRule.parse("topk:0.5"))
+    cfg = read_config(out)
+    assert (cfg["aggregation"], cfg["topk_fraction"]) == ("topk", 0.5)
+    det = Detector.load(out, device="cpu")
+    rgb = next(iter(photos.values()))
+    fake_logit = det.cell_map(rgb).fake_logit
+    assert det.scan(rgb).score == pytest.approx(aggregate_map(fake_logit, "topk", topk_fraction=0.5), abs=1e-6)
+    assert det.scan(rgb).score != pytest.approx(aggregate_map(fake_logit, "mean_prob"), abs=1e-6)
+
+
 def test_parts_of_different_architectures_or_bad_weights_are_refused(tmp_path):
     a, b = _saved(tmp_path / "a"), _saved(tmp_path / "b", arch="resnet18_layer2")
     with pytest.raises(ValueError, match="arch .* differs"):
@@ -63,6 +76,8 @@ def test_recipe_file_is_checked(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"models": {"runs/a": 0.7, "runs/b": 0.3}, "out": "runs/c"}))
     assert read_average_config(good)["models"] == {"runs/a": 0.7, "runs/b": 0.3}
+    good.write_text(json.dumps({"models": {"runs/a": 1, "runs/b": 1}, "out": "runs/c", "aggregation": "topk:0.25"}))
+    assert read_average_config(good)["aggregation"] == ScoreRule("topk", 0.25)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"models": {"runs/a": 1}, "out": "runs/c", "lr": 1}))
     with pytest.raises(ValueError, match="unknown averaging options"):
@@ -72,4 +87,7 @@ def test_recipe_file_is_checked(tmp_path):
         read_average_config(bad)
     bad.write_text(json.dumps({"models": {"runs/a": "0.5", "runs/b": 0.5}, "out": "runs/c"}))
     with pytest.raises(ValueError, match="bad.json: every model's weight must be a number"):
+        read_average_config(bad)
+    bad.write_text(json.dumps({"models": {"runs/a": 1, "runs/b": 1}, "out": "runs/c", "aggregation": "median"}))
+    with pytest.raises(ValueError, match="unknown aggregation 'median'"):
         read_average_config(bad)

@@ -73,6 +73,18 @@ def test_eval_and_calibrate(folders, tmp_path):
     assert rec["fpr_per_source"]["real"] <= 0.05
 
 
+def test_calibrate_can_set_the_image_score_rule(folders, tmp_path):
+    from forensics.aggregate import ScoreRule
+
+    run = train(_cfg(folders, tmp_path / "run"))
+    rec = calibrate(run, [folders / "real"], target_fpr=0.05, progress=False, score_rule=ScoreRule.parse("topk:0.5"))
+    det = Detector.load(run, device="cpu")
+    assert rec["aggregation"] == "topk:0.5" and det.score_rule == ScoreRule("topk", 0.5)
+    reals = sorted((folders / "real").glob("*.png"))
+    scores = np.array([det.scan(p).score for p in reals])
+    assert det.threshold == pytest.approx(threshold_for_fpr(scores, 0.05), abs=1e-6)  # set under the new rule
+
+
 def test_threshold_for_fpr():
     s = np.linspace(0, 1, 101)
     t = threshold_for_fpr(s, 0.05)

@@ -5,6 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
+from forensics.aggregate import ScoreRule
+
 
 @dataclass(frozen=True)
 class StubCellMap:
@@ -28,7 +30,7 @@ class HighFrequencyDetector:
 
     model_id = "stub-highfreq"
     threshold = 0.5
-    aggregation = "mean_prob"
+    score_rule = ScoreRule()
     stride, receptive_field, offset = 4, 9, -2
 
     def cell_map(self, rgb):

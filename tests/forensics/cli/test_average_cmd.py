@@ -32,13 +32,21 @@ def test_arguments_write_a_loadable_average(parts, tmp_path):
     assert Detector.load(tmp_path / "avg", device="cpu").model_id == "soup"
 
 
-def test_recipe_file_gives_parts_out_and_name(parts, tmp_path):
+def test_recipe_file_gives_parts_out_name_and_score_rule(parts, tmp_path):
     recipe = tmp_path / "avg.json"
-    recipe.write_text(json.dumps({"models": {str(parts[0]): 0.7, str(parts[1]): 0.3},
+    recipe.write_text(json.dumps({"models": {str(parts[0]): 0.7, str(parts[1]): 0.3}, "aggregation": "topk:0.5",
                                   "out": str(tmp_path / "from_file"), "model_id": "from-file"}))
     res = _run("--config", recipe)
     assert res.exit_code == 0, res.stderr
-    assert read_config(tmp_path / "from_file")["model_id"] == "from-file"
+    cfg = read_config(tmp_path / "from_file")
+    assert (cfg["model_id"], cfg["aggregation"], cfg["topk_fraction"]) == ("from-file", "topk", 0.5)
+    assert Detector.load(tmp_path / "from_file", device="cpu").score_rule.name == "topk:0.5"
+
+
+def test_aggregation_option_sets_the_score_rule(parts, tmp_path):
+    res = _run(parts[0], parts[1], "--out", tmp_path / "avg", "--aggregation", "mean_logit")
+    assert res.exit_code == 0, res.stderr
+    assert read_config(tmp_path / "avg")["aggregation"] == "mean_logit"
 
 
 @pytest.mark.parametrize("args, reason", [
@@ -48,6 +56,7 @@ def test_recipe_file_gives_parts_out_and_name(parts, tmp_path):
     (lambda p, t: [p[0], p[1]], "--out is required"),
     (lambda p, t: [p[0], p[1], "--config", t / "r.json"], "not both"),
     (lambda p, t: ["--config", t / "missing.json"], "missing.json"),
+    (lambda p, t: [p[0], p[1], "--out", t / "o", "--aggregation", "topk:2"], "aggregation 'topk:2'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(parts, tmp_path, args, reason):
     res = _run(*args(parts, tmp_path))

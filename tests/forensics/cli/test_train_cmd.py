@@ -53,3 +53,21 @@ def test_reencode_fraction_is_trained_and_recorded(pair, tmp_path):
 def test_bad_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
     res = _train(pair, tmp_path / "run", *extra)
     assert res.exit_code == 2 and reason in res.stderr and "Traceback" not in res.stderr
+
+
+def test_calibrate_sets_the_image_score_rule(pair, tmp_path):
+    assert _train(pair, tmp_path / "run").exit_code == 0
+    res = CliRunner().invoke(app, ["calibrate", "--model", str(tmp_path / "run"), "--real", str(pair / "real"),
+                                   "--aggregation", "topk:0.5", "--device", "cpu", "--quiet"])
+    assert res.exit_code == 0, (res.exception, res.stderr)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (cfg["aggregation"], cfg["topk_fraction"], cfg["calibration"]["aggregation"]) == ("topk", 0.5, "topk:0.5")
+
+
+def test_calibrate_refuses_an_unknown_rule_in_one_line(pair, tmp_path):
+    assert _train(pair, tmp_path / "run").exit_code == 0
+    before = (tmp_path / "run" / "config.json").read_text()
+    res = CliRunner().invoke(app, ["calibrate", "--model", str(tmp_path / "run"), "--real", str(pair / "real"),
+                                   "--aggregation", "median", "--device", "cpu", "--quiet"])
+    assert res.exit_code == 2 and "unknown aggregation 'median'" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and (tmp_path / "run" / "config.json").read_text() == before

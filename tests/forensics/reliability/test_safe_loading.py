@@ -108,6 +108,7 @@ def test_cli_refuses_pickle_model_in_one_line(tmp_path, photo_files):
     ({"arch": _DELETE}, "'arch' must be an architecture name"),
     ({"input_filter": "sharpen"}, "unknown input filter 'sharpen'"),
     ({"aggregation": "median"}, "'aggregation' is 'median'"),
+    ({"topk_fraction": 0}, "'topk_fraction' must be a number in"),
     ({"threshold": 1.5}, "'threshold' must be a number in"),
     ({"threshold": float("nan")}, "'threshold' must be a number in"),   # JSON NaN literal
     ({"temperature": 0}, "'temperature' must be a number in"),
@@ -123,7 +124,8 @@ def test_cli_refuses_pickle_model_in_one_line(tmp_path, photo_files):
     ({"weights": "sub/../../x.safetensors"}, "escapes the model directory"),
     ({"weights": 7}, "escapes the model directory"),
     ({"weights": "model.npz"}, r"must be a \.safetensors file"),
-], ids=["format", "format_version", "arch_type", "arch_missing", "input_filter", "aggregation", "threshold_range",
+], ids=["format", "format_version", "arch_type", "arch_missing", "input_filter", "aggregation", "topk_fraction_zero",
+        "threshold_range",
         "threshold_nan", "temperature_zero", "std_zero", "mean_len", "mean_inf", "tile_zero", "overlap_ge_tile",
         "min_side_huge", "preprocessing_type", "weights_absolute", "weights_dotdot", "weights_type",
         "weights_not_safetensors"])
