@@ -253,6 +253,8 @@ def main() -> None:
     ap.add_argument("--aggregation", default=None,
                     help="image-score rule for this model and every trial (mean_prob, mean_logit, vote, topk:FRACTION); "
                          "default: the run's own. --publish stores it in the shipped config")
+    ap.add_argument("--model-id", default=None,
+                    help="name the published model (e.g. when only its image-score rule changed); default: the run's")
     args = ap.parse_args()
 
     from forensics import Detector
@@ -264,6 +266,7 @@ def main() -> None:
     det = Detector.load(args.run, device="cpu")
     rule = ScoreRule.parse(args.aggregation) if args.aggregation else det.score_rule
     det.score_rule = rule
+    det.model_id = args.model_id or det.model_id
     cfg = det.config
     sets = val_files(cfg, args.per_source)
     pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
@@ -287,6 +290,7 @@ def main() -> None:
                   if (args.run / "metrics.json").is_file() else []}
     # a rule given on the command line (not stored by the recipe's last stage) is part of the recipe
     card["aggregation_option"] = bool(args.aggregation) and ScoreRule.from_config(cfg) != rule
+    card["model_id_option"] = args.model_id
     card["trials"] = {}
     for trial in args.trial:  # stages tried and not kept: same files, same protocol
         if not (trial / "config.json").is_file() or not any(trial.glob("*.safetensors")):
@@ -376,7 +380,7 @@ def main() -> None:
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.run / "model.safetensors", dst / "model.safetensors")
         cfg = json.loads((args.run / "config.json").read_text())
-        cfg.update(threshold=round(threshold, 6), **rule.to_config(), calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
+        cfg.update(threshold=round(threshold, 6), **rule.to_config(), model_id=det.model_id, calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
                                                      "per_source_threshold": per_source_t,
                                                      "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()}})
         cfg["training"] = {k: v for k, v in cfg["training"].items() if k not in ("out",)}
@@ -388,8 +392,8 @@ def _selection_caveat(recipe: list[dict]) -> str:
     """How much the validation files this card scores were used to pick the weights."""
     if recipe and recipe[-1].get("command") == "average":
         return ("- Model selection: the final stage is a weight average; its weights were chosen on these validation "
-                "files among the averages in the \"Stages tried and not kept\" table (the one that kept the clean mean "
-                "AP), so a little optimism remains. The averaged stages keep their last epoch (learning rate annealed "
+                "files among the averages in the \"Stages tried and not kept\" table (the largest weight of the later stage "
+                "that did not lower the clean mean AP), so a little optimism remains. The averaged stages keep their last epoch (learning rate annealed "
                 "to 0); earlier stages chose their best epoch on these files (`selection` column). None of these files "
                 "was trained on.")
     if recipe and recipe[-1]["selection"] == "last":
@@ -591,7 +595,8 @@ def write_card(card: dict, path: Path) -> None:
          + ("; a `forensics average` stage averages the weights of the stages it names, in a second"
             if any(st.get("command") == "average" for st in card.get("recipe", [])) else "")
          + "); then this script with `--publish"
-         + (f" --aggregation {card['score_rule']['name']}" if card.get("aggregation_option") else "") + "`.", "",
+         + (f" --aggregation {card['score_rule']['name']}" if card.get("aggregation_option") else "")
+         + (f" --model-id {card['model_id_option']}" if card.get("model_id_option") else "") + "`.", "",
          "| stage | command | architecture | augmentation | small batches | images re-encoded whole | learning rate | best-epoch criterion | epochs run x steps | best epoch |",
          "|---|---|---|---|---|---|---|---|---|---|",
          *_recipe_rows(card.get("recipe", [])), "",
