@@ -380,9 +380,10 @@ def main() -> None:
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.run / "model.safetensors", dst / "model.safetensors")
         cfg = json.loads((args.run / "config.json").read_text())
-        cfg.update(threshold=round(threshold, 6), **rule.to_config(), model_id=det.model_id, calibration={"target_fpr": args.target_fpr, "rule": "max over real sources",
-                                                     "per_source_threshold": per_source_t,
-                                                     "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()}})
+        calibration = {"target_fpr": args.target_fpr, "rule": "max over real sources",
+                       "per_source_threshold": per_source_t,
+                       "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()}}
+        cfg.update(threshold=round(threshold, 6), **rule.to_config(), model_id=det.model_id, calibration=calibration)
         cfg["training"] = {k: v for k, v in cfg["training"].items() if k not in ("out",)}
         (dst / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         print(f"published to {dst} with threshold {threshold:.4f}")
@@ -392,10 +393,10 @@ def _selection_caveat(recipe: list[dict]) -> str:
     """How much the validation files this card scores were used to pick the weights."""
     if recipe and recipe[-1].get("command") == "average":
         return ("- Model selection: the final stage is a weight average; its weights were chosen on these validation "
-                "files among the averages in the \"Stages tried and not kept\" table (the largest weight of the later stage "
-                "that did not lower the clean mean AP), so a little optimism remains. The averaged stages keep their last epoch (learning rate annealed "
-                "to 0); earlier stages chose their best epoch on these files (`selection` column). None of these files "
-                "was trained on.")
+                "files among the averages in the \"Stages tried and not kept\" table (the largest weight of the "
+                "later stage that did not lower the clean mean AP), so a little optimism remains. The averaged "
+                "stages keep their last epoch (learning rate annealed to 0); earlier stages chose their best epoch "
+                "on these files (`selection` column). None of these files was trained on.")
     if recipe and recipe[-1]["selection"] == "last":
         return ("- Model selection: the final stage keeps its last epoch (learning rate annealed to 0, no choice "
                 "made on validation files), so its figures are not picked among noisy epochs. The earlier stages "
