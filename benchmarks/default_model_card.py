@@ -160,10 +160,8 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     out["ap_by_real"] = {f: {r: binary_metrics(np.r_[np.zeros(clean[r].size), np.ones(clean[f].size)],
                                                np.r_[clean[r], clean[f]])["ap"] for r in reals} for f in fakes}
     deg = scores_of(maps["jpeg75_resize0.5"], rule)
-    deg_real = np.concatenate([deg[n] for n in reals])
     for n in fakes:
-        out["ap"][n]["jpeg75_resize0.5"] = binary_metrics(
-            np.r_[np.zeros(deg_real.size), np.ones(deg[n].size)], np.r_[deg_real, deg[n]])["ap"]
+        out["ap"][n]["jpeg75_resize0.5"] = _ap(deg, reals, n)
     # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
     ctl = {}
     for key, sc in scores_of(maps["control_downscale"], rule).items():

@@ -16,8 +16,9 @@ import torch
 from forensics.aggregate import ScoreRule
 from forensics.checkpoint import read_config, read_state, save_checkpoint
 
-# must agree between the parts: anything else would average tensors that mean different things
-MATCHING_KEYS = ("arch", "input_filter", "preprocessing", "aggregation", "topk_fraction")
+# must agree between the parts: anything else would average tensors that mean different things (the
+# image-score rule does not touch the tensors: the result takes the last part's, or `score_rule`)
+MATCHING_KEYS = ("arch", "input_filter", "preprocessing")
 
 
 def read_average_config(path: Path) -> dict[str, Any]:

@@ -58,6 +58,10 @@ def test_average_can_set_the_image_score_rule(tmp_path, photos):
     assert det.scan(rgb).score == pytest.approx(aggregate_map(fake_logit, "topk", topk_fraction=0.5), abs=1e-6)
     assert det.scan(rgb).score != pytest.approx(aggregate_map(fake_logit, "mean_prob"), abs=1e-6)
 
+    # parts scored by different rules still average (the rule touches no tensor): the last part's is kept
+    mixed = average_detectors({str(a): 1, str(out): 1}, tmp_path / "mixed")
+    assert ScoreRule.from_config(read_config(mixed)) == ScoreRule("topk", 0.5)
+
 
 def test_parts_of_different_architectures_or_bad_weights_are_refused(tmp_path):
     a, b = _saved(tmp_path / "a"), _saved(tmp_path / "b", arch="resnet18_layer2")
