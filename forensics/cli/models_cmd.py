@@ -11,6 +11,7 @@ def models(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List detector architectures, shipped detector weights and bundled generator weights."""
+    from forensics.aggregate import ScoreRule
     from forensics.detector import shipped_models
     from forensics.models import build_model, list_architectures, parameter_count
 
@@ -27,6 +28,7 @@ def models(
         cfg = json.loads((path / "config.json").read_text())
         shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
                         "input_filter": cfg.get("input_filter"), "threshold": cfg.get("threshold"),
+                        "aggregation": ScoreRule.from_config(cfg).name,
                         "path": str(path)})
     gens = []
     try:
@@ -49,7 +51,8 @@ def models(
         typer.echo(f"  {a['name']}{extra}")
     typer.echo("Shipped detector weights:")
     for s in shipped:
-        typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, threshold {s['threshold']})")
+        typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
+                   f"image score {s['aggregation']}, threshold {s['threshold']})")
     if gens:
         typer.echo("Bundled generators:")
         for g in gens:

@@ -88,3 +88,6 @@ def test_both_shipped_models_scan_and_are_listed(photo_files):
     listed = {d["name"]: d for d in json.loads(run("models", "--json").stdout)["detectors"]}
     assert listed["fast"]["model_id"] == rb["model"] and listed["default"]["model_id"] == ra["model"]
     assert listed["fast"]["arch"] != listed["default"]["arch"]
+    for name, d in listed.items():  # each lists the image-score rule its scores are made with
+        cfg = json.loads((shipped_models()[name] / "config.json").read_text())
+        assert d["aggregation"].split(":")[0] == cfg.get("aggregation", "mean_prob")
