@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 AGGREGATIONS = ("mean_prob", "mean_logit", "vote", "topk")
+DEFAULT_TOPK_FRACTION = 0.1
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -23,7 +24,8 @@ def cell_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarr
     return _sigmoid(cell_fake_logit(logits, temperature))
 
 
-def aggregate_map(fake_logit: np.ndarray, method: str = "mean_prob", *, topk_fraction: float = 0.1) -> float:
+def aggregate_map(fake_logit: np.ndarray, method: str = "mean_prob", *,
+                  topk_fraction: float = DEFAULT_TOPK_FRACTION) -> float:
     """Image P(fake) from a map of per-cell fake logits.
 
     mean_prob: mean of per-cell softmax probabilities (reference default, 'after softmax');
@@ -42,9 +44,6 @@ def aggregate_map(fake_logit: np.ndarray, method: str = "mean_prob", *, topk_fra
     if method not in fn:
         raise ValueError(f"unknown aggregation '{method}'; choose one of {', '.join(AGGREGATIONS)}")
     return fn[method]()
-
-
-DEFAULT_TOPK_FRACTION = 0.1
 
 
 @dataclass(frozen=True)

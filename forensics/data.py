@@ -118,7 +118,6 @@ class Augmenter:
     (in between: JPEG 50-100 half of the time). With `reencode` > 0, that share of images is first
     re-encoded whole as a sharing site would (`web_reencode`)."""
 
-
     def __init__(self, kind: str, size: int, *, reencode: float = 0.0) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
