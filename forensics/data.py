@@ -214,13 +214,19 @@ SMALL_SIZES = (32, 40, 48, 56)
 class BalancedStream(IterableDataset):
     """Endless stream of (crop, label): alternate real/fake, sources within a class in balance.
     With `small_fraction` > 0, that fraction of batches (runs of `batch_size` items, as the
-    DataLoader groups them per worker) is cropped at one side from SMALL_SIZES instead."""
+    DataLoader groups them per worker) is cropped at one side from SMALL_SIZES instead. With
+    `hard_share` > 0, that share of real draws comes from `hard_reals` (see `forensics.mining`)."""
 
     def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0,
                  source_weights: Optional[Mapping[str, float]] = None, batch_size: int = 1,
-                 small_fraction: float = 0.0) -> None:
+                 small_fraction: float = 0.0, hard_reals: Sequence[Path] = (), hard_share: float = 0.0) -> None:
         if not 0.0 <= small_fraction <= 1.0:
             raise ValueError(f"small_fraction must be within 0-1, got {small_fraction}")
+        if not 0.0 <= hard_share <= 1.0:
+            raise ValueError(f"hard_share must be within 0-1, got {hard_share}")
+        if hard_share and not hard_reals:
+            raise ValueError("hard_share > 0 needs hard_reals to draw from")
+        self.hard_reals, self.hard_share = tuple(hard_reals), hard_share
         if small_fraction and min(SMALL_SIZES) >= augmenter.size:
             raise ValueError(f"small batches need a training crop above {min(SMALL_SIZES)} px, got {augmenter.size}")
         self.batch_size, self.small_fraction = batch_size, small_fraction
@@ -251,8 +257,11 @@ class BalancedStream(IterableDataset):
             label = (k + wid) % 2
             k += 1
             srcs, p = self.by_label[label], self.source_p[label]
-            src = srcs[int(rng.integers(len(srcs)) if p is None else rng.choice(len(srcs), p=p))]
-            path = src.files[int(rng.integers(len(src.files)))]
+            if label == REAL and self.hard_share and rng.random() < self.hard_share:
+                path = self.hard_reals[int(rng.integers(len(self.hard_reals)))]
+            else:
+                src = srcs[int(rng.integers(len(srcs)) if p is None else rng.choice(len(srcs), p=p))]
+                path = src.files[int(rng.integers(len(src.files)))]
             if path in bad[label]:
                 k -= 1  # draw again for the same class: unreadable files must not unbalance batches
                 continue

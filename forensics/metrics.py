@@ -32,3 +32,32 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.
     else:
         out["ap"] = out["roc_auc"] = out["tpr_at_fpr_1"] = out["tpr_at_fpr_5"] = float("nan")
     return out
+
+
+def calibration_error(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None,
+                      bins: int = 10) -> dict[str, Any]:
+    """How well scores read as P(fake): expected calibration error (ECE, the weighted mean gap between
+    the mean score and the share of fakes over `bins` equal-width score bins), log loss and Brier score,
+    and the reliability table. `weights` set the class prior (e.g. half the weight on each class)."""
+    labels = np.asarray(labels, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    w = np.ones_like(scores) if weights is None else np.asarray(weights, dtype=float)
+    if not (labels.shape == scores.shape == w.shape) or labels.size == 0:
+        raise ValueError("labels, scores and weights must be non-empty and of one shape")
+    if w.min() < 0 or w.sum() <= 0:
+        raise ValueError("weights must be non-negative and not all zero")
+    w = w / w.sum()
+    which = np.minimum((np.clip(scores, 0.0, 1.0) * bins).astype(int), bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        if not m.any() or w[m].sum() == 0:
+            continue
+        mean_score = float(np.average(scores[m], weights=w[m]))
+        fake_share = float(np.average(labels[m], weights=w[m]))
+        ece += float(w[m].sum()) * abs(mean_score - fake_share)
+        table.append({"bin": [b / bins, (b + 1) / bins], "weight": float(w[m].sum()), "n": int(m.sum()),
+                      "mean_score": mean_score, "fake_share": fake_share})
+    p = np.clip(scores, 1e-7, 1 - 1e-7)
+    log_loss = float(-np.sum(w * (labels * np.log(p) + (1 - labels) * np.log(1 - p))))
+    return {"ece": ece, "log_loss": log_loss, "brier": float(np.sum(w * (scores - labels) ** 2)), "bins": table}

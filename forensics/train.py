@@ -63,6 +63,9 @@ class TrainConfig:
     source_weights: Optional[dict[str, float]] = None
     small_fraction: float = 0.0  # share of batches cropped at 32-56 px (thumbnails as scanned)
     reencode_fraction: float = 0.0  # share of images re-saved as JPEG 60-95 and downscaled 0.4-0.8x whole
+    hard_real_share: float = 0.0  # share of real draws taken from the hardest real training files
+    hard_real_top: float = 0.05  # which files are hardest: this top share of reals by image score
+    hard_real_model: Optional[str] = None  # the model that ranks them (default: init_from)
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -203,6 +206,31 @@ def _per_source(scores: np.ndarray, labels: np.ndarray, names: list[str]) -> dic
     return out
 
 
+def _hard_reals(cfg: TrainConfig, train_sources: list, out: Path, device: torch.device, rank: int,
+                world: int) -> list[Path]:
+    """The real training files drawn for `hard_real_share` of real draws: the top `hard_real_top` by the
+    image score of `hard_real_model` (or the warm-start model), mined once per run by rank 0."""
+    from forensics.mining import mine_hard_reals
+
+    if not 0.0 <= cfg.hard_real_share <= 1.0:
+        raise ValueError(f"hard_real_share must be within 0-1, got {cfg.hard_real_share}")
+    ranker = cfg.hard_real_model or cfg.init_from
+    if not ranker:
+        raise ValueError("hard_real_share needs hard_real_model (or init_from): the model whose scores rank the reals")
+    files = [f for s in train_sources if s.label == REAL for f in s.files]
+    if world > 1 and rank != 0:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 scores and caches; the others read its cache
+    hard = mine_hard_reals(Path(ranker), files, out, top=cfg.hard_real_top, device=str(device),
+                           progress=cfg.progress and rank == 0)
+    if world > 1 and rank == 0:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return hard
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train (or resume) and return the run directory."""
     rank, world = _dist_info()
@@ -276,11 +304,12 @@ def train(cfg: TrainConfig) -> Path:
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
+    hard = _hard_reals(cfg, train_sources, out, device, rank, world) if cfg.hard_real_share else []
     per_rank_batch = max(2, cfg.batch_size // world)
     augmenter = Augmenter(cfg.augment, cfg.size, reencode=cfg.reencode_fraction)
     stream = BalancedStream(train_sources, augmenter, cfg.seed, rank=rank,
                             source_weights=cfg.source_weights, batch_size=per_rank_batch,
-                            small_fraction=cfg.small_fraction)
+                            small_fraction=cfg.small_fraction, hard_reals=hard, hard_share=cfg.hard_real_share)
     stream.start_step = start_epoch * cfg.steps_per_epoch
     loader = DataLoader(stream, batch_size=per_rank_batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)
@@ -291,7 +320,8 @@ def train(cfg: TrainConfig) -> Path:
                   "aggregation": "mean_prob", "threshold": 0.5, "temperature": 1.0,
                   "model_id": cfg.model_id or out.name,
                   "training": {**asdict(cfg), "sources": {s.name: len(s.files) for s in train_sources},
-                               "val_sources": {s.name: len(s.files) for s in val_sources}}}
+                               "val_sources": {s.name: len(s.files) for s in val_sources},
+                               **({"hard_reals": [str(p) for p in hard]} if hard else {})}}
     batches = iter(loader)
     stale = sum(1 for h in history[::-1] if h["epoch"] > best["epoch"])
     for epoch in range(start_epoch, cfg.epochs):

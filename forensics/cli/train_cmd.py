@@ -47,6 +47,14 @@ def train(
         None, "--reencode-fraction",
         help="Share of training images (both classes) re-saved whole as JPEG 60-95 and downscaled 0.4-0.8x "
              "before the crop, the way sharing sites re-encode uploads."),
+    hard_real_share: Optional[float] = typer.Option(
+        None, "--hard-real-share",
+        help="Share of real draws taken from the real training files a model scores most fake (hard-real "
+             "mining; ranked once per run by --hard-real-model, else --init-from)."),
+    hard_real_top: Optional[float] = typer.Option(
+        None, "--hard-real-top", help="Which real files count as hard: this top share by image score (default 0.05)."),
+    hard_real_model: Optional[Path] = typer.Option(
+        None, "--hard-real-model", help="Detector/run directory that ranks the real files (default: --init-from)."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -63,6 +71,8 @@ def train(
                      source_weights=parse_weighted(source_weight, "--source-weight", "NAME=NUMBER, e.g. fake:ldif=2")
                      if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
+                     hard_real_share=hard_real_share, hard_real_top=hard_real_top,
+                     hard_real_model=str(hard_real_model) if hard_real_model else None,
                      progress=False if quiet else None)
     try:
         if config:

@@ -175,3 +175,25 @@ def test_reencode_share_is_applied_and_zero_leaves_crops_unchanged(photos):
                        if rgb[i, j].tolist() == o[0, 0].tolist())
     with pytest.raises(ValueError, match="reencode_fraction must be within 0-1"):
         Augmenter("mild", 48, reencode=1.2)
+
+
+def test_hard_share_draws_that_share_of_reals_from_the_hard_files(tmp_path, photos):
+    """Real draws come from the hard files at about `hard_share`; fake draws never do."""
+    from PIL import Image
+
+    from forensics.data import BalancedStream
+
+    sources = _two_class_sources(tmp_path, next(iter(photos.values())))
+    flat = tmp_path / "hard.png"
+    Image.fromarray(np.full((80, 80, 3), 77, np.uint8)).save(flat)
+    stream = iter(BalancedStream(sources, Augmenter("none", 48), 0, hard_reals=[flat], hard_share=0.5))
+    from_hard = {0: 0, 1: 0}
+    for _ in range(200):
+        x, label = next(stream)
+        from_hard[label] += int(torch.all(x == 77))
+    assert from_hard[1] == 0
+    assert from_hard[0] / 100 == pytest.approx(0.5, abs=0.15)
+    with pytest.raises(ValueError, match="needs hard_reals"):
+        BalancedStream(sources, Augmenter("none", 48), 0, hard_share=0.2)
+    with pytest.raises(ValueError, match="hard_share"):
+        BalancedStream(sources, Augmenter("none", 48), 0, hard_reals=[flat], hard_share=1.2)

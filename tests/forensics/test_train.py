@@ -162,3 +162,29 @@ def test_small_batches_train_thumbnails_as_they_are_scanned(folders, tmp_path):
              for lab in ("real", "fake")}
     scores = [r.score for lab in ("real", "fake") for r in det.scan_many(crops[lab], provenance=False)]
     assert binary_metrics(np.array([0] * 12 + [1] * 12), np.array(scores))["ap"] > 0.8
+
+
+def test_hard_real_mining_ranks_once_and_records_the_files(folders, tmp_path):
+    """A stage with hard-real mining ranks the real training files with its warm-start model, records the
+    hard ones, and a resumed run reuses the ranking instead of scoring again."""
+    from forensics.mining import MINED_NAME
+
+    first = train(_cfg(folders, tmp_path / "first", epochs=1))
+    out = tmp_path / "mined"
+    train(_cfg(folders, out, epochs=1, init_from=str(first), hard_real_share=0.5, hard_real_top=0.25))
+    cfg = json.loads((out / "config.json").read_text())["training"]
+    cache = json.loads((out / MINED_NAME).read_text())
+    n_train_reals = cfg["sources"]["real:real"]
+    assert len(cache["scores"]) == n_train_reals
+    assert len(cfg["hard_reals"]) == round(0.25 * n_train_reals)
+    ranked = sorted(cache["scores"], key=lambda p: -cache["scores"][p])
+    assert cfg["hard_reals"] == ranked[:len(cfg["hard_reals"])]
+    stamp = (out / MINED_NAME).stat().st_mtime_ns
+    train(_cfg(folders, out, epochs=2, init_from=str(first), hard_real_share=0.5, hard_real_top=0.25))
+    assert (out / MINED_NAME).stat().st_mtime_ns == stamp
+    assert len(json.loads((out / "metrics.json").read_text())["history"]) == 2
+
+
+def test_hard_real_mining_needs_a_model_to_rank_with(folders, tmp_path):
+    with pytest.raises(ValueError, match="hard_real_model"):
+        train(_cfg(folders, tmp_path / "run", hard_real_share=0.3))

@@ -49,7 +49,10 @@ def test_reencode_fraction_is_trained_and_recorded(pair, tmp_path):
                                            (["--small-fraction", "0.3", "--size", "32"], "above 32 px"),
                                            (["--reencode-fraction", "-0.1"], "reencode_fraction must be within 0-1"),
                                            (["--source-weight", "fake:fake=x"], "expected NAME=NUMBER"),
-                                           (["--source-weight", "fake:nope=2"], "unknown sources")])
+                                           (["--source-weight", "fake:nope=2"], "unknown sources"),
+                                           (["--hard-real-share", "0.3"], "needs hard_real_model"),
+                                           (["--hard-real-share", "0.3", "--hard-real-model", "/nonexistent"],
+                                            "/nonexistent")])
 def test_bad_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
     res = _train(pair, tmp_path / "run", *extra)
     assert res.exit_code == 2 and reason in res.stderr and "Traceback" not in res.stderr

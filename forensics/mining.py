@@ -1,0 +1,60 @@
+"""Hard-real mining: the real training photos a detector scores most fake, to be drawn more often.
+
+A model that underfits one kind of real photo (small, heavily processed web pictures) keeps calling a
+few of them fake however often their source is drawn, because most files of that source are easy.
+Mining ranks the real training files by a detector's image score once, before a stage starts, and the
+training stream then draws a share of its real images from the top of that ranking."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+from forensics.checkpoint import atomic_write_json
+from forensics.progress import progress_bar
+
+MINED_NAME = "hard_reals.json"
+
+
+def score_files(detector, files: Sequence[Path], *, progress: bool = True) -> dict[str, float]:
+    """Image score of each readable file (unreadable files are left out), keyed by path."""
+    scores: dict[str, float] = {}
+    paths = [str(f) for f in files]
+    bar = progress_bar(detector.scan_many(paths, batch_size=16, provenance=False), desc="mining reals",
+                       total=len(paths), enabled=progress, unit="img")
+    for r in bar:
+        if r.score is not None and r.path is not None:
+            scores[r.path] = float(r.score)
+    return scores
+
+
+def hardest(scores: dict[str, float], top: float) -> list[Path]:
+    """The `top` share (at least one file) of the scored files with the highest scores, highest first."""
+    if not 0.0 < top <= 1.0:
+        raise ValueError(f"hard-real top share must be in (0, 1], got {top}")
+    if not scores:
+        raise ValueError("no readable real files to mine")
+    ranked = sorted(scores, key=lambda p: (-scores[p], p))
+    return [Path(p) for p in ranked[:max(1, round(top * len(ranked)))]]
+
+
+def mine_hard_reals(model_dir: Path, files: Sequence[Path], out_dir: Path, *, top: float,
+                    device: str = "auto", progress: bool = True) -> list[Path]:
+    """The hardest real files under `model_dir`'s detector. Scores are cached in `out_dir/hard_reals.json`
+    (with the model and file list they belong to), so a resumed run does not score again."""
+    from forensics.detector import Detector
+
+    cache = Path(out_dir) / MINED_NAME
+    key = {"model": str(model_dir), "files": len(files)}
+    cached: Optional[dict] = None
+    if cache.is_file():
+        try:
+            cached = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            cached = None
+    if cached and cached.get("key") == key and isinstance(cached.get("scores"), dict):
+        scores = {str(k): float(v) for k, v in cached["scores"].items()}
+    else:
+        scores = score_files(Detector.load(model_dir, device=device), files, progress=progress)
+        atomic_write_json(cache, {"key": key, "scores": scores})
+    return hardest(scores, top)

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from forensics.metrics import binary_metrics, calibration_error
+
+
+def test_binary_metrics_separable_scores():
+    m = binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.6, 0.9]))
+    assert m["ap"] == 1.0 and m["roc_auc"] == 1.0
+    assert m["fpr"] == 0.0 and m["tpr"] == 1.0 and m["accuracy"] == 1.0
+
+
+def test_calibration_error_is_zero_for_scores_that_match_frequencies():
+    # in the 0.2-0.3 bin a quarter of the images are fake, and so on: perfectly calibrated
+    labels = np.array([1, 0, 0, 0] + [1, 1, 1, 0])
+    scores = np.array([0.25] * 4 + [0.75] * 4)
+    c = calibration_error(labels, scores)
+    assert c["ece"] == pytest.approx(0.0)
+    assert [b["fake_share"] for b in c["bins"]] == [0.25, 0.75]
+    assert c["brier"] == pytest.approx(np.mean((scores - labels) ** 2))
+
+
+def test_calibration_error_of_overconfident_scores():
+    labels = np.array([0, 1] * 50)
+    c = calibration_error(labels, np.full(100, 0.99))
+    assert c["ece"] == pytest.approx(0.49)
+    assert c["log_loss"] == pytest.approx(-0.5 * (np.log(0.99) + np.log(0.01)))
+
+
+def test_calibration_error_weights_set_the_class_prior():
+    # 1 fake and 9 reals, all scored 0.5: calibrated only when both classes weigh the same
+    labels = np.array([1] + [0] * 9)
+    scores = np.full(10, 0.5)
+    assert calibration_error(labels, scores)["ece"] == pytest.approx(0.4)
+    balanced = np.where(labels == 1, 0.5, 0.5 / 9)
+    assert calibration_error(labels, scores, balanced)["ece"] == pytest.approx(0.0)
+
+
+def test_calibration_error_rejects_bad_input():
+    with pytest.raises(ValueError):
+        calibration_error(np.array([]), np.array([]))
+    with pytest.raises(ValueError):
+        calibration_error(np.array([0, 1]), np.array([0.5]))
+    with pytest.raises(ValueError):
+        calibration_error(np.array([0, 1]), np.array([0.2, 0.8]), np.array([0.0, 0.0]))

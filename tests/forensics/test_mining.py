@@ -1,0 +1,37 @@
+"""Hard-real mining with the shipped fast detector on real photo files."""
+import json
+from pathlib import Path
+
+import pytest
+
+from forensics.detector import resolve_model_dir
+from forensics.mining import MINED_NAME, hardest, mine_hard_reals
+
+
+def test_hardest_takes_the_top_share_highest_first():
+    scores = {"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.7}
+    assert hardest(scores, 0.5) == [Path("b"), Path("d")]
+    assert hardest(scores, 0.01) == [Path("b")]  # at least one file
+    assert hardest(scores, 1.0) == [Path(p) for p in ("b", "d", "c", "a")]
+    with pytest.raises(ValueError, match="top share"):
+        hardest(scores, 0.0)
+    with pytest.raises(ValueError, match="no readable"):
+        hardest({}, 0.5)
+
+
+def test_mining_ranks_by_the_detectors_score_and_caches(photo_files, tmp_path):
+    from forensics import Detector
+
+    model = resolve_model_dir("fast")
+    files = list(photo_files) + [tmp_path / "broken.png"]
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    hard = mine_hard_reals(model, files, tmp_path, top=0.5, device="cpu", progress=False)
+    det = Detector.load(model, device="cpu")
+    expected = sorted(photo_files, key=lambda f: -det.score(f))
+    assert hard == [Path(p) for p in expected[:round(len(photo_files) / 2)]]
+    cache = json.loads((tmp_path / MINED_NAME).read_text())
+    assert str(tmp_path / "broken.png") not in cache["scores"] and len(cache["scores"]) == len(photo_files)
+    # a resumed run reads the cache instead of scoring again: planted scores come back
+    cache["scores"] = {str(f): float(i) for i, f in enumerate(photo_files)}
+    (tmp_path / MINED_NAME).write_text(json.dumps(cache))
+    assert mine_hard_reals(model, files, tmp_path, top=0.01, device="cpu", progress=False) == [Path(photo_files[-1])]
