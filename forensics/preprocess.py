@@ -44,7 +44,10 @@ def normalize(x: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
 
 def to_tensor(batch: np.ndarray, pre: Preprocessing) -> torch.Tensor:
     """(N,H,W,3) uint8 -> normalised float (N,3,H,W)."""
-    return normalize(torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2), pre)
+    arr = np.ascontiguousarray(batch)
+    if not arr.flags.writeable:  # e.g. a tile of a read-only decoded image: torch warns on those
+        arr = arr.copy()
+    return normalize(torch.from_numpy(arr).permute(0, 3, 1, 2), pre)
 
 
 def pad_to_min(rgb: np.ndarray, min_side: int) -> tuple[np.ndarray, bool]:

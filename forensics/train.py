@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from forensics.aggregate import ScoreRule
 from forensics.checkpoint import atomic_write_json, save_checkpoint, save_state
 from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
                             make_sources)
@@ -66,6 +67,7 @@ class TrainConfig:
     hard_real_share: float = 0.0  # share of real draws taken from the hardest real training files
     hard_real_top: float = 0.05  # which files are hardest: this top share of reals by image score
     hard_real_model: Optional[str] = None  # the model that ranks them (default: init_from)
+    aggregation: Optional[str] = None  # image-score rule, e.g. topk:0.5 (default: init_from's, else mean_prob)
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -170,10 +172,10 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 
 @torch.inference_mode()
 def evaluate_loader(model: torch.nn.Module, loader: DataLoader, pre: Preprocessing, device: torch.device,
-                    aggregation: str = "mean_prob") -> dict[str, Any]:
-    """Image scores, labels and the cell loss on a validation loader."""
-    from forensics.aggregate import aggregate_map
-
+                    score_rule: Optional[ScoreRule] = None) -> dict[str, Any]:
+    """Image scores (under `score_rule`, default the mean of cell P(fake)), labels and the cell loss on a
+    validation loader."""
+    score_rule = score_rule or ScoreRule()
     model.eval()
     scores, labels, losses, oks = [], [], [], []
     for x, y, ok in loader:
@@ -182,7 +184,7 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, pre: Preprocessi
         keep = ok.bool()
         losses.append(F.cross_entropy(logits, target, reduction="none").mean(dim=(1, 2)).cpu()[keep])
         d = (logits[:, 1] - logits[:, 0]).float().cpu().numpy()
-        scores += [aggregate_map(m, aggregation) for m in d]
+        scores += [score_rule(m) for m in d]
         labels += y.tolist()
         oks += keep.tolist()
     # unreadable validation files (ok = 0) are blank placeholders: leave them out of every metric
@@ -204,6 +206,18 @@ def _per_source(scores: np.ndarray, labels: np.ndarray, names: list[str]) -> dic
         else:
             out[n] = {"n": int(m.sum()), "fpr_at_0.5": float((scores[m] >= 0.5).mean())}
     return out
+
+
+def stage_score_rule(cfg: TrainConfig) -> ScoreRule:
+    """The image-score rule a stage validates with and records: `aggregation` when given, else the
+    warm-start model's (a stage continues its model, rule included), else the mean of cell P(fake)."""
+    if cfg.aggregation:
+        return ScoreRule.parse(cfg.aggregation)
+    if cfg.init_from:
+        from forensics.checkpoint import read_config
+
+        return ScoreRule.from_config(read_config(Path(cfg.init_from)))
+    return ScoreRule()
 
 
 def _hard_reals(cfg: TrainConfig, train_sources: list, out: Path, device: torch.device, rank: int,
@@ -264,6 +278,7 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"unknown selection '{cfg.selection}'; choose one of {', '.join(SELECTIONS)}")
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr schedule '{cfg.lr_schedule}'; choose one of {', '.join(LR_SCHEDULES)}")
+    score_rule = stage_score_rule(cfg)
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
@@ -317,7 +332,7 @@ def train(cfg: TrainConfig) -> Path:
     val_loader = DataLoader(val_set, batch_size=32, num_workers=cfg.workers)
     val_names = [n for _, _, n in val_set.items]
     run_config = {"arch": cfg.arch, "input_filter": cfg.input_filter, "preprocessing": pre.to_dict(),
-                  "aggregation": "mean_prob", "threshold": 0.5, "temperature": 1.0,
+                  **score_rule.to_config(), "threshold": 0.5, "temperature": 1.0,
                   "model_id": cfg.model_id or out.name,
                   "training": {**asdict(cfg), "sources": {s.name: len(s.files) for s in train_sources},
                                "val_sources": {s.name: len(s.files) for s in val_sources},
@@ -348,7 +363,7 @@ def train(cfg: TrainConfig) -> Path:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         stop = torch.zeros(1)
         if rank == 0:
-            ev = evaluate_loader(model, val_loader, pre, device)
+            ev = evaluate_loader(model, val_loader, pre, device, score_rule)
             m = binary_metrics(ev["labels"], ev["scores"])
             per_source = _per_source(ev["scores"], ev["labels"], [n for n, ok in zip(val_names, ev["ok"]) if ok])
             score = selection_score(m["ap"], per_source, cfg.selection)

@@ -55,6 +55,10 @@ def train(
         None, "--hard-real-top", help="Which real files count as hard: this top share by image score (default 0.05)."),
     hard_real_model: Optional[Path] = typer.Option(
         None, "--hard-real-model", help="Detector/run directory that ranks the real files (default: --init-from)."),
+    aggregation: Optional[str] = typer.Option(
+        None, "--aggregation",
+        help="Image-score rule the run validates with and records (mean_prob, mean_logit, vote, topk:FRACTION); "
+             "default: the --init-from model's, else mean_prob."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -72,7 +76,7 @@ def train(
                      if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
                      hard_real_share=hard_real_share, hard_real_top=hard_real_top,
-                     hard_real_model=str(hard_real_model) if hard_real_model else None,
+                     hard_real_model=str(hard_real_model) if hard_real_model else None, aggregation=aggregation,
                      progress=False if quiet else None)
     try:
         if config:

@@ -188,3 +188,42 @@ def test_hard_real_mining_ranks_once_and_records_the_files(folders, tmp_path):
 def test_hard_real_mining_needs_a_model_to_rank_with(folders, tmp_path):
     with pytest.raises(ValueError, match="hard_real_model"):
         train(_cfg(folders, tmp_path / "run", hard_real_share=0.3))
+
+
+def test_a_stage_keeps_its_warm_start_models_score_rule(folders, tmp_path):
+    """A stage continues its model, image-score rule included; `aggregation` replaces it."""
+    from forensics.aggregate import ScoreRule
+
+    first = train(_cfg(folders, tmp_path / "first", epochs=1, aggregation="topk:0.5"))
+    assert ScoreRule.from_config(json.loads((first / "config.json").read_text())) == ScoreRule("topk", 0.5)
+    second = train(_cfg(folders, tmp_path / "second", epochs=1, init_from=str(first)))
+    assert ScoreRule.from_config(json.loads((second / "config.json").read_text())) == ScoreRule("topk", 0.5)
+    third = train(_cfg(folders, tmp_path / "third", epochs=1, init_from=str(first), aggregation="mean_logit"))
+    assert ScoreRule.from_config(json.loads((third / "config.json").read_text())).name == "mean_logit"
+    plain = train(_cfg(folders, tmp_path / "plain", epochs=1))
+    assert ScoreRule.from_config(json.loads((plain / "config.json").read_text())) == ScoreRule()
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        train(_cfg(folders, tmp_path / "bad", aggregation="median"))
+
+
+def test_validation_scores_follow_the_score_rule(folders, tmp_path):
+    """The validation AP a stage logs is computed under its image-score rule."""
+    from torch.utils.data import DataLoader
+
+    from forensics.aggregate import ScoreRule
+    from forensics.data import REAL, FAKE, ValidationSet, make_sources
+    from forensics.models import build_model
+    from forensics.preprocess import Preprocessing
+    from forensics.train import evaluate_loader
+
+    import torch
+
+    sources = make_sources([folders / "real"], REAL, split=None, val_fraction=0) + \
+        make_sources([folders / "fake"], FAKE, split=None, val_fraction=0)
+    loader = DataLoader(ValidationSet(sources, 64, per_source=4), batch_size=8)
+    torch.manual_seed(0)
+    model = build_model("resnet18_layer1")
+    plain = evaluate_loader(model, loader, Preprocessing(), torch.device("cpu"))
+    top = evaluate_loader(model, loader, Preprocessing(), torch.device("cpu"), ScoreRule("topk", 0.25))
+    assert plain["scores"].shape == top["scores"].shape == (8,)
+    assert np.all(top["scores"] >= plain["scores"] - 1e-9) and not np.allclose(top["scores"], plain["scores"])
