@@ -139,7 +139,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
     control, from one model's `model_maps` under the image-score `rule`."""
     from forensics.calibrate import threshold_for_fpr
-    from forensics.metrics import binary_metrics
+    from forensics.metrics import binary_metrics, rate_upper_bound
 
     clean = scores_of(maps["clean"], rule)
     per_source_t = {n: threshold_for_fpr(clean[n], target_fpr) for n in reals}
@@ -148,7 +148,8 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     out: dict = {"threshold": threshold, "per_source_threshold": per_source_t, "fpr": {}, "ap": {},
                  "tpr_at_threshold": {}}
     for n in reals:
-        out["fpr"][n] = {"n": int(clean[n].size), "fpr": float((clean[n] >= threshold).mean()),
+        k = int((clean[n] >= threshold).sum())
+        out["fpr"][n] = {"n": int(clean[n].size), "fpr": k / clean[n].size, "fpr_upper95": rate_upper_bound(k, clean[n].size),
                          "fpr_at_0.5": float((clean[n] >= 0.5).mean())}
     for n in fakes:
         m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
@@ -287,7 +288,8 @@ def recipe_chain(run: Path) -> list[dict]:
                        "lr": f"{tr.get('lr')} {tr.get('lr_schedule', 'constant')}",
                        "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch"),
                        "small_fraction": tr.get("small_fraction", 0.0),
-                       "reencode_fraction": tr.get("reencode_fraction", 0.0)})
+                       "reencode_fraction": tr.get("reencode_fraction", 0.0),
+                       "hard_real_share": tr.get("hard_real_share", 0.0), "hard_real_top": tr.get("hard_real_top")})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
     return stages[::-1]
@@ -370,7 +372,8 @@ def main() -> None:
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
-            "reencode_fraction": tr.get("reencode_fraction", 0.0), **figures}
+            "reencode_fraction": tr.get("reencode_fraction", 0.0),
+            "hard_real_share": tr.get("hard_real_share", 0.0), "hard_real_top": tr.get("hard_real_top"), **figures}
 
     # Control 1: format. The same pixels re-encoded as JPEG (q90) vs kept lossless.
     fmt = {}
@@ -479,7 +482,9 @@ def _trial_change(t: dict) -> str:
             + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
                if t.get("source_weights") else "")
             + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else "")
-            + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else ""))
+            + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else "")
+            + (f", {t['hard_real_share']:.0%} of real draws from the {t['hard_real_top']:.0%} real training files "
+               "its warm-start model scored most fake" if t.get("hard_real_share") else ""))
 
 
 def _trials(card: dict) -> list[str]:
@@ -664,7 +669,9 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
             rows.append(f"| {i + 1} | `forensics average --config {st['config']}` | {st['arch']} | weight average of "
                         f"{parts} | - | - | - | - | - | - |")
         else:
-            rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']} "
+            hard = (f"; {st['hard_real_share']:.0%} of real draws from the hardest {st['hard_real_top']:.0%} reals"
+                    if st.get("hard_real_share") else "")
+            rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "
                         f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
                         f"| {st['selection']} | {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |")
     return rows
@@ -716,9 +723,12 @@ def write_card(card: dict, path: Path) -> None:
          + f" Threshold {card['threshold']:.4f}: the largest of the per-source "
          f"thresholds that give at most {card['target_fpr']:.0%} false positives on each real source's validation images.", "",
          "## False-positive rate on real validation photos (target <= 1% per source)", "",
-         "| real source | n | FPR at shipped threshold | meets target | FPR at 0.5 |", "|---|---|---|---|---|"]
+         "| real source | n | FPR at shipped threshold | meets target | 95% upper bound on the FPR | FPR at 0.5 |",
+         "|---|---|---|---|---|---|"]
     for n, v in card["fpr"].items():
-        L.append(f"| {n} | {v['n']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | {v['fpr_at_0.5']:.3f} |")
+        L.append(f"| {n} | {v['n']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | "
+                 f"{v['fpr_upper95']:.3f} | {v['fpr_at_0.5']:.3f} |" if "fpr_upper95" in v else
+                 f"| {n} | {v['n']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | - | {v['fpr_at_0.5']:.3f} |")
     per_t = card.get("per_source_threshold") or {}
     if per_t:
         binding = max(per_t, key=per_t.get)
@@ -728,7 +738,10 @@ def write_card(card: dict, path: Path) -> None:
               + (f" (its highest-scoring photo, `{card['highest_real'][binding]['file']}`, scores "
                  f"{card['highest_real'][binding]['score']:.3f})" if card.get("highest_real") else "")
               + "; with fewer than 100 validation images a source allows no false positive at all, so its threshold "
-              "sits just above its highest-scoring real photo."]
+              "sits just above its highest-scoring real photo. Zero false positives in a few dozen photos bounds the "
+              "true rate only loosely: the upper-bound column is the highest rate still consistent with what was seen "
+              "(one-sided Clopper-Pearson, 95%); only a source with about 300 or more validation photos and none "
+              "flagged shows the 1% target with that confidence."]
     L += ["", "## Average precision per fake set (vs all real validation images; fake = positive)", "",
           "| fake source | n | AP clean (target 0.99) | AP after JPEG 75 + 0.5x resize of both classes (target 0.95) | TPR at shipped threshold |",
           "|---|---|---|---|---|"]

@@ -61,3 +61,15 @@ def calibration_error(labels: np.ndarray, scores: np.ndarray, weights: np.ndarra
     p = np.clip(scores, 1e-7, 1 - 1e-7)
     log_loss = float(-np.sum(w * (labels * np.log(p) + (1 - labels) * np.log(1 - p))))
     return {"ece": ece, "log_loss": log_loss, "brier": float(np.sum(w * (scores - labels) ** 2)), "bins": table}
+
+
+def rate_upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen as `k` events in `n` trials (e.g. false
+    positives among n real images): with 0 of 29, the true rate is below 0.098 at 95% confidence."""
+    from scipy.stats import beta
+
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return 1.0 if k == n else float(beta.ppf(confidence, k + 1, n - k))

@@ -43,3 +43,16 @@ def test_calibration_error_rejects_bad_input():
         calibration_error(np.array([0, 1]), np.array([0.5]))
     with pytest.raises(ValueError):
         calibration_error(np.array([0, 1]), np.array([0.2, 0.8]), np.array([0.0, 0.0]))
+
+
+def test_rate_upper_bound_matches_the_rule_of_three_and_grows_with_events():
+    from forensics.metrics import rate_upper_bound
+
+    assert rate_upper_bound(0, 29) == pytest.approx(1 - 0.05 ** (1 / 29))  # exact for zero events
+    assert rate_upper_bound(0, 300) == pytest.approx(3 / 300, rel=0.01)  # the rule of three
+    assert rate_upper_bound(0, 29) < rate_upper_bound(1, 29) < rate_upper_bound(2, 29) < 1.0
+    assert rate_upper_bound(5, 5) == 1.0
+    with pytest.raises(ValueError):
+        rate_upper_bound(3, 2)
+    with pytest.raises(ValueError):
+        rate_upper_bound(0, 0)
