@@ -41,11 +41,19 @@ def hardest(scores: dict[str, float], top: float) -> list[Path]:
 def mine_hard_reals(model_dir: Path, files: Sequence[Path], out_dir: Path, *, top: float,
                     device: str = "auto", progress: bool = True) -> list[Path]:
     """The hardest real files under `model_dir`'s detector. Scores are cached in `out_dir/hard_reals.json`
-    (with the model and file list they belong to), so a resumed run does not score again."""
+    (with the model, its weights' size and the number of files they belong to), so a resumed run does not
+    score again and a changed model or file list is scored afresh."""
     from forensics.detector import Detector
 
+    from forensics.checkpoint import read_config
+
+    if not 0.0 < top <= 1.0:  # before the scoring, not after it
+        raise ValueError(f"hard-real top share must be in (0, 1], got {top}")
     cache = Path(out_dir) / MINED_NAME
-    key = {"model": str(model_dir), "files": len(files)}
+    cfg = read_config(Path(model_dir))
+    weights = Path(model_dir) / str(cfg.get("weights", "model.safetensors"))
+    key = {"model": str(model_dir), "model_id": cfg.get("model_id"),
+           "weights_bytes": weights.stat().st_size if weights.is_file() else None, "files": len(files)}
     cached: Optional[dict] = None
     if cache.is_file():
         try:
