@@ -9,7 +9,7 @@ import numpy as np
 
 from forensics.data import list_images, warn_skipped
 from forensics.decoding import ImageDecodeError, load_image
-from forensics.metrics import binary_metrics
+from forensics.metrics import balanced_weights, binary_metrics, calibration_error
 from forensics.perturb import parse_perturbations
 from forensics.progress import progress_bar
 
@@ -44,6 +44,14 @@ def score_folder(detector, folder: Path, perturb, *, limit: Optional[int] = None
     return names, np.array(scores, dtype=float), errors
 
 
+def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """`binary_metrics` plus the calibration error of the scores with both classes weighted equally."""
+    m = binary_metrics(labels, scores, threshold)
+    both = labels.size and 0 < labels.sum() < labels.size
+    m["ece"] = calibration_error(labels, scores, balanced_weights(labels))["ece"] if both else float("nan")
+    return m
+
+
 def evaluate(detector, real: Sequence[Path], fakes: Mapping[str, Path], *, perturb: str | None = None,
              limit: Optional[int] = None, progress: bool = True) -> dict[str, Any]:
     """Metrics per fake set (vs all reals) and overall, for each perturbation condition."""
@@ -66,11 +74,10 @@ def evaluate(detector, real: Sequence[Path], fakes: Mapping[str, Path], *, pertu
             out["errors"] += err
             all_fake.append(fs)
             labels = np.r_[np.zeros(rs.size), np.ones(fs.size)]
-            res["fake_sets"][name] = binary_metrics(labels, np.r_[rs, fs], detector.threshold)
+            res["fake_sets"][name] = _metrics(labels, np.r_[rs, fs], detector.threshold)
             res["fake_sets"][name]["_scores"] = (rs, fs)
         fs_all = np.concatenate(all_fake) if all_fake else np.array([])
-        res["overall"] = binary_metrics(np.r_[np.zeros(rs.size), np.ones(fs_all.size)], np.r_[rs, fs_all],
-                                        detector.threshold)
+        res["overall"] = _metrics(np.r_[np.zeros(rs.size), np.ones(fs_all.size)], np.r_[rs, fs_all], detector.threshold)
         out["conditions"][cname] = res
     return out
 

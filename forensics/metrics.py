@@ -73,3 +73,14 @@ def rate_upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     return 1.0 if k == n else float(beta.ppf(confidence, k + 1, n - k))
+
+
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-sample weights that give each class half the total (for a 50/50 prior), e.g. for `calibration_error`."""
+    labels = np.asarray(labels).astype(int)
+    w = np.zeros(labels.size, dtype=float)
+    for c in (0, 1):
+        n = int((labels == c).sum())
+        if n:
+            w[labels == c] = 0.5 / n
+    return w

@@ -116,7 +116,8 @@ def evaluate(
     device: str = typer.Option("auto", "--device"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
-    """AP (fake = positive), accuracy, TPR at 1%/5% FPR per fake set and overall."""
+    """AP (fake = positive), accuracy, TPR at 1%/5% FPR and calibration error (ECE, both classes weighted
+    equally) per fake set and overall."""
     from forensics.checkpoint import atomic_write_json
     from forensics.evaluate import evaluate as run_eval, plot_pr_curves, strip_scores
 
@@ -133,7 +134,7 @@ def evaluate(
         typer.echo(f"[{cname}]")
         for name, m in list(c["fake_sets"].items()) + [("overall", c["overall"])]:
             typer.echo(f"  {name:24s} AP {m['ap']:.4f}  acc {m['accuracy']:.3f}  "
-                       f"TPR@1%FPR {m['tpr_at_fpr_1']:.3f}  TPR@5%FPR {m['tpr_at_fpr_5']:.3f}")
+                       f"TPR@1%FPR {m['tpr_at_fpr_1']:.3f}  TPR@5%FPR {m['tpr_at_fpr_5']:.3f}  ECE {m['ece']:.3f}")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         plot_pr_curves(res, out.with_suffix(".pr.png"))

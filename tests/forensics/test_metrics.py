@@ -56,3 +56,11 @@ def test_rate_upper_bound_matches_the_rule_of_three_and_grows_with_events():
         rate_upper_bound(3, 2)
     with pytest.raises(ValueError):
         rate_upper_bound(0, 0)
+
+
+def test_balanced_weights_give_each_class_half():
+    from forensics.metrics import balanced_weights
+
+    w = balanced_weights(np.array([0, 0, 0, 1]))
+    assert w.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 0.5])
+    assert balanced_weights(np.array([1, 1])).tolist() == [0.25, 0.25]  # one class: half the weight, on it

@@ -67,6 +67,13 @@ def test_eval_and_calibrate(folders, tmp_path):
     assert set(res["conditions"]) == {"clean", "jpeg:90"}
     m = res["conditions"]["clean"]["fake_sets"]["checker"]
     assert 0 <= m["ap"] <= 1 and m["n_real"] == m["n_fake"] > 0
+    from forensics.metrics import calibration_error
+
+    rs, fs = m["_scores"]
+    labels = np.r_[np.zeros(rs.size), np.ones(fs.size)]
+    weights = np.r_[np.full(rs.size, 0.5 / rs.size), np.full(fs.size, 0.5 / fs.size)]
+    assert m["ece"] == pytest.approx(calibration_error(labels, np.r_[rs, fs], weights)["ece"])
+    assert 0 <= res["conditions"]["clean"]["overall"]["ece"] <= 1
     rec = calibrate(run, [folders / "real"], fake_dirs=[folders / "fake"], target_fpr=0.05, progress=False)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["threshold"] == rec["threshold"] and cfg["calibration"]["target_fpr"] == 0.05
