@@ -1,12 +1,15 @@
 """Patch (cell) logits -> one image score P(fake)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 AGGREGATIONS = ("mean_prob", "mean_logit", "vote", "topk")
+# image scores are reported, and verdicts taken, at this precision (thresholds sit on the same grid)
+SCORE_DECIMALS = 6
 DEFAULT_TOPK_FRACTION = 0.1
 
 
@@ -46,20 +49,42 @@ def aggregate_map(fake_logit: np.ndarray, method: str = "mean_prob", *,
     return fn[method]()
 
 
+def rescale(p: float, slope: float, intercept: float) -> float:
+    """Platt rescaling of a probability: sigmoid(slope * logit(p) + intercept)."""
+    q = min(max(float(p), 1e-15), 1.0 - 1e-15)
+    z = slope * math.log(q / (1.0 - q)) + intercept
+    return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
+
+
 @dataclass(frozen=True)
 class ScoreRule:
     """How a detector turns its cell map into one image score: an aggregation method (and, for
-    "topk", the share of most-fake cells it averages). Stored in a model's config.json as the
-    fields "aggregation" and "topk_fraction"."""
+    "topk", the share of most-fake cells it averages), then optionally a Platt rescaling of the
+    aggregated P(fake) (`slope`, `intercept`; identity by default) so the score reads as a probability.
+    Stored in a model's config.json as "aggregation", "topk_fraction" and "score_scaling"."""
 
     method: str = "mean_prob"
     topk_fraction: float = DEFAULT_TOPK_FRACTION
+    slope: float = 1.0
+    intercept: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation '{self.method}'; choose one of {', '.join(AGGREGATIONS)}")
         if not 0.0 < self.topk_fraction <= 1.0:
             raise ValueError(f"top-k fraction must be in (0, 1], got {self.topk_fraction}")
+        if not (math.isfinite(self.slope) and 0.0 < self.slope <= 100.0 and math.isfinite(self.intercept)
+                and abs(self.intercept) <= 100.0):
+            raise ValueError(f"score scaling needs a slope in (0, 100] and an intercept in [-100, 100], "
+                             f"got {self.slope}, {self.intercept}")
+
+    @property
+    def is_rescaled(self) -> bool:
+        return (self.slope, self.intercept) != (1.0, 0.0)
+
+    def with_scaling(self, slope: float = 1.0, intercept: float = 0.0) -> "ScoreRule":
+        """The same aggregation with another rescaling (the default: none)."""
+        return replace(self, slope=float(slope), intercept=float(intercept))
 
     @classmethod
     def parse(cls, text: str) -> "ScoreRule":
@@ -74,12 +99,17 @@ class ScoreRule:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "ScoreRule":
+        scaling: Optional[dict[str, Any]] = config.get("score_scaling")
         return cls(str(config.get("aggregation", "mean_prob")),
-                   float(config.get("topk_fraction", DEFAULT_TOPK_FRACTION)))
+                   float(config.get("topk_fraction", DEFAULT_TOPK_FRACTION)),
+                   float((scaling or {}).get("slope", 1.0)), float((scaling or {}).get("intercept", 0.0)))
 
     def to_config(self) -> dict[str, Any]:
-        """The config.json fields for this rule."""
-        return {"aggregation": self.method, "topk_fraction": self.topk_fraction}
+        """The config.json fields for this rule ("score_scaling" is null without a rescaling, so that
+        updating a config with these fields also clears an old one)."""
+        return {"aggregation": self.method, "topk_fraction": self.topk_fraction,
+                "score_scaling": {"method": "platt", "slope": self.slope, "intercept": self.intercept}
+                if self.is_rescaled else None}
 
     @property
     def name(self) -> str:
@@ -88,9 +118,12 @@ class ScoreRule:
 
     def describe(self) -> str:
         """One phrase for reports."""
-        return {"mean_prob": "mean of per-cell P(fake)", "mean_logit": "P(fake) of the mean cell logit",
+        text = {"mean_prob": "mean of per-cell P(fake)", "mean_logit": "P(fake) of the mean cell logit",
                 "vote": "share of cells voting fake",
                 "topk": f"mean P(fake) of the {self.topk_fraction:.0%} most-fake cells"}[self.method]
+        return text + (f", Platt-rescaled (slope {self.slope:.3f}, intercept {self.intercept:+.3f})"
+                       if self.is_rescaled else "")
 
     def __call__(self, fake_logit: np.ndarray) -> float:
-        return aggregate_map(fake_logit, self.method, topk_fraction=self.topk_fraction)
+        p = aggregate_map(fake_logit, self.method, topk_fraction=self.topk_fraction)
+        return rescale(p, self.slope, self.intercept) if self.is_rescaled else p

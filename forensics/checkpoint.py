@@ -225,6 +225,12 @@ def validate_config(cfg: dict[str, Any]) -> None:
         raise CheckpointError(f"config field 'aggregation' is {agg!r}; choose one of {', '.join(AGGREGATIONS)}")
     if "topk_fraction" in cfg:
         check_number(cfg, "topk_fraction", 1e-6, 1.0)
+    scaling = cfg.get("score_scaling")
+    if scaling is not None:
+        if not isinstance(scaling, dict):
+            raise CheckpointError(f"config field 'score_scaling' must be an object or null, got {scaling!r}")
+        check_number(scaling, "slope", 1e-6, 100.0)
+        check_number(scaling, "intercept", -100.0, 100.0)
     if "threshold" in cfg:
         check_number(cfg, "threshold", 0.0, 1.0)
     if "temperature" in cfg:

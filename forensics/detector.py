@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Optional, Union
 import numpy as np
 import torch
 
-from forensics.aggregate import ScoreRule
+from forensics.aggregate import SCORE_DECIMALS, ScoreRule
 from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
@@ -186,8 +186,8 @@ class Detector:
         return self.cell_map(image).probabilities
 
     def score(self, image: ImageInput) -> float:
-        """Image-level P(fake)."""
-        return self.score_rule(self.cell_map(image).fake_logit)
+        """Image-level P(fake), as `scan` reports it (SCORE_DECIMALS decimals): fake when >= `threshold`."""
+        return round(self.score_rule(self.cell_map(image).fake_logit), SCORE_DECIMALS)
 
     @staticmethod
     def _pixels(image: ImageInput) -> np.ndarray:
@@ -203,7 +203,9 @@ class Detector:
 
     def _result(self, path: Optional[str], decoded: DecodedImage, cmap: CellMap, seconds: float,
                 provenance: Optional[dict[str, Any]]) -> ScanResult:
-        score = self.score_rule(cmap.fake_logit)
+        # the verdict is taken on the score as reported (6 decimals), so that a record's score and label agree
+        # and a threshold calibrated on reported scores flags exactly what it flagged in calibration
+        score = round(self.score_rule(cmap.fake_logit), SCORE_DECIMALS)
         probs = cmap.probabilities
         i, j = np.unravel_index(int(np.argmax(probs)), probs.shape)
         summary = {
@@ -220,7 +222,7 @@ class Detector:
         elif side < WEAK_EVIDENCE_SIDE:
             notes.append(f"image smaller than {WEAK_EVIDENCE_SIDE} px: few patches, score is weak evidence")
         return ScanResult(
-            path=path, score=round(score, 6), label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
+            path=path, score=score, label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
             threshold=self.threshold, model=self.model_id, width=decoded.width, height=decoded.height,
             sha256=decoded.sha256, heatmap=summary, provenance=provenance, notes=tuple(notes),
             file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4))
@@ -311,7 +313,8 @@ class Detector:
         rf, stride, _ = self._geometry
         return {"model": self.model_id, "arch": self.config.get("arch"), "receptive_field": rf,
                 "stride": stride, "threshold": self.threshold, "temperature": self.temperature,
-                "aggregation": self.score_rule.name, "device": str(self.device),
+                "aggregation": self.score_rule.name, "score_scaling": self.score_rule.to_config()["score_scaling"],
+                "device": str(self.device),
                 "source": str(self.source) if self.source else None}
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import cv2
 import numpy as np
 
-from forensics.aggregate import ScoreRule
+from forensics.aggregate import SCORE_DECIMALS, ScoreRule
 from forensics.analysis.heatmaps import (DEFAULT_SIZE, SetHeatmaps, add_differences, plot_mean_heatmaps,
                                          resize_map, set_heatmaps)
 from forensics.analysis.patches import Geometry, TopPatch, plot_patch_grids, random_cells, select_top, top_patch
@@ -199,7 +199,7 @@ def analyze_sets(detector, sets: Sequence[ImageSet], *, size: int = DEFAULT_SIZE
             h, w = rgb.shape[:2]
             cmap = detector.cell_map(rgb)
             probs = cmap.probabilities
-            score = float(score_rule(cmap.fake_logit))
+            score = round(float(score_rule(cmap.fake_logit)), SCORE_DECIMALS)  # as `Detector.scan` reports and decides
             geo = Geometry(int(cmap.stride), int(cmap.receptive_field), int(cmap.offset))
             geometry = geometry or {"stride": geo.stride, "receptive_field": geo.receptive_field, "offset": geo.offset}
             idx = acc.n
@@ -212,7 +212,7 @@ def analyze_sets(detector, sets: Sequence[ImageSet], *, size: int = DEFAULT_SIZE
                 count_regions(lab, rgb, [tp.centre], rand, acc.regions[lab.name])
             acc.spectrum.add(rgb)  # type: ignore[union-attr]
             acc.results.append(ScanResult(
-                path=str(path), score=round(score, 6), label=LABEL_FAKE if score >= threshold else LABEL_REAL,
+                path=str(path), score=score, label=LABEL_FAKE if score >= threshold else LABEL_REAL,
                 threshold=threshold, model=model_id, width=w, height=h,
                 sha256=getattr(decoded, "sha256", None), heatmap=_heatmap_summary(probs, cmap, h, w),
                 provenance=provenance_for(str(path), provenance)))

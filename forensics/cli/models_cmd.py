@@ -29,6 +29,7 @@ def models(
         shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
                         "input_filter": cfg.get("input_filter"), "threshold": cfg.get("threshold"),
                         "aggregation": ScoreRule.from_config(cfg).name,
+                        "score_scaling": ScoreRule.from_config(cfg).to_config()["score_scaling"],
                         "path": str(path)})
     gens = []
     try:
@@ -52,7 +53,8 @@ def models(
     typer.echo("Shipped detector weights:")
     for s in shipped:
         typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
-                   f"image score {s['aggregation']}, threshold {s['threshold']})")
+                   f"image score {s['aggregation']}"
+                   + (" Platt-rescaled" if s["score_scaling"] else "") + f", threshold {s['threshold']})")
     if gens:
         typer.echo("Bundled generators:")
         for g in gens:

@@ -152,6 +152,10 @@ def calibrate(
     quiet: bool = typer.Option(False, "--quiet"),
     aggregation: Optional[str] = typer.Option(
         None, "--aggregation", help="Also set the image-score rule: mean_prob, mean_logit, vote, topk:FRACTION."),
+    fit_scaling: bool = typer.Option(
+        False, "--fit-scaling",
+        help="Also fit a Platt rescaling of the image score on --real and --fake (classes weighted equally), "
+             "so scores read as P(fake) when half the images are fake."),
 ) -> None:
     """Set the decision threshold for a target false-positive rate on real images."""
     from forensics.aggregate import ScoreRule
@@ -164,7 +168,7 @@ def calibrate(
     try:
         rule = ScoreRule.parse(aggregation) if aggregation else None
         rec = run_calibration(model, real, fake_dirs=fake or [], target_fpr=target_fpr, limit=limit,
-                              device=device, progress=not quiet, score_rule=rule)
+                              device=device, progress=not quiet, score_rule=rule, fit_scaling=fit_scaling)
     except (CheckpointError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(rec, indent=2))

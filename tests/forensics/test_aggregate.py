@@ -37,3 +37,25 @@ def test_score_rule_parses_applies_and_round_trips_config():
 def test_score_rule_rejects_bad_spelling(text, message):
     with pytest.raises(ValueError, match=message):
         ScoreRule.parse(text)
+
+
+def test_score_rule_rescaling_is_monotone_stored_and_cleared():
+    """A Platt rescaling maps the aggregated P(fake) through sigmoid(a * logit(p) + b): order (so AP) is
+    kept; the config stores it and a rule without one writes null, clearing an old scaling."""
+    maps = [np.full((3, 3), v) for v in (-4.0, -1.0, 0.0, 2.0, 7.0)]
+    plain = ScoreRule.parse("topk:0.5")
+    scaled = plain.with_scaling(0.5, -1.0)
+    p = np.array([plain(m) for m in maps])
+    q = np.array([scaled(m) for m in maps])
+    assert np.allclose(q, 1 / (1 + np.exp(-(0.5 * np.log(p / (1 - p)) - 1.0))))
+    assert np.all(np.diff(q) > 0) and scaled.is_rescaled and not plain.is_rescaled
+    assert ScoreRule.from_config(scaled.to_config()) == scaled
+    assert scaled.to_config()["score_scaling"] == {"method": "platt", "slope": 0.5, "intercept": -1.0}
+    config = {**scaled.to_config()}
+    config.update(plain.to_config())
+    assert config["score_scaling"] is None and ScoreRule.from_config(config) == plain
+    assert "Platt-rescaled" in scaled.describe() and scaled.name == "topk:0.5"
+    extremes = [scaled(np.full((2, 2), v)) for v in (-80.0, 80.0)]  # saturated cells: no overflow, no NaN
+    assert 0.0 <= extremes[0] < 1e-6 and 1 - 1e-6 < extremes[1] <= 1.0
+    with pytest.raises(ValueError, match="slope"):
+        plain.with_scaling(0.0, 0.0)

@@ -98,6 +98,29 @@ def test_threshold_for_fpr():
     assert (s >= t).mean() <= 0.05 and (s >= t).mean() >= 0.04
 
 
+def test_threshold_sits_on_the_reported_score_grid():
+    """Scans report and decide on 6-decimal scores: the highest allowed real must stay under the threshold
+    as reported, including when rounding carries it up (0.99723227 -> 0.997232, not above a 0.997232 cut)."""
+    reals = np.array([0.1, 0.5, 0.99723227892])
+    t = threshold_for_fpr(reals, 0.01)
+    assert t == 0.997233 and round(reals.max(), 6) < t
+    assert threshold_for_fpr(np.array([0.2, 0.9999996]), 0.01) == 1.0
+    assert threshold_for_fpr(np.array([0.3, 0.4000004]), 0.01) == 0.400001
+
+
+def test_scan_verdicts_agree_with_reported_scores(folders, tmp_path):
+    """A record's label follows its reported score: fake exactly when score >= threshold, at any threshold
+    (here set to a reported score, the boundary case)."""
+    run = train(_cfg(folders, tmp_path / "run"))
+    det = Detector.load(run, device="cpu")
+    files = sorted((folders / "real").glob("*.png"))[:6] + sorted((folders / "fake").glob("*.png"))[:6]
+    scores = [det.scan(p).score for p in files]
+    for t in scores:
+        det.threshold = t
+        for p, r in zip(files, det.scan_many(files, provenance=False)):
+            assert (r.label == "fake") == (r.score >= t) and r.score == det.score(p)
+
+
 def test_warm_start_copies_matching_tensors_into_a_deeper_model(folders, tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -234,3 +257,40 @@ def test_validation_scores_follow_the_score_rule(folders, tmp_path):
     top = evaluate_loader(model, loader, Preprocessing(), torch.device("cpu"), ScoreRule("topk", 0.25))
     assert plain["scores"].shape == top["scores"].shape == (8,)
     assert np.all(top["scores"] >= plain["scores"] - 1e-9) and not np.allclose(top["scores"], plain["scores"])
+
+
+def test_fit_platt_recovers_a_known_scaling():
+    """Labels drawn from sigmoid(2 * logit(s) - 1): the fit finds slope 2 and intercept -1."""
+    from forensics.calibrate import fit_platt
+
+    rng = np.random.default_rng(0)
+    s = rng.uniform(0.01, 0.99, 20000)
+    y = (rng.random(s.size) < 1 / (1 + np.exp(-(2 * np.log(s / (1 - s)) - 1)))).astype(float)
+    slope, intercept = fit_platt(s, y)
+    assert slope == pytest.approx(2.0, abs=0.1) and intercept == pytest.approx(-1.0, abs=0.1)
+    with pytest.raises(ValueError, match="real and fake"):
+        fit_platt(s, np.zeros(s.size))
+
+
+def test_calibrate_fits_a_score_scaling_and_sets_the_threshold_on_it(folders, tmp_path):
+    """With --fit-scaling the stored rule rescales scores; the threshold is set on rescaled scores, so at
+    most the target share of reals is flagged; a later calibration without it clears the scaling."""
+    from forensics.aggregate import ScoreRule
+
+    run = train(_cfg(folders, tmp_path / "run"))
+    rec = calibrate(run, [folders / "real"], fake_dirs=[folders / "fake"], target_fpr=0.05, progress=False,
+                    fit_scaling=True)
+    cfg = json.loads((run / "config.json").read_text())
+    rule = ScoreRule.from_config(cfg)
+    assert rule.is_rescaled and cfg["score_scaling"]["slope"] == rec["score_scaling"]["slope"]
+    det = Detector.load(run, device="cpu")
+    reals = [det.score(p) for p in sorted((folders / "real").glob("*.png"))]
+    assert np.mean(np.array(reals) >= det.threshold) <= 0.05
+    raw = ScoreRule.from_config(cfg).with_scaling()
+    first = sorted((folders / "real").glob("*.png"))[0]
+    assert det.score(first) == pytest.approx(rule.with_scaling(rule.slope, rule.intercept)(det.cell_map(first).fake_logit))
+    assert det.score(first) != pytest.approx(raw(det.cell_map(first).fake_logit))
+    calibrate(run, [folders / "real"], target_fpr=0.05, progress=False, score_rule=ScoreRule.parse("mean_prob"))
+    assert json.loads((run / "config.json").read_text())["score_scaling"] is None
+    with pytest.raises(ValueError, match="needs fake folders"):
+        calibrate(run, [folders / "real"], progress=False, fit_scaling=True)

@@ -109,6 +109,9 @@ def test_cli_refuses_pickle_model_in_one_line(tmp_path, photo_files):
     ({"input_filter": "sharpen"}, "unknown input filter 'sharpen'"),
     ({"aggregation": "median"}, "'aggregation' is 'median'"),
     ({"topk_fraction": 0}, "'topk_fraction' must be a number in"),
+    ({"score_scaling": "platt"}, "'score_scaling' must be an object or null"),
+    ({"score_scaling": {"slope": 0, "intercept": 0}}, "'slope' must be a number in"),
+    ({"score_scaling": {"slope": 1.0, "intercept": float("inf")}}, "'intercept' must be a number in"),
     ({"threshold": 1.5}, "'threshold' must be a number in"),
     ({"threshold": float("nan")}, "'threshold' must be a number in"),   # JSON NaN literal
     ({"temperature": 0}, "'temperature' must be a number in"),
@@ -125,6 +128,7 @@ def test_cli_refuses_pickle_model_in_one_line(tmp_path, photo_files):
     ({"weights": 7}, "escapes the model directory"),
     ({"weights": "model.npz"}, r"must be a \.safetensors file"),
 ], ids=["format", "format_version", "arch_type", "arch_missing", "input_filter", "aggregation", "topk_fraction_zero",
+        "scaling_type", "scaling_slope_zero", "scaling_intercept_inf",
         "threshold_range",
         "threshold_nan", "temperature_zero", "std_zero", "mean_len", "mean_inf", "tile_zero", "overlap_ge_tile",
         "min_side_huge", "preprocessing_type", "weights_absolute", "weights_dotdot", "weights_type",
