@@ -1,5 +1,6 @@
-"""Calibration: a decision threshold for a target false-positive rate on real images,
-and (given fakes) a temperature on the cell logits fitted by minimum log-loss."""
+"""Calibration: a decision threshold for a target false-positive rate on real images, and (given
+fakes) a temperature on the cell logits fitted by minimum log-loss and, on request, a Platt rescaling
+of the image score."""
 from __future__ import annotations
 
 import datetime as _dt

@@ -74,3 +74,22 @@ def test_calibrate_refuses_an_unknown_rule_in_one_line(pair, tmp_path):
                                    "--aggregation", "median", "--device", "cpu", "--quiet"])
     assert res.exit_code == 2 and "unknown aggregation 'median'" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_calibrate_fit_scaling_stores_it_and_models_lists_it(pair, tmp_path):
+    assert _train(pair, tmp_path / "run").exit_code == 0
+    res = CliRunner().invoke(app, ["calibrate", "--model", str(tmp_path / "run"), "--real", str(pair / "real"),
+                                   "--fake", str(pair / "fake"), "--fit-scaling", "--device", "cpu", "--quiet"])
+    assert res.exit_code == 0, (res.exception, res.stderr)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["score_scaling"]["method"] == "platt" and cfg["score_scaling"]["slope"] > 0
+    assert cfg["calibration"]["score_scaling"]["n_real"] == cfg["calibration"]["n_real"]
+
+
+def test_calibrate_fit_scaling_without_fakes_is_one_line_and_exit_2(pair, tmp_path):
+    assert _train(pair, tmp_path / "run").exit_code == 0
+    before = (tmp_path / "run" / "config.json").read_text()
+    res = CliRunner().invoke(app, ["calibrate", "--model", str(tmp_path / "run"), "--real", str(pair / "real"),
+                                   "--fit-scaling", "--device", "cpu", "--quiet"])
+    assert res.exit_code == 2 and "needs fake folders" in res.stderr
+    assert (tmp_path / "run" / "config.json").read_text() == before
