@@ -211,12 +211,12 @@ def calibration_figures(maps: dict, reals: list, fakes: list, rule) -> dict:
     conds = ("clean", "jpeg75_resize0.5")
     raw = rule.with_scaling()
     out: dict = {"scaling": {"slope": rule.slope, "intercept": rule.intercept} if rule.is_rescaled else None}
-    for key, r in (("shipped", rule), ("unscaled", raw)):
-        scores = {c: scores_of(maps[c], r) for c in conds}
-        out[key] = {c: calibration_error(*_balanced_weights(scores[c], reals, fakes)) for c in conds}
+    scores = {c: scores_of(maps[c], raw) for c in conds}  # the Platt rows below rescale these
+    shipped = {c: scores_of(maps[c], rule) for c in conds} if rule.is_rescaled else scores
+    for key, by_cond in (("shipped", shipped), ("unscaled", scores)):
+        out[key] = {c: calibration_error(*_balanced_weights(by_cond[c], reals, fakes)) for c in conds}
         out[f"{key}_bins"] = out[key]["clean"].pop("bins")
         out[key]["jpeg75_resize0.5"].pop("bins")
-    scores = {c: scores_of(maps[c], raw) for c in conds}
 
     def half(c: str, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _balanced_weights({n: v[h::2] for n, v in scores[c].items()}, reals, fakes)

@@ -26,10 +26,10 @@ def models(
     shipped = []
     for name, path in shipped_models().items():
         cfg = json.loads((path / "config.json").read_text())
+        rule = ScoreRule.from_config(cfg)
         shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
                         "input_filter": cfg.get("input_filter"), "threshold": cfg.get("threshold"),
-                        "aggregation": ScoreRule.from_config(cfg).name,
-                        "score_scaling": ScoreRule.from_config(cfg).to_config()["score_scaling"],
+                        "aggregation": rule.name, "score_scaling": rule.to_config()["score_scaling"],
                         "path": str(path)})
     gens = []
     try:
