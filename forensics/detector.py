@@ -14,7 +14,7 @@ from forensics.aggregate import SCORE_DECIMALS, ScoreRule
 from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
-from forensics.device import resolve_device
+from forensics.device import full_precision, resolve_device
 from forensics.fusion import fold_batchnorm
 from forensics.models import PatchClassifier, build_model, parse_arch
 from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
@@ -132,7 +132,8 @@ class Detector:
         x = to_tensor(batch, self.preprocessing).to(self.device)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = self.model(x).float()
+        with full_precision(self.device):
+            logits = self.model(x).float()
         return ((logits[:, 1] - logits[:, 0]) / self.temperature).cpu().numpy()
 
     def _cell_maps(self, images: list[np.ndarray]) -> list[CellMap]:

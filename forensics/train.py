@@ -24,7 +24,7 @@ from forensics.aggregate import ScoreRule
 from forensics.checkpoint import atomic_write_json, save_checkpoint, save_state
 from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
                             make_sources)
-from forensics.device import resolve_device
+from forensics.device import full_precision, resolve_device
 from forensics.metrics import binary_metrics
 from forensics.models import build_model
 from forensics.preprocess import Preprocessing, normalize
@@ -179,7 +179,8 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, pre: Preprocessi
     model.eval()
     scores, labels, losses, oks = [], [], [], []
     for x, y, ok in loader:
-        logits = model(normalize(x.to(device), pre))
+        with full_precision(device):  # validation scores as a Detector computes them (no TF32)
+            logits = model(normalize(x.to(device), pre))
         target = y.to(device).view(-1, 1, 1).expand(-1, logits.shape[2], logits.shape[3])
         keep = ok.bool()
         losses.append(F.cross_entropy(logits, target, reduction="none").mean(dim=(1, 2)).cpu()[keep])

@@ -37,7 +37,7 @@ def _stderr(msg: str) -> None:
 
 def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector: Any = None,
           model: Optional[str] = None, device: str = "auto", engine: str = "local", backend: str = "auto",
-          batch_size: int = 16,
+          batch_size: Optional[int] = None,
           workers: Optional[int] = None, recursive: bool = True, include: Sequence[str] = (),
           by_hash: bool = False, dedupe: bool = False, max_pixels: Optional[int] = None,
           provenance: Optional[bool] = None, csv: Optional[PathLike] = None,
@@ -50,7 +50,8 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     scored by the same model) are skipped; a torn last line left by a crash is truncated first.
     `backend` picks the forward pass: "torch", "onnx" (ONNX Runtime, CPU) or "auto" (ONNX Runtime
     on CPU when installed - measured faster - else PyTorch); scores agree to ~1e-6.
-    `dedupe` scores identical content once; later copies get the first copy's score and a note.
+    `batch_size`: images per forward pass (default 16 on the CPU, 64 on a GPU, where it measured
+    1.6x the images/s of 16 end to end). `dedupe` scores identical content once; later copies get the first copy's score and a note.
     The summary is also written to `summary_path` (default: `<out stem>.summary.json`) and a CSV
     to `csv` (atomically, from the JSONL) when given. `on_record(n)` is called as records are
     written or skipped (benchmarks, custom progress displays).
@@ -61,7 +62,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     from forensics.decoding import DEFAULT_MAX_PIXELS
 
     log = log or (lambda m: None)
-    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size, backend=backend)
+    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend)
     summary_path = Path(summary_path) if summary_path else default_summary_path(out)
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     if max_pixels < 1:
@@ -76,6 +77,10 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
 
         detector = select_backend(detector, backend, log)
     model_id = detector.model_id if detector is not None else _model_id(model)
+    if batch_size is None:
+        from forensics.audit.local import default_batch_size
+
+        batch_size = default_batch_size(detector.device.type if detector is not None else device)
 
     ledger = Ledger(out, model=model_id, by_hash=by_hash, dedupe=dedupe, fsync_every=fsync_every)
     rep = ledger.open()

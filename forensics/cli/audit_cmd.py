@@ -17,7 +17,8 @@ def audit(
     out: Path = typer.Option(..., "--out", "-o", help="Results JSONL (appended; rerun to resume)."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write a CSV (atomically, at the end)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model directory or shipped model name (default: embedded)."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="Images per forward pass (default: 16 on the CPU, 64 on a GPU)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0,
                                           help="Decode processes (0 = decode in the main process; default: cores-1). "
                                                "With --engine ray: number of model actors."),
@@ -47,7 +48,7 @@ def audit(
     if max_pixels < 1:
         fail("--max-pixels must be positive")
     try:  # usage errors before the model is loaded (fast, one line)
-        check_inputs(paths, out, engine=engine, batch_size=batch_size, backend=backend)
+        check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend)
     except AuditError as e:
         fail(str(e))
     if backend == "onnx":

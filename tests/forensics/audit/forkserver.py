@@ -27,7 +27,10 @@ class ForkServer:
     """Client of forkserver.py: start one CLI run, poll or wait for its exit code."""
 
     def __init__(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        # CPU only: CUDA cannot be used in a child forked after the parent touched the driver, and this
+        # harness forks every run from one warm parent. The CUDA audit path runs in freshly started
+        # processes (test_audit_cli's first run on a GPU machine; benchmarks/gpu_check.py).
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve())], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3], env=env)
         self.lines: "queue.Queue[str]" = queue.Queue()
