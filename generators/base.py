@@ -14,6 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from forensics.device import full_precision
+
 from ._common import (config_hash, derive_seed, load_images, make_generators, resolve_device, state_hash,
                       summarize_history, to_uint8)
 
@@ -116,9 +118,10 @@ class Generator(ABC):
         self.net.to(dev).eval()
         out = np.empty((len(seeds), self.resolution, self.resolution, 3), np.uint8)
         try:
-            for i in range(0, len(seeds), batch_size):
-                chunk = seeds[i:i + batch_size]
-                out[i:i + len(chunk)] = to_uint8(self._sample_batch(make_generators(chunk), dev))
+            with full_precision(dev):  # the same images on every device: no TF32 convolutions on CUDA
+                for i in range(0, len(seeds), batch_size):
+                    chunk = seeds[i:i + batch_size]
+                    out[i:i + len(chunk)] = to_uint8(self._sample_batch(make_generators(chunk), dev))
         finally:
             self.net.to("cpu")
         return out
