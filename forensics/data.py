@@ -215,18 +215,21 @@ class BalancedStream(IterableDataset):
     """Endless stream of (crop, label): alternate real/fake, sources within a class in balance.
     With `small_fraction` > 0, that fraction of batches (runs of `batch_size` items, as the
     DataLoader groups them per worker) is cropped at one side from SMALL_SIZES instead. With
-    `hard_share` > 0, that share of real draws comes from `hard_reals` (see `forensics.mining`)."""
+    `hard_share` > 0, that share of real draws comes from `hard_reals`, and with `hard_fake_share` > 0
+    that share of fake draws from `hard_fakes` (see `forensics.mining`)."""
 
     def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0,
                  source_weights: Optional[Mapping[str, float]] = None, batch_size: int = 1,
-                 small_fraction: float = 0.0, hard_reals: Sequence[Path] = (), hard_share: float = 0.0) -> None:
+                 small_fraction: float = 0.0, hard_reals: Sequence[Path] = (), hard_share: float = 0.0,
+                 hard_fakes: Sequence[Path] = (), hard_fake_share: float = 0.0) -> None:
         if not 0.0 <= small_fraction <= 1.0:
             raise ValueError(f"small_fraction must be within 0-1, got {small_fraction}")
-        if not 0.0 <= hard_share <= 1.0:
-            raise ValueError(f"hard_share must be within 0-1, got {hard_share}")
-        if hard_share and not hard_reals:
-            raise ValueError("hard_share > 0 needs hard_reals to draw from")
-        self.hard_reals, self.hard_share = tuple(hard_reals), hard_share
+        for name, share, files in (("hard_share", hard_share, hard_reals), ("hard_fake_share", hard_fake_share, hard_fakes)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be within 0-1, got {share}")
+            if share and not files:
+                raise ValueError(f"{name} > 0 needs {'hard_reals' if name == 'hard_share' else 'hard_fakes'} to draw from")
+        self.hard = {REAL: (tuple(hard_reals), hard_share), FAKE: (tuple(hard_fakes), hard_fake_share)}
         if small_fraction and min(SMALL_SIZES) >= augmenter.size:
             raise ValueError(f"small batches need a training crop above {min(SMALL_SIZES)} px, got {augmenter.size}")
         self.batch_size, self.small_fraction = batch_size, small_fraction
@@ -257,8 +260,9 @@ class BalancedStream(IterableDataset):
             label = (k + wid) % 2
             k += 1
             srcs, p = self.by_label[label], self.source_p[label]
-            if label == REAL and self.hard_share and rng.random() < self.hard_share:
-                path = self.hard_reals[int(rng.integers(len(self.hard_reals)))]
+            hard_files, hard_share = self.hard[label]
+            if hard_share and rng.random() < hard_share:
+                path = hard_files[int(rng.integers(len(hard_files)))]
             else:
                 src = srcs[int(rng.integers(len(srcs)) if p is None else rng.choice(len(srcs), p=p))]
                 path = src.files[int(rng.integers(len(src.files)))]

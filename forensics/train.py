@@ -67,6 +67,9 @@ class TrainConfig:
     hard_real_share: float = 0.0  # share of real draws taken from the hardest real training files
     hard_real_top: float = 0.05  # which files are hardest: this top share of reals by image score
     hard_real_model: Optional[str] = None  # the model that ranks them (default: init_from)
+    hard_fake_share: float = 0.0  # share of fake draws taken from the hardest fake training files
+    hard_fake_top: float = 0.05  # which fakes are hardest: this bottom share of fakes by image score
+    hard_fake_model: Optional[str] = None  # the model that ranks them (default: init_from)
     aggregation: Optional[str] = None  # image-score rule, e.g. topk:0.5 (default: init_from's, else mean_prob)
 
     @classmethod
@@ -221,23 +224,28 @@ def stage_score_rule(cfg: TrainConfig) -> ScoreRule:
     return ScoreRule()
 
 
-def _hard_reals(cfg: TrainConfig, train_sources: list, out: Path, device: torch.device, rank: int,
+def _hard_files(cfg: TrainConfig, label: int, train_sources: list, out: Path, device: torch.device, rank: int,
                 world: int) -> list[Path]:
-    """The real training files drawn for `hard_real_share` of real draws: the top `hard_real_top` by the
-    image score of `hard_real_model` (or the warm-start model), mined once per run by rank 0."""
-    from forensics.mining import mine_hard_reals
+    """The training files of one class drawn for its hard share: reals the ranking model scores most fake
+    (top `hard_real_top`), or fakes it scores most real (bottom `hard_fake_top`). The ranking model is
+    `hard_real_model` / `hard_fake_model`, else the warm-start model; rank 0 mines once per run."""
+    from forensics.mining import mine_hard_files
 
-    if not 0.0 <= cfg.hard_real_share <= 1.0:
-        raise ValueError(f"hard_real_share must be within 0-1, got {cfg.hard_real_share}")
-    ranker = cfg.hard_real_model or cfg.init_from
+    kind = "real" if label == REAL else "fake"
+    share, top, model = (cfg.hard_real_share, cfg.hard_real_top, cfg.hard_real_model) if label == REAL else \
+        (cfg.hard_fake_share, cfg.hard_fake_top, cfg.hard_fake_model)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"hard_{kind}_share must be within 0-1, got {share}")
+    ranker = model or cfg.init_from
     if not ranker:
-        raise ValueError("hard_real_share needs hard_real_model (or init_from): the model whose scores rank the reals")
-    files = [f for s in train_sources if s.label == REAL for f in s.files]
+        raise ValueError(f"hard_{kind}_share needs hard_{kind}_model (or init_from): the model whose scores rank "
+                         f"the {kind}s")
+    files = [f for s in train_sources if s.label == label for f in s.files]
     if world > 1 and rank != 0:
         import torch.distributed as dist
 
         dist.barrier()  # rank 0 scores and caches; the others read its cache
-    hard = mine_hard_reals(Path(ranker), files, out, top=cfg.hard_real_top, device=str(device),
+    hard = mine_hard_files(Path(ranker), files, out, top=top, fake=label == FAKE, device=str(device),
                            progress=cfg.progress and rank == 0)
     if world > 1 and rank == 0:
         import torch.distributed as dist
@@ -320,12 +328,14 @@ def train(cfg: TrainConfig) -> Path:
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    hard = _hard_reals(cfg, train_sources, out, device, rank, world) if cfg.hard_real_share else []
+    hard = _hard_files(cfg, REAL, train_sources, out, device, rank, world) if cfg.hard_real_share else []
+    hard_fakes = _hard_files(cfg, FAKE, train_sources, out, device, rank, world) if cfg.hard_fake_share else []
     per_rank_batch = max(2, cfg.batch_size // world)
     augmenter = Augmenter(cfg.augment, cfg.size, reencode=cfg.reencode_fraction)
     stream = BalancedStream(train_sources, augmenter, cfg.seed, rank=rank,
                             source_weights=cfg.source_weights, batch_size=per_rank_batch,
-                            small_fraction=cfg.small_fraction, hard_reals=hard, hard_share=cfg.hard_real_share)
+                            small_fraction=cfg.small_fraction, hard_reals=hard, hard_share=cfg.hard_real_share,
+                            hard_fakes=hard_fakes, hard_fake_share=cfg.hard_fake_share)
     stream.start_step = start_epoch * cfg.steps_per_epoch
     loader = DataLoader(stream, batch_size=per_rank_batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)
@@ -337,7 +347,8 @@ def train(cfg: TrainConfig) -> Path:
                   "model_id": cfg.model_id or out.name,
                   "training": {**asdict(cfg), "sources": {s.name: len(s.files) for s in train_sources},
                                "val_sources": {s.name: len(s.files) for s in val_sources},
-                               **({"hard_reals": [str(p) for p in hard]} if hard else {})}}
+                               **({"hard_reals": [str(p) for p in hard]} if hard else {}),
+                               **({"hard_fakes": [str(p) for p in hard_fakes]} if hard_fakes else {})}}
     batches = iter(loader)
     stale = sum(1 for h in history[::-1] if h["epoch"] > best["epoch"])
     for epoch in range(start_epoch, cfg.epochs):

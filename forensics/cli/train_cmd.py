@@ -55,6 +55,14 @@ def train(
         None, "--hard-real-top", help="Which real files count as hard: this top share by image score (default 0.05)."),
     hard_real_model: Optional[Path] = typer.Option(
         None, "--hard-real-model", help="Detector/run directory that ranks the real files (default: --init-from)."),
+    hard_fake_share: Optional[float] = typer.Option(
+        None, "--hard-fake-share",
+        help="Share of fake draws taken from the fake training files a model scores most real (hard-fake "
+             "mining; ranked once per run by --hard-fake-model, else --init-from)."),
+    hard_fake_top: Optional[float] = typer.Option(
+        None, "--hard-fake-top", help="Which fake files count as hard: this bottom share by image score (default 0.05)."),
+    hard_fake_model: Optional[Path] = typer.Option(
+        None, "--hard-fake-model", help="Detector/run directory that ranks the fake files (default: --init-from)."),
     aggregation: Optional[str] = typer.Option(
         None, "--aggregation",
         help="Image-score rule the run validates with and records (mean_prob, mean_logit, vote, topk:FRACTION); "
@@ -76,7 +84,9 @@ def train(
                      if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
                      hard_real_share=hard_real_share, hard_real_top=hard_real_top,
-                     hard_real_model=str(hard_real_model) if hard_real_model else None, aggregation=aggregation,
+                     hard_real_model=str(hard_real_model) if hard_real_model else None,
+                     hard_fake_share=hard_fake_share, hard_fake_top=hard_fake_top,
+                     hard_fake_model=str(hard_fake_model) if hard_fake_model else None, aggregation=aggregation,
                      progress=False if quiet else None)
     try:
         if config:
@@ -150,6 +160,14 @@ def calibrate(
     limit: Optional[int] = typer.Option(None, "--limit"),
     device: str = typer.Option("auto", "--device"),
     quiet: bool = typer.Option(False, "--quiet"),
+    hard_fake_share: Optional[float] = typer.Option(
+        None, "--hard-fake-share",
+        help="Share of fake draws taken from the fake training files a model scores most real (hard-fake "
+             "mining; ranked once per run by --hard-fake-model, else --init-from)."),
+    hard_fake_top: Optional[float] = typer.Option(
+        None, "--hard-fake-top", help="Which fake files count as hard: this bottom share by image score (default 0.05)."),
+    hard_fake_model: Optional[Path] = typer.Option(
+        None, "--hard-fake-model", help="Detector/run directory that ranks the fake files (default: --init-from)."),
     aggregation: Optional[str] = typer.Option(
         None, "--aggregation", help="Also set the image-score rule: mean_prob, mean_logit, vote, topk:FRACTION."),
     fit_scaling: bool = typer.Option(

@@ -197,3 +197,25 @@ def test_hard_share_draws_that_share_of_reals_from_the_hard_files(tmp_path, phot
         BalancedStream(sources, Augmenter("none", 48), 0, hard_share=0.2)
     with pytest.raises(ValueError, match="hard_share"):
         BalancedStream(sources, Augmenter("none", 48), 0, hard_reals=[flat], hard_share=1.2)
+
+
+def test_hard_fake_share_draws_that_share_of_fakes_from_the_hard_fakes(tmp_path, photos):
+    """The mirror: fake draws come from the hard fakes at about `hard_fake_share`; real draws never do."""
+    from PIL import Image
+
+    from forensics.data import BalancedStream
+
+    sources = _two_class_sources(tmp_path, next(iter(photos.values())))
+    flat = tmp_path / "hard_fake.png"
+    Image.fromarray(np.full((80, 80, 3), 201, np.uint8)).save(flat)
+    stream = iter(BalancedStream(sources, Augmenter("none", 48), 0, hard_fakes=[flat], hard_fake_share=0.5))
+    from_hard = {0: 0, 1: 0}
+    for _ in range(200):
+        x, label = next(stream)
+        from_hard[label] += int(torch.all(x == 201))
+    assert from_hard[0] == 0
+    assert from_hard[1] / 100 == pytest.approx(0.5, abs=0.15)
+    with pytest.raises(ValueError, match="needs hard_fakes"):
+        BalancedStream(sources, Augmenter("none", 48), 0, hard_fake_share=0.2)
+    with pytest.raises(ValueError, match="hard_fake_share"):
+        BalancedStream(sources, Augmenter("none", 48), 0, hard_fakes=[flat], hard_fake_share=-0.1)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from forensics.detector import resolve_model_dir
-from forensics.mining import MINED_NAME, hardest, mine_hard_reals
+from forensics.mining import MINED_FAKES_NAME, MINED_NAME, hardest, mine_hard_fakes, mine_hard_reals
 
 
 def test_hardest_takes_the_top_share_highest_first():
@@ -15,8 +15,15 @@ def test_hardest_takes_the_top_share_highest_first():
     assert hardest(scores, 1.0) == [Path(p) for p in ("b", "d", "c", "a")]
     with pytest.raises(ValueError, match="top share"):
         hardest(scores, 0.0)
-    with pytest.raises(ValueError, match="no readable"):
+    with pytest.raises(ValueError, match="no readable real"):
         hardest({}, 0.5)
+
+
+def test_hardest_fakes_are_the_lowest_scores_lowest_first():
+    scores = {"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.7}
+    assert hardest(scores, 0.5, highest=False) == [Path("a"), Path("c")]
+    with pytest.raises(ValueError, match="no readable fake"):
+        hardest({}, 0.5, highest=False)
 
 
 def test_mining_ranks_by_the_detectors_score_and_caches(photo_files, tmp_path):
@@ -35,3 +42,14 @@ def test_mining_ranks_by_the_detectors_score_and_caches(photo_files, tmp_path):
     cache["scores"] = {str(f): float(i) for i, f in enumerate(photo_files)}
     (tmp_path / MINED_NAME).write_text(json.dumps(cache))
     assert mine_hard_reals(model, files, tmp_path, top=0.01, device="cpu", progress=False) == [Path(photo_files[-1])]
+
+
+def test_fake_mining_ranks_lowest_first_in_its_own_cache(photo_files, tmp_path):
+    from forensics import Detector
+
+    model = resolve_model_dir("fast")
+    hard = mine_hard_fakes(model, photo_files, tmp_path, top=0.5, device="cpu", progress=False)
+    det = Detector.load(model, device="cpu")
+    expected = sorted(photo_files, key=lambda f: det.score(f))
+    assert hard == [Path(p) for p in expected[:round(len(photo_files) / 2)]]
+    assert (tmp_path / MINED_FAKES_NAME).is_file() and not (tmp_path / MINED_NAME).exists()

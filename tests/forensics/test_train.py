@@ -218,6 +218,27 @@ def test_hard_real_mining_ranks_once_and_records_the_files(folders, tmp_path):
 def test_hard_real_mining_needs_a_model_to_rank_with(folders, tmp_path):
     with pytest.raises(ValueError, match="hard_real_model"):
         train(_cfg(folders, tmp_path / "run", hard_real_share=0.3))
+    with pytest.raises(ValueError, match="hard_fake_model"):
+        train(_cfg(folders, tmp_path / "run2", hard_fake_share=0.3))
+
+
+def test_hard_fake_mining_records_the_fakes_scored_most_real(folders, tmp_path):
+    """Hard-fake mining ranks the fake training files with its warm-start model, lowest score first, and
+    records the hard ones; it can run together with hard-real mining (two caches)."""
+    from forensics.mining import MINED_FAKES_NAME, MINED_NAME
+
+    first = train(_cfg(folders, tmp_path / "first", epochs=1))
+    out = tmp_path / "mined"
+    train(_cfg(folders, out, epochs=1, init_from=str(first), hard_fake_share=0.5, hard_fake_top=0.25,
+               hard_real_share=0.3, hard_real_top=0.25))
+    cfg = json.loads((out / "config.json").read_text())["training"]
+    cache = json.loads((out / MINED_FAKES_NAME).read_text())
+    n_train_fakes = cfg["sources"]["fake:fake"]
+    assert len(cache["scores"]) == n_train_fakes
+    assert len(cfg["hard_fakes"]) == round(0.25 * n_train_fakes)
+    ranked = sorted(cache["scores"], key=lambda p: cache["scores"][p])
+    assert cfg["hard_fakes"] == ranked[:len(cfg["hard_fakes"])]
+    assert (out / MINED_NAME).is_file() and cfg["hard_reals"] and not set(cfg["hard_reals"]) & set(cfg["hard_fakes"])
 
 
 def test_a_stage_keeps_its_warm_start_models_score_rule(folders, tmp_path):

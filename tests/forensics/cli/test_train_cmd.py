@@ -52,7 +52,10 @@ def test_reencode_fraction_is_trained_and_recorded(pair, tmp_path):
                                            (["--source-weight", "fake:nope=2"], "unknown sources"),
                                            (["--hard-real-share", "0.3"], "needs hard_real_model"),
                                            (["--hard-real-share", "0.3", "--hard-real-model", "/nonexistent"],
-                                            "/nonexistent")])
+                                            "/nonexistent"),
+                                           (["--hard-fake-share", "0.3"], "needs hard_fake_model"),
+                                           (["--hard-fake-share", "1.3", "--hard-fake-model", "/nonexistent"],
+                                            "hard_fake_share must be within 0-1")])
 def test_bad_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
     res = _train(pair, tmp_path / "run", *extra)
     assert res.exit_code == 2 and reason in res.stderr and "Traceback" not in res.stderr
