@@ -177,8 +177,11 @@ def test_reencode_share_is_applied_and_zero_leaves_crops_unchanged(photos):
         Augmenter("mild", 48, reencode=1.2)
 
 
-def test_hard_share_draws_that_share_of_reals_from_the_hard_files(tmp_path, photos):
-    """Real draws come from the hard files at about `hard_share`; fake draws never do."""
+@pytest.mark.parametrize("hard_label, files_kw, share_kw", [(0, "hard_reals", "hard_share"),
+                                                           (1, "hard_fakes", "hard_fake_share")])
+def test_hard_share_draws_that_share_of_its_class_from_the_hard_files(tmp_path, photos, hard_label, files_kw,
+                                                                     share_kw):
+    """Draws of the mined class come from its hard files at about the share; the other class's never do."""
     from PIL import Image
 
     from forensics.data import BalancedStream
@@ -186,36 +189,14 @@ def test_hard_share_draws_that_share_of_reals_from_the_hard_files(tmp_path, phot
     sources = _two_class_sources(tmp_path, next(iter(photos.values())))
     flat = tmp_path / "hard.png"
     Image.fromarray(np.full((80, 80, 3), 77, np.uint8)).save(flat)
-    stream = iter(BalancedStream(sources, Augmenter("none", 48), 0, hard_reals=[flat], hard_share=0.5))
+    stream = iter(BalancedStream(sources, Augmenter("none", 48), 0, **{files_kw: [flat], share_kw: 0.5}))
     from_hard = {0: 0, 1: 0}
     for _ in range(200):
         x, label = next(stream)
         from_hard[label] += int(torch.all(x == 77))
-    assert from_hard[1] == 0
-    assert from_hard[0] / 100 == pytest.approx(0.5, abs=0.15)
-    with pytest.raises(ValueError, match="needs hard_reals"):
-        BalancedStream(sources, Augmenter("none", 48), 0, hard_share=0.2)
-    with pytest.raises(ValueError, match="hard_share"):
-        BalancedStream(sources, Augmenter("none", 48), 0, hard_reals=[flat], hard_share=1.2)
-
-
-def test_hard_fake_share_draws_that_share_of_fakes_from_the_hard_fakes(tmp_path, photos):
-    """The mirror: fake draws come from the hard fakes at about `hard_fake_share`; real draws never do."""
-    from PIL import Image
-
-    from forensics.data import BalancedStream
-
-    sources = _two_class_sources(tmp_path, next(iter(photos.values())))
-    flat = tmp_path / "hard_fake.png"
-    Image.fromarray(np.full((80, 80, 3), 201, np.uint8)).save(flat)
-    stream = iter(BalancedStream(sources, Augmenter("none", 48), 0, hard_fakes=[flat], hard_fake_share=0.5))
-    from_hard = {0: 0, 1: 0}
-    for _ in range(200):
-        x, label = next(stream)
-        from_hard[label] += int(torch.all(x == 201))
-    assert from_hard[0] == 0
-    assert from_hard[1] / 100 == pytest.approx(0.5, abs=0.15)
-    with pytest.raises(ValueError, match="needs hard_fakes"):
-        BalancedStream(sources, Augmenter("none", 48), 0, hard_fake_share=0.2)
-    with pytest.raises(ValueError, match="hard_fake_share"):
-        BalancedStream(sources, Augmenter("none", 48), 0, hard_fakes=[flat], hard_fake_share=-0.1)
+    assert from_hard[1 - hard_label] == 0
+    assert from_hard[hard_label] / 100 == pytest.approx(0.5, abs=0.15)
+    with pytest.raises(ValueError, match=f"needs {files_kw}"):
+        BalancedStream(sources, Augmenter("none", 48), 0, **{share_kw: 0.2})
+    with pytest.raises(ValueError, match=share_kw):
+        BalancedStream(sources, Augmenter("none", 48), 0, **{files_kw: [flat], share_kw: 1.2})
