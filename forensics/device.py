@@ -28,7 +28,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 def full_precision(device: torch.device) -> Iterator[None]:
     """Inside the block, CUDA convolutions run in true fp32 (no TF32); elsewhere a no-op.
 
-    PyTorch lets cuDNN use TF32 by default. On an H200 that moved image scores by up to 4e-4 and
+    PyTorch lets cuDNN use TF32 by default. On an H200 that moved image scores by up to 3.5e-4 and
     flipped a verdict at the calibrated threshold (`reports/gpu_check.md`); in fp32 GPU scores match
     the CPU's to 1e-6. The previous setting is restored on exit (serialised across threads)."""
     if device.type != "cuda":
