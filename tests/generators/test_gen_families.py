@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import generators
@@ -41,6 +42,17 @@ def test_same_seed_same_samples(name, trained):
     # image i depends only on (seed, i): a longer run and another batch size start with the same images
     b = gen.sample(6, seed=7, device="cpu", batch_size=3)
     assert np.abs(b[:4].astype(int) - a.astype(int)).max() <= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", FAMILIES)
+def test_cuda_samples_match_the_cpu(name):
+    """The shipped generators sample the same images on a GPU as on the CPU (rounding: one level),
+    with PyTorch's default TF32 flags left on (sampling runs in true fp32)."""
+    gen = generators.load_generator(generators.default_weights_dir(name))
+    a = gen.sample(16, seed=5, device="cpu")
+    b = gen.sample(16, seed=5, device="cuda")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("name", FAMILIES)
