@@ -55,12 +55,31 @@ def mine_hard_fakes(model_dir: Path, files: Sequence[Path], out_dir: Path, *, to
     return mine_hard_files(model_dir, files, out_dir, top=top, fake=True, device=device, progress=progress)
 
 
+def hardest_per_group(scores: dict[str, float], groups: Sequence[Sequence[Path]], top: float, *,
+                      highest: bool = True) -> list[Path]:
+    """`hardest` within each group (a training source), so that one large or uniformly hard source cannot
+    fill the list. Each group's files are repeated up to the longest group's count, so a uniform draw from
+    the list takes every source equally often; groups without a readable file are skipped."""
+    per_group = []
+    for group in groups:
+        names = {str(f) for f in group}
+        sub = {p: v for p, v in scores.items() if p in names}
+        if sub:
+            per_group.append(hardest(sub, top, highest=highest))
+    if not per_group:
+        raise ValueError(f"no readable {'real' if highest else 'fake'} files to mine")
+    longest = max(len(g) for g in per_group)
+    return [g[i % len(g)] for g in per_group for i in range(longest)]
+
+
 def mine_hard_files(model_dir: Path, files: Sequence[Path], out_dir: Path, *, top: float, fake: bool,
-                    device: str = "auto", progress: bool = True) -> list[Path]:
+                    device: str = "auto", progress: bool = True,
+                    groups: Optional[Sequence[Sequence[Path]]] = None) -> list[Path]:
     """The hardest files of one class under `model_dir`'s detector: reals scored most fake, or fakes
     (`fake=True`) scored most real. Scores are cached in `out_dir/hard_reals.json` (`hard_fakes.json`)
     with the model, its weights' size and the number of files they belong to, so a resumed run does not
-    score again and a changed model or file list is scored afresh."""
+    score again and a changed model or file list is scored afresh. With `groups` (the files of each
+    training source), the top share is taken within each group (`hardest_per_group`)."""
     from forensics.detector import Detector
 
     from forensics.checkpoint import read_config
@@ -84,4 +103,6 @@ def mine_hard_files(model_dir: Path, files: Sequence[Path], out_dir: Path, *, to
         scores = score_files(Detector.load(model_dir, device=device), files, progress=progress,
                              desc="mining fakes" if fake else "mining reals")
         atomic_write_json(cache, {"key": key, "scores": scores})
+    if groups is not None:
+        return hardest_per_group(scores, groups, top, highest=not fake)
     return hardest(scores, top, highest=not fake)

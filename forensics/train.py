@@ -70,6 +70,7 @@ class TrainConfig:
     hard_fake_share: float = 0.0  # share of fake draws taken from the hardest fake training files
     hard_fake_top: float = 0.05  # which fakes are hardest: this bottom share of fakes by image score
     hard_fake_model: Optional[str] = None  # the model that ranks them (default: init_from)
+    hard_per_source: bool = False  # take the hard share within each training source, not over the class
     aggregation: Optional[str] = None  # image-score rule, e.g. topk:0.5 (default: init_from's, else mean_prob)
 
     @classmethod
@@ -241,12 +242,13 @@ def _hard_files(cfg: TrainConfig, label: int, train_sources: list, out: Path, de
         raise ValueError(f"hard_{kind}_share needs hard_{kind}_model (or init_from): the model whose scores rank "
                          f"the {kind}s")
     files = [f for s in train_sources if s.label == label for f in s.files]
+    groups = [s.files for s in train_sources if s.label == label] if cfg.hard_per_source else None
     if world > 1 and rank != 0:
         import torch.distributed as dist
 
         dist.barrier()  # rank 0 scores and caches; the others read its cache
     hard = mine_hard_files(Path(ranker), files, out, top=top, fake=label == FAKE, device=str(device),
-                           progress=cfg.progress and rank == 0)
+                           progress=cfg.progress and rank == 0, groups=groups)
     if world > 1 and rank == 0:
         import torch.distributed as dist
 

@@ -63,6 +63,9 @@ def train(
         None, "--hard-fake-top", help="Which fake files count as hard: this bottom share by image score (default 0.05)."),
     hard_fake_model: Optional[Path] = typer.Option(
         None, "--hard-fake-model", help="Detector/run directory that ranks the fake files (default: --init-from)."),
+    hard_per_source: Optional[bool] = typer.Option(
+        None, "--hard-per-source/--hard-over-class",
+        help="Take the hard share of mined files within each training source (default: over the whole class)."),
     aggregation: Optional[str] = typer.Option(
         None, "--aggregation",
         help="Image-score rule the run validates with and records (mean_prob, mean_logit, vote, topk:FRACTION); "
@@ -86,7 +89,8 @@ def train(
                      hard_real_share=hard_real_share, hard_real_top=hard_real_top,
                      hard_real_model=str(hard_real_model) if hard_real_model else None,
                      hard_fake_share=hard_fake_share, hard_fake_top=hard_fake_top,
-                     hard_fake_model=str(hard_fake_model) if hard_fake_model else None, aggregation=aggregation,
+                     hard_fake_model=str(hard_fake_model) if hard_fake_model else None,
+                     hard_per_source=hard_per_source, aggregation=aggregation,
                      progress=False if quiet else None)
     try:
         if config:
@@ -168,6 +172,9 @@ def calibrate(
         None, "--hard-fake-top", help="Which fake files count as hard: this bottom share by image score (default 0.05)."),
     hard_fake_model: Optional[Path] = typer.Option(
         None, "--hard-fake-model", help="Detector/run directory that ranks the fake files (default: --init-from)."),
+    hard_per_source: Optional[bool] = typer.Option(
+        None, "--hard-per-source/--hard-over-class",
+        help="Take the hard share of mined files within each training source (default: over the whole class)."),
     aggregation: Optional[str] = typer.Option(
         None, "--aggregation", help="Also set the image-score rule: mean_prob, mean_logit, vote, topk:FRACTION."),
     fit_scaling: bool = typer.Option(

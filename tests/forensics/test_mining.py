@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from forensics.detector import resolve_model_dir
-from forensics.mining import MINED_FAKES_NAME, MINED_NAME, hardest, mine_hard_fakes, mine_hard_reals
+from forensics.mining import (MINED_FAKES_NAME, MINED_NAME, hardest, hardest_per_group, mine_hard_fakes,
+                              mine_hard_reals)
 
 
 def test_hardest_takes_the_top_share_highest_first():
@@ -17,6 +18,16 @@ def test_hardest_takes_the_top_share_highest_first():
         hardest(scores, 0.0)
     with pytest.raises(ValueError, match="no readable real"):
         hardest({}, 0.5)
+
+
+def test_hardest_per_group_takes_each_sources_share_and_draws_them_equally():
+    scores = {"a1": 0.1, "a2": 0.9, "a3": 0.5, "a4": 0.7, "b1": 0.3, "b2": 0.2}
+    groups = [[Path(p) for p in ("a1", "a2", "a3", "a4")], [Path("b1"), Path("b2")], [Path("unreadable")]]
+    # a's top half and b's top file, repeated so that a uniform draw takes each source half the time
+    assert hardest_per_group(scores, groups, 0.5) == [Path(p) for p in ("a2", "a4", "b1", "b1")]
+    assert hardest_per_group(scores, groups, 0.5, highest=False) == [Path(p) for p in ("a1", "a3", "b2", "b2")]
+    with pytest.raises(ValueError, match="no readable fake"):
+        hardest_per_group(scores, [[Path("c")]], 0.5, highest=False)
 
 
 def test_hardest_fakes_are_the_lowest_scores_lowest_first():
