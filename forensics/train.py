@@ -349,8 +349,8 @@ def train(cfg: TrainConfig) -> Path:
                   "model_id": cfg.model_id or out.name,
                   "training": {**asdict(cfg), "sources": {s.name: len(s.files) for s in train_sources},
                                "val_sources": {s.name: len(s.files) for s in val_sources},
-                               **({"hard_reals": [str(p) for p in hard]} if hard else {}),
-                               **({"hard_fakes": [str(p) for p in hard_fakes]} if hard_fakes else {})}}
+                               **({"hard_reals": list(dict.fromkeys(map(str, hard)))} if hard else {}),
+                               **({"hard_fakes": list(dict.fromkeys(map(str, hard_fakes)))} if hard_fakes else {})}}
     batches = iter(loader)
     stale = sum(1 for h in history[::-1] if h["epoch"] > best["epoch"])
     for epoch in range(start_epoch, cfg.epochs):

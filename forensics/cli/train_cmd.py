@@ -164,17 +164,6 @@ def calibrate(
     limit: Optional[int] = typer.Option(None, "--limit"),
     device: str = typer.Option("auto", "--device"),
     quiet: bool = typer.Option(False, "--quiet"),
-    hard_fake_share: Optional[float] = typer.Option(
-        None, "--hard-fake-share",
-        help="Share of fake draws taken from the fake training files a model scores most real (hard-fake "
-             "mining; ranked once per run by --hard-fake-model, else --init-from)."),
-    hard_fake_top: Optional[float] = typer.Option(
-        None, "--hard-fake-top", help="Which fake files count as hard: this bottom share by image score (default 0.05)."),
-    hard_fake_model: Optional[Path] = typer.Option(
-        None, "--hard-fake-model", help="Detector/run directory that ranks the fake files (default: --init-from)."),
-    hard_per_source: Optional[bool] = typer.Option(
-        None, "--hard-per-source/--hard-over-class",
-        help="Take the hard share of mined files within each training source (default: over the whole class)."),
     aggregation: Optional[str] = typer.Option(
         None, "--aggregation", help="Also set the image-score rule: mean_prob, mean_logit, vote, topk:FRACTION."),
     fit_scaling: bool = typer.Option(

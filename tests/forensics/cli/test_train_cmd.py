@@ -96,3 +96,10 @@ def test_calibrate_fit_scaling_without_fakes_is_one_line_and_exit_2(pair, tmp_pa
                                    "--fit-scaling", "--device", "cpu", "--quiet"])
     assert res.exit_code == 2 and "needs fake folders" in res.stderr
     assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_mining_options_belong_to_train_only():
+    """The hard-example options are train options; calibrate does not offer (and silently ignore) them."""
+    assert "--hard-fake-share" in CliRunner().invoke(app, ["train", "--help"], terminal_width=200).stdout
+    calibrate_help = CliRunner().invoke(app, ["calibrate", "--help"], terminal_width=200).stdout
+    assert "--aggregation" in calibrate_help and "--hard-" not in calibrate_help
