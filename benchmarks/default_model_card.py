@@ -1,8 +1,8 @@
 """Regenerate every number in reports/default_model.md (the default detector's model card), or in
 reports/fast_model.md (a separately shipped `--model fast` detector's card) with `--as fast`.
 
-    python benchmarks/default_model_card.py --run runs/default_v11_slim --publish \
-        --compare reports/previous/default_v4_model.json --compare-model runs/default_v4
+    python benchmarks/default_model_card.py --run runs/default_v25_average --per-source 80 --publish \
+        --compare reports/fast_model.json --compare-model forensics/weights/fast
 
 Scores held-back validation files of every training source at native resolution, sets the
 threshold so that the false-positive rate is <= 1% on the real validation images of EVERY source,
@@ -297,6 +297,56 @@ def worst_control_fpr(card: dict) -> float:
     return max((v["fpr"] for v in card["control_downscale"].values() if v["fpr"] is not None), default=0.0)
 
 
+def trial_label(model_id: str, where: str, taken: list[str]) -> str:
+    """A trial's row name: its model id, with `where` (its run folder or config) added when another row has
+    that id (a stage and the average made from it can share one)."""
+    return f"{model_id} ({where})" if model_id in taken else model_id
+
+
+def _committed_name(path: Path) -> str:
+    """`path` relative to the repository, with the commit that last changed it when it is committed unchanged
+    (a card JSON that this run is about to overwrite is still findable there)."""
+    import subprocess
+
+    name = _rel(path.resolve())
+    try:
+        changed = subprocess.run(["git", "status", "--porcelain", "--", name], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", name], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return name
+    return f"{name} at commit {commit}" if commit and not changed else name
+
+
+def _figures_by_config(card: dict) -> dict[str, dict]:
+    """AP figures of every model a card scored, keyed by the config file that makes it."""
+    out = {t["config"]: t["ap"] for t in (card.get("trials") or {}).values() if t.get("config") and not t.get("carried_from")}
+    if card.get("recipe") and card["recipe"][-1].get("config"):
+        out[card["recipe"][-1]["config"]] = card["ap"]
+    return out
+
+
+def carried_trials(earlier: dict, card: dict, source: str) -> tuple[dict, str]:
+    """Trials of an earlier card that this card did not score again (their weights are not at hand).
+    They are carried only if the two cards scored the same files the same way: every model scored by
+    both (matched by config file) must have identical AP figures, and at least one must exist.
+    Returns (trials, reason none were carried or '')."""
+    mine, theirs = _figures_by_config(card), _figures_by_config(earlier)
+    common = sorted(set(mine) & set(theirs))
+    if not common:
+        return {}, "no model scored by both cards, so the files cannot be checked to be the same"
+    for config in common:
+        a, b = mine[config], theirs[config]
+        if set(a) != set(b) or any(abs(a[n][k] - b[n][k]) > 1e-9 for n in a for k in ("clean", "jpeg75_resize0.5")):
+            return {}, f"{config} has different figures on the two cards (other files or protocol)"
+    carried = {}
+    for name, trial in (earlier.get("trials") or {}).items():
+        if trial.get("config") in mine:
+            continue
+        label = trial_label(name, Path(trial["config"]).stem, taken=[card["model"], *card["trials"], *carried])
+        carried[label] = {**trial, "carried_from": trial.get("carried_from") or source}
+    return carried, ""
+
+
 def _rel(run: Path) -> str:
     return run.relative_to(REPO).as_posix() if run.resolve().is_relative_to(REPO) else str(run)
 
@@ -328,7 +378,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch"),
                        "small_fraction": tr.get("small_fraction", 0.0),
                        "reencode_fraction": tr.get("reencode_fraction", 0.0),
-                       "hard_real_share": tr.get("hard_real_share", 0.0), "hard_real_top": tr.get("hard_real_top")})
+                       **hard_mining_fields(tr)})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
     return stages[::-1]
@@ -337,7 +387,7 @@ def recipe_chain(run: Path) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--run", type=Path, default=REPO / "runs" / "default")
-    ap.add_argument("--per-source", type=int, default=120)
+    ap.add_argument("--per-source", type=int, default=80, help="validation files scored per source (the cards use 80)")
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--as", dest="role", choices=ROLES, default="default",
                     help="which shipped model this card is for: reports/<role>_model.md, forensics/weights/<role>")
@@ -348,8 +398,12 @@ def main() -> None:
                          "adds a side-by-side table")
     ap.add_argument("--trial", type=Path, action="append", default=[],
                     help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
+    ap.add_argument("--earlier-card", type=Path, default=None,
+                    help="an earlier card JSON scored on the same files (e.g. reports/previous/default_v21_model.json): "
+                         "its trials whose weights are not at hand are carried over, marked, once a model scored "
+                         "in both is found to have identical figures")
     ap.add_argument("--compare-model", type=Path, default=None,
-                    help="that model's directory, timed in the same run (e.g. runs/default_v4)")
+                    help="that model's directory, timed in the same run (e.g. forensics/weights/fast)")
     ap.add_argument("--aggregation", default=None,
                     help="image-score rule for this model and every trial (mean_prob, mean_logit, vote, topk:FRACTION); "
                          "default: the run's own. --publish stores it in the shipped config")
@@ -410,15 +464,21 @@ def main() -> None:
         last = recipe_chain(trial.resolve())[-1]
         tr = tdet.config["training"]
         figures = accuracy_figures(model_maps(tdet, pix, degraded), reals, fakes, rule, args.target_fpr)
+        label = trial_label(tdet.model_id, trial.name, taken=[card["model"], *card["trials"]])
         if last.get("command") == "average":
-            card["trials"][tdet.model_id] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
+            card["trials"][label] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
             continue
-        card["trials"][tdet.model_id] = {
+        card["trials"][label] = {
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
             "reencode_fraction": tr.get("reencode_fraction", 0.0),
-            "hard_real_share": tr.get("hard_real_share", 0.0), "hard_real_top": tr.get("hard_real_top"), **figures}
+            **hard_mining_fields(tr), **figures}
+
+    if args.earlier_card:
+        carried, why = carried_trials(json.loads(args.earlier_card.read_text()), card, _committed_name(args.earlier_card))
+        card["trials"].update(carried)
+        print(f"carried {len(carried)} trials from {args.earlier_card}" + (f": {why}" if why else ""), file=sys.stderr)
 
     # Control 1: format. The same pixels re-encoded as JPEG (q90) vs kept lossless.
     fmt = {}
@@ -520,6 +580,27 @@ def _average_text(parts: list[dict]) -> str:
     return "weight average of " + " and ".join(f"{p['model']} ({p['weight']:g})" for p in parts)
 
 
+def hard_mining_fields(training: dict) -> dict:
+    """A stage's hard-example mining settings, from its training config."""
+    return {"hard_real_share": training.get("hard_real_share", 0.0), "hard_real_top": training.get("hard_real_top"),
+            "hard_fake_share": training.get("hard_fake_share", 0.0), "hard_fake_top": training.get("hard_fake_top"),
+            "hard_per_source": bool(training.get("hard_per_source", False))}
+
+
+def _hard_mining_parts(st: dict, long: bool) -> list[str]:
+    """How a stage drew hard examples, one phrase per class ([] when it did not)."""
+    parts = []
+    for cls, share, top, worst in (("real", "hard_real_share", "hard_real_top", "most fake"),
+                                   ("fake", "hard_fake_share", "hard_fake_top", "least fake")):
+        if not st.get(share):
+            continue
+        pool = (f"each source's {st[top]:.0%} hardest {cls} training files" if st.get("hard_per_source")
+                else f"the {st[top]:.0%} hardest {cls} training files")
+        parts.append(f"{st[share]:.0%} of {cls} draws from {pool}"
+                     + (f" (those its warm-start model scored {worst})" if long else ""))
+    return parts
+
+
 def _trial_change(t: dict) -> str:
     """What a trial stage did differently, in one cell."""
     if t.get("averaged_from"):
@@ -529,8 +610,7 @@ def _trial_change(t: dict) -> str:
                if t.get("source_weights") else "")
             + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else "")
             + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else "")
-            + (f", {t['hard_real_share']:.0%} of real draws from the {t['hard_real_top']:.0%} real training files "
-               "its warm-start model scored most fake" if t.get("hard_real_share") else ""))
+            + "".join(f", {part}" for part in _hard_mining_parts(t, long=True)))
 
 
 def _trials(card: dict) -> list[str]:
@@ -540,7 +620,10 @@ def _trials(card: dict) -> list[str]:
         return []
     mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
     external = [n for n in card["ap"] if not n.split(":", 1)[1].startswith("gen_")]
-    rows = [("this model (shipped)", "-", card), *[(f"`{m}` (`{t['config']}`)", _trial_change(t), t) for m, t in trials.items()]]
+    rows = [("this model (shipped)", "-", card),
+            *[(f"`{m}` (`{t['config']}`)" + (" *" if t.get("carried_from") else ""), _trial_change(t), t)
+              for m, t in trials.items()]]
+    carried_from = sorted({t["carried_from"] for t in trials.values() if t.get("carried_from")})
     L = ["", "## Stages tried and not kept", "",
          "Each was trained (or averaged) as a further stage and scored here on the same files with the same protocol "
          "(its own threshold, calibrated the same way); recipe stages that were candidates on their own are listed too. External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
@@ -551,7 +634,14 @@ def _trials(card: dict) -> list[str]:
         L.append(f"| {name} | {what} | {mean(c, 'clean'):.4f} | {mean(c, 'jpeg75_resize0.5'):.4f} | "
                  f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
-    L += ["", "A trial replaces the shipped model only if it meets every false-positive target and raises both mean APs.", ""]
+    L += ["", "A trial replaces the shipped model only if it meets every false-positive target and raises both mean APs."
+          " The card lists the trials whose weights were at hand when it was made; the cards of earlier defaults"
+          " ([previous/README.md](previous/README.md)) list the trials scored against them.", ""]
+    if carried_from:
+        L[-1:] = ["", "\\* Not scored again by this run: its weights are not committed (remake it with its config: `forensics train` or `forensics average`). "
+                  "Its figures come from an earlier run of this script on the same files with the same protocol ("
+                  + ", ".join(f"`{c}`" for c in carried_from) + "), checked by models scored in both runs giving "
+                  "identical figures; its threshold was set the same way.", ""]
     return L
 
 
@@ -780,8 +870,7 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
             rows.append(f"| {i + 1} | `forensics average --config {st['config']}` | {st['arch']} | weight average of "
                         f"{parts} | - | - | - | - | - | - |")
         else:
-            hard = (f"; {st['hard_real_share']:.0%} of real draws from the hardest {st['hard_real_top']:.0%} reals"
-                    if st.get("hard_real_share") else "")
+            hard = "".join(f"; {part}" for part in _hard_mining_parts(st, long=False))
             rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "
                         f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
                         f"| {st['selection']} | {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |")

@@ -1,0 +1,76 @@
+"""Screen candidate detectors on the model card's files and protocol, without writing a card.
+
+    python benchmarks/screen_models.py runs/default_v21_average runs/default_v25_average_70 --per-source 80
+
+For each run: its own threshold (<= 1% false positives on every real source), mean AP over the fake
+sets clean and after JPEG 75 + 0.5x of both classes, the worst real-source and downscale-control
+false-positive rates, the false positives each real source takes at the threshold the other sources
+set, and the ECE of the score. The card's rule for replacing the shipped model: every false-positive
+target met and both mean APs strictly higher. One line of JSON per run goes to `--json` if given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from default_model_card import (accuracy_figures, calibration_figures, degraded_inputs,  # noqa: E402
+                                model_maps, val_files, worst_control_fpr)
+
+
+def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
+           target_fpr: float) -> dict:
+    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies)."""
+    from forensics import Detector
+    from forensics.aggregate import ScoreRule
+
+    det = Detector.load(run, device="cpu")
+    rule = ScoreRule.parse(aggregation) if aggregation else det.score_rule
+    det.score_rule = rule
+    maps = model_maps(det, pix, degraded)
+    fig = accuracy_figures(maps, reals, fakes, rule, target_fpr)
+    cal = calibration_figures(maps, reals, fakes, rule)
+    return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
+            "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
+            "mean_ap_jpeg75_resize0.5": float(np.mean([fig["ap"][f]["jpeg75_resize0.5"] for f in fakes])),
+            "worst_real_fpr": max(v["fpr"] for v in fig["fpr"].values()),
+            "worst_control_fpr": worst_control_fpr(fig),
+            "held_out_false_positives": {n: round(v["fpr"] * v["n"]) for n, v in fig["held_out_threshold"].items()},
+            "ece_clean": cal["shipped"]["clean"]["ece"], "ece_jpeg75_resize0.5": cal["shipped"]["jpeg75_resize0.5"]["ece"],
+            "ap": {f: [round(fig["ap"][f]["clean"], 4), round(fig["ap"][f]["jpeg75_resize0.5"], 4)] for f in fakes}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", type=Path, nargs="+", help="run directories (config.json + model.safetensors)")
+    ap.add_argument("--per-source", type=int, default=80)
+    ap.add_argument("--target-fpr", type=float, default=0.01)
+    ap.add_argument("--aggregation", default=None, help="image-score rule for every run (default: each run's own)")
+    ap.add_argument("--json", type=Path, default=None, help="append one JSON line per run here")
+    args = ap.parse_args()
+
+    from forensics import Detector
+    from forensics.decoding import load_image
+
+    sets = val_files(Detector.load(args.runs[0], device="cpu").config, args.per_source)
+    pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
+    reals = [n for n, (lab, _) in pix.items() if lab == 0]
+    fakes = [n for n, (lab, _) in pix.items() if lab == 1]
+    degraded = degraded_inputs(pix)
+    for run in args.runs:
+        row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
+        print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
+              f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
+              f"{row['worst_control_fpr']:.3f}), ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
+              f"held-out false positives {row['held_out_false_positives']}", flush=True)
+        if args.json:
+            with args.json.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
