@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -62,9 +63,11 @@ def val_files(cfg: dict, per_source: int) -> dict[str, tuple[int, list[Path]]]:
     return out
 
 
-def unused_real_fpr(det, cfg: dict, sets: dict, threshold: float, chunk: int = 64) -> dict:
+def unused_real_fpr(det, cfg: dict, sets: dict, threshold: float, near_from: Optional[float] = None,
+                    chunk: int = 64) -> dict:
     """False positives at the shipped `threshold` on the real validation photos the card's subsample left
-    out: photos that played no part in setting the threshold or choosing the weights' average."""
+    out: photos that played no part in setting the threshold or choosing the weights' average; with
+    `near_from`, also how many `forensics scan` would mark near threshold (in [near_from, threshold))."""
     from forensics.decoding import load_image
     from forensics.metrics import rate_upper_bound
 
@@ -79,6 +82,8 @@ def unused_real_fpr(det, cfg: dict, sets: dict, threshold: float, chunk: int = 6
         k = int((scores >= threshold).sum())
         out[name] = {"n": len(rest), "false_positives": k, "fpr": k / len(rest),
                      "fpr_upper95": rate_upper_bound(k, len(rest)), "max_score": float(scores.max())}
+        if near_from is not None:
+            out[name]["near_threshold"] = int(((scores >= near_from) & (scores < threshold)).sum())
     return out
 
 
@@ -169,7 +174,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     """Threshold (max of per-real-source thresholds for `target_fpr`), FPR per real source, AP per fake
     source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
     control, from one model's `model_maps` under the image-score `rule`."""
-    from forensics.calibrate import threshold_for_fpr
+    from forensics.calibrate import runner_up_threshold, threshold_for_fpr
     from forensics.metrics import binary_metrics, rate_upper_bound
 
     clean = scores_of(maps["clean"], rule)
@@ -195,6 +200,11 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
             k = int((clean[n] >= max(others)).sum())
             out["held_out_threshold"][n] = {"threshold": max(others), "n": int(clean[n].size), "fpr": k / clean[n].size,
                                             "fpr_upper95": rate_upper_bound(k, clean[n].size)}
+    # scores `forensics scan` marks "near threshold": under the threshold, at or over every other source's
+    runner_up = runner_up_threshold({"per_source_threshold": per_source_t}, threshold)
+    if runner_up:
+        out["near_threshold"] = {"from": runner_up[0], "set_by": runner_up[1], "share": {
+            n: float(((clean[n] >= runner_up[0]) & (clean[n] < threshold)).mean()) for n in [*reals, *fakes]}}
     # detections at each real source's own threshold: what the binding source costs
     out["tpr_at_source_threshold"] = {f: {r: float((clean[f] >= per_source_t[r]).mean()) for r in reals} for f in fakes}
     # the same AP against one real source at a time: which real photos hold a fake set's AP down
@@ -487,7 +497,7 @@ def main() -> None:
         fmt[n] = {"mean_abs_delta": float(np.abs(j - clean[n]).mean()),
                   "verdict_flips": float(((j >= threshold) != (clean[n] >= threshold)).mean())}
     card["control_format"] = fmt
-    card["fpr_unused"] = unused_real_fpr(det, cfg, sets, threshold)
+    card["fpr_unused"] = unused_real_fpr(det, cfg, sets, threshold, near_from=(fig.get("near_threshold") or {}).get("from"))
     card["small_images"] = small_image_figures(det, pix[reals[0]][1], threshold)
 
     import torch
@@ -726,16 +736,18 @@ def _unused_real_fpr(card: dict) -> list[str]:
     rows = card.get("fpr_unused") or {}
     if not rows:
         return []
+    near = all("near_threshold" in v for v in rows.values())
     L = ["", "### On the rest of the held-back real photos (none of them set the threshold)", "",
          "The sources with more validation photos than the card scores above: every remaining held-back photo, "
          "scored at the shipped threshold. None of them set the threshold or took part in the card's choice among "
          "trial models (the early stages that picked a best epoch did so on up to 150 validation files per source, "
          "which may include some of them), so this is the card's cleanest false-positive check.", "",
-         "| real source | n | false positives | FPR | meets target | 95% upper bound on the FPR | highest score |",
-         "|---|---|---|---|---|---|---|"]
+         "| real source | n | false positives | FPR | meets target | 95% upper bound on the FPR | highest score |"
+         + (" marked near threshold |" if near else ""),
+         "|---|---|---|---|---|---|---|" + ("---|" if near else "")]
     for n, v in rows.items():
         L.append(f"| {n} | {v['n']} | {v['false_positives']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | "
-                 f"{v['fpr_upper95']:.3f} | {v['max_score']:.3f} |")
+                 f"{v['fpr_upper95']:.3f} | {v['max_score']:.3f} |" + (f" {v['near_threshold']} |" if near else ""))
     shown = [n for n, v in rows.items() if v["fpr_upper95"] <= 0.01]
     L += ["", (f"With these photos, {', '.join(shown)} show{'s' if len(shown) == 1 else ''} the 1% target at 95% "
                "confidence." if shown else "No source has enough held-back photos to show the 1% target at 95% "
@@ -881,6 +893,7 @@ def write_card(card: dict, path: Path) -> None:
     from forensics.data import REENCODE_QUALITY, REENCODE_SCALE, SMALL_SIZES, describe_augment
 
     role = card.get("role", "default")
+    near = card.get("near_threshold")
     L = [f"# Model card: `{card['model']}` ({ROLE_TEXT[role]})", "",
          *(["> The default detector's card is [default_model.md](default_model.md); this one trades some accuracy "
             "for speed (`forensics scan --model fast`, `forensics audit --model fast`).", ""] if role != "default" else []),
@@ -923,12 +936,13 @@ def write_card(card: dict, path: Path) -> None:
          + f" Threshold {card['threshold']:.4f}: the largest of the per-source "
          f"thresholds that give at most {card['target_fpr']:.0%} false positives on each real source's validation images.", "",
          "## False-positive rate on real validation photos (target <= 1% per source)", "",
-         "| real source | n | FPR at shipped threshold | meets target | 95% upper bound on the FPR | FPR at 0.5 |",
-         "|---|---|---|---|---|---|"]
+         "| real source | n | FPR at shipped threshold | meets target | 95% upper bound on the FPR | FPR at 0.5 |"
+         + (" marked near threshold |" if near else ""),
+         "|---|---|---|---|---|---|" + ("---|" if near else "")]
     for n, v in card["fpr"].items():
         L.append(f"| {n} | {v['n']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | "
-                 f"{v['fpr_upper95']:.3f} | {v['fpr_at_0.5']:.3f} |" if "fpr_upper95" in v else
-                 f"| {n} | {v['n']} | {v['fpr']:.3f} | {ok(v['fpr'], 0.01, True)} | - | {v['fpr_at_0.5']:.3f} |")
+                 + (f"{v['fpr_upper95']:.3f}" if "fpr_upper95" in v else "-") + f" | {v['fpr_at_0.5']:.3f} |"
+                 + (f" {near['share'][n]:.3f} |" if near else ""))
     per_t = card.get("per_source_threshold") or {}
     if per_t:
         binding = max(per_t, key=per_t.get)
@@ -945,11 +959,18 @@ def write_card(card: dict, path: Path) -> None:
     L += _unused_real_fpr(card)
     L += _held_out_threshold(card)
     L += ["", "## Average precision per fake set (vs all real validation images; fake = positive)", "",
-          "| fake source | n | AP clean (target 0.99) | AP after JPEG 75 + 0.5x resize of both classes (target 0.95) | TPR at shipped threshold |",
-          "|---|---|---|---|---|"]
+          "| fake source | n | AP clean (target 0.99) | AP after JPEG 75 + 0.5x resize of both classes (target 0.95) | TPR at shipped threshold |"
+          + (" marked near threshold |" if near else ""),
+          "|---|---|---|---|---|" + ("---|" if near else "")]
     for n, v in card["ap"].items():
         L.append(f"| {n} | {v['n']} | {v['clean']:.3f} ({ok(v['clean'], 0.99)}) | {v['jpeg75_resize0.5']:.3f} "
-                 f"({ok(v['jpeg75_resize0.5'], 0.95)}) | {card['tpr_at_threshold'][n]:.3f} |")
+                 f"({ok(v['jpeg75_resize0.5'], 0.95)}) | {card['tpr_at_threshold'][n]:.3f} |"
+                 + (f" {near['share'][n]:.3f} |" if near else ""))
+    if near:
+        L += ["", f"`forensics scan` marks a real verdict \"near threshold\" (a note in JSON records) when its score is "
+              f"under the threshold but at or over {near['from']:.4f}, the threshold every real source except "
+              f"{near['set_by']} sets on its own: the \"marked near threshold\" columns give the share of each source's "
+              "validation images so marked. It changes no verdict and no exit code."]
     L += _ap_by_real(card)
     L += ["", "## Controls against format and resolution shortcuts", "",
           "Control 1: the same pixels re-encoded as JPEG q90 instead of lossless (both classes):", "",

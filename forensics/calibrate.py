@@ -27,6 +27,19 @@ def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float) -> float:
     return float(min(1.0, round(t + 10.0 ** -SCORE_DECIMALS, SCORE_DECIMALS)))
 
 
+def runner_up_threshold(calibration: Optional[dict], threshold: float) -> Optional[tuple[float, str]]:
+    """Where the verdict threshold is the highest of several per-source thresholds (the model card's
+    "max over real sources" rule): (the threshold every other real source would set, the source that
+    sets the verdict threshold). None without such a record, or when `threshold` is not that maximum."""
+    per_source = (calibration or {}).get("per_source_threshold") or {}
+    if len(per_source) < 2:
+        return None
+    (strictest, top), (_, second) = sorted(per_source.items(), key=lambda kv: kv[1], reverse=True)[:2]
+    if abs(float(top) - threshold) > 1e-6 or not float(second) < threshold:
+        return None
+    return float(second), str(strictest)
+
+
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple[float, float]:
     """Slope and intercept of a (weighted) logistic fit of the labels (1 = fake) on logit(score): the
     Platt rescaling that makes the scores read as P(fake) on these images (Newton steps, lightly

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
+from forensics.calibrate import runner_up_threshold
 from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
@@ -18,7 +19,7 @@ from forensics.device import full_precision, resolve_device
 from forensics.fusion import fold_batchnorm
 from forensics.models import PatchClassifier, build_model, parse_arch
 from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
-from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult, error_result
+from forensics.results import LABEL_FAKE, LABEL_REAL, NEAR_MISS_PREFIX, ScanResult, error_result
 
 WEIGHTS_ROOT = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "default"
@@ -222,11 +223,24 @@ class Detector:
             notes.append(f"image smaller than {self.preprocessing.min_side} px: padded, score is weak evidence")
         elif side < WEAK_EVIDENCE_SIDE:
             notes.append(f"image smaller than {WEAK_EVIDENCE_SIDE} px: few patches, score is weak evidence")
+        near_miss = self.near_miss_note(score)
+        if near_miss:
+            notes.append(near_miss)
         return ScanResult(
             path=path, score=score, label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
             threshold=self.threshold, model=self.model_id, width=decoded.width, height=decoded.height,
             sha256=decoded.sha256, heatmap=summary, provenance=provenance, notes=tuple(notes),
             file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4))
+
+    def near_miss_note(self, score: float) -> Optional[str]:
+        """A note for a score under the verdict threshold but at or over the threshold that every real
+        calibration source except the strictest would set on its own; None otherwise."""
+        runner_up = runner_up_threshold(self.config.get("calibration"), self.threshold)
+        if runner_up is None or not runner_up[0] <= score < self.threshold:
+            return None
+        floor, strictest = runner_up
+        return (f"{NEAR_MISS_PREFIX} P(fake) >= {floor:.6f} would be flagged at a 1% false-positive rate on every "
+                f"real calibration source except {strictest}, which sets the threshold ({self.threshold:.6f})")
 
     def _decode(self, item: ImageInput, max_pixels: int) -> tuple[Optional[str], DecodedImage]:
         if isinstance(item, DecodedImage):

@@ -9,6 +9,14 @@ from typing import Any, Optional
 LABEL_FAKE = "fake"
 LABEL_REAL = "real"
 LABEL_ERROR = "error"
+# Start of the note on a real verdict whose score only the strictest real calibration source keeps under
+# the threshold (`Detector.near_miss_note`); `forensics scan` prints "near threshold", audits count them.
+NEAR_MISS_PREFIX = "near threshold:"
+
+
+def is_near_miss(notes) -> bool:
+    """Whether a record's notes (ScanResult.notes or a JSON record's list) mark it near threshold."""
+    return any(isinstance(n, str) and n.startswith(NEAR_MISS_PREFIX) for n in notes or ())
 
 
 @dataclass(frozen=True)

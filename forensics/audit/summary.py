@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from forensics.audit.ledger import iter_records
+from forensics.results import LABEL_REAL, is_near_miss
 
 HIST_BINS = 10
 MAX_ERRORS_LISTED = 100
@@ -23,6 +24,7 @@ class AuditSummary:
     out: str
     records: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    near_threshold: int = 0   # real verdicts marked "near threshold" (Detector.near_miss_note)
     histogram: dict[str, Any] = field(default_factory=dict)
     slowest: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -55,7 +57,8 @@ class AuditSummary:
 
     def format_text(self, max_errors: int = 10) -> str:
         lines = [f"audit: {self.records} records in {self.out}"
-                 + "".join(f", {k} {v}" for k, v in sorted(self.counts.items()))]
+                 + "".join(f", {k} {v}" + (f" ({self.near_threshold} near threshold)" if k == LABEL_REAL and self.near_threshold
+                                           else "") for k, v in sorted(self.counts.items()))]
         lines.append(f"this run: {self.scored} new, {self.skipped} already recorded"
                      + (f", {self.duplicates} duplicates" if self.duplicates else "")
                      + f", {self.seconds:.1f} s, {self.images_per_second:.1f} images/s"
@@ -98,6 +101,7 @@ def summarize(out: Union[str, Path], **run: Any) -> AuditSummary:
         s.records += 1
         label = str(rec.get("label"))
         counts[label] = counts.get(label, 0) + 1
+        s.near_threshold += label == LABEL_REAL and is_near_miss(rec.get("notes"))
         if rec.get("model"):
             models.add(str(rec["model"]))
         score = rec.get("score")

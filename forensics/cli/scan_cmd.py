@@ -10,6 +10,7 @@ import typer
 from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE, load_detector
 from forensics.cli.common import display_path as _display_path
 from forensics.decoding import DEFAULT_MAX_PIXELS
+from forensics.results import is_near_miss
 
 
 def scan(
@@ -50,6 +51,7 @@ def scan(
                 typer.echo(_json_line(r))
             elif not r.is_error:
                 extra = "" if r.stable is None else ("  stable" if r.stable else "  UNSTABLE")
+                extra += "  near threshold" if is_near_miss(r.notes) else ""
                 typer.echo(f"{display_path(r.path)}\t{r.label.upper()}\tP(fake)={r.score:.3f}{extra}")
     except Exception as e:  # unexpected: one line unless --debug
         if debug:

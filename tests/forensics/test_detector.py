@@ -87,3 +87,32 @@ def test_module_level_scan_caches_the_default(photo_files):
     assert 0.0 <= first.score <= 1.0
     from forensics.detector import _cached_detector
     assert _cached_detector.cache_info().hits >= 1
+
+
+def test_near_threshold_note_only_where_the_strictest_source_alone_keeps_a_score_real(detector, photos):
+    from forensics.results import NEAR_MISS_PREFIX
+
+    rgb = next(iter(photos.values()))[:128, :128]
+    score = detector.scan(rgb).score
+    assert score < 1.0
+    strict = round(score + (1.0 - score) / 2, 6)  # the verdict threshold, set by one source
+    calibrated = lambda per_source: Detector(detector.model, {
+        **detector.config, "threshold": strict,
+        "calibration": {"rule": "max over real sources", "per_source_threshold": per_source}}, device=detector.device)
+
+    near = calibrated({"real:strict": strict, "real:other": round(score / 2, 6), "real:third": 0.0}).scan(rgb)
+    assert near.label == "real" and near.score == score
+    notes = [n for n in near.notes if n.startswith(NEAR_MISS_PREFIX)]
+    assert len(notes) == 1 and "real:strict" in notes[0] and f"{strict:.6f}" in notes[0]
+
+    # another source would also keep it real: no note
+    other_high = calibrated({"real:strict": strict, "real:other": round((score + strict) / 2, 6)})
+    assert not any(n.startswith(NEAR_MISS_PREFIX) for n in other_high.scan(rgb).notes)
+    # a threshold the record did not set (e.g. --threshold): no note
+    overridden = calibrated({"real:strict": strict, "real:other": round(score / 2, 6)})
+    overridden.threshold = round((score + strict) / 2, 6)
+    assert overridden.near_miss_note(score) is None
+    # flagged images and a pooled calibration record carry none either
+    assert overridden.near_miss_note(strict) is None
+    assert Detector(detector.model, {**detector.config, "threshold": strict, "calibration": {"target_fpr": 0.01}},
+                    device=detector.device).near_miss_note(score) is None

@@ -41,6 +41,25 @@ def test_audit_folder_good_and_bad(mixed_folder, tmp_path, detector):
     summ = json.loads((tmp_path / "res.summary.json").read_text())
     assert summ["counts"] == s.counts and summ["n_errors"] == 3
     assert "errors: 3" in s.format_text()
+    assert 0 <= s.near_threshold <= s.counts.get("real", 0)
+
+
+def test_summary_counts_real_verdicts_near_threshold(tmp_path, detector):
+    from forensics import Detector
+
+    folder = tmp_path / "imgs"
+    make_images(folder, 3, size=96)
+    scores = sorted(detector.scan(p, provenance=False).score for p in sorted(folder.iterdir()))
+    assert scores[-2] < scores[-1] < 1.0
+    # a calibration record under which only the top-scoring image is near threshold
+    strict = round(scores[-1] + (1.0 - scores[-1]) / 2, 6)
+    runner_up = round((scores[-2] + scores[-1]) / 2, 6)
+    near = Detector(detector.model, {**detector.config, "threshold": strict, "calibration": {
+        "per_source_threshold": {"real:strict": strict, "real:other": runner_up}}}, device=detector.device)
+    s = audit(folder, tmp_path / "res.jsonl", detector=near, workers=0, batch_size=2, provenance=False)
+    assert s.counts == {"real": 3} and s.near_threshold == 1
+    assert "real 3 (1 near threshold)" in s.format_text()
+    assert json.loads((tmp_path / "res.summary.json").read_text())["near_threshold"] == 1
 
 
 def test_worker_processes_match_in_process(mixed_folder, tmp_path, detector):

@@ -91,3 +91,34 @@ def test_both_shipped_models_scan_and_are_listed(photo_files):
     for name, d in listed.items():  # each lists the image-score rule its scores are made with
         cfg = json.loads((shipped_models()[name] / "config.json").read_text())
         assert d["aggregation"].split(":")[0] == cfg.get("aggregation", "mean_prob")
+
+
+def _calibrated_near(detector, score: float, model_dir):
+    """A copy of the default whose per-source calibration puts `score` just under the threshold that
+    one source sets and over the one every other source sets."""
+    import shutil
+
+    from forensics.checkpoint import read_config
+
+    shutil.copytree(detector.source, model_dir)
+    cfg = read_config(model_dir)
+    strict = round(score + (1.0 - score) / 2, 6)
+    cfg.update(threshold=strict, calibration={"rule": "max over real sources", "per_source_threshold": {
+        "real:strict": strict, "real:other": round(score / 2, 6)}})
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    return strict
+
+
+def test_scan_marks_a_real_verdict_near_threshold(detector, photo_files, tmp_path):
+    score = detector.scan(photo_files[0], provenance=False).score
+    assert score < 1.0
+    strict = _calibrated_near(detector, score, tmp_path / "model")
+    plain = run("scan", "--model", tmp_path / "model", photo_files[0], photo_files[1])
+    first, second = plain.stdout.splitlines()
+    assert "\tREAL\t" in first and first.endswith("near threshold") and plain.returncode == 0
+    rec = json.loads(run("scan", "--json", "--model", tmp_path / "model", photo_files[0]).stdout)
+    assert rec["label"] == "real" and rec["threshold"] == strict
+    assert any(n.startswith("near threshold:") and "real:strict" in n for n in rec["notes"])
+    # an explicit --threshold is not the calibrated one: no mark
+    other = run("scan", "--model", tmp_path / "model", "--threshold", 0.999999, photo_files[0])
+    assert "near threshold" not in other.stdout
