@@ -239,7 +239,8 @@ class Detector:
         if runner_up is None or not runner_up[0] <= score < self.threshold:
             return None
         floor, strictest = runner_up
-        return (f"{NEAR_MISS_PREFIX} P(fake) >= {floor:.6f} would be flagged at a 1% false-positive rate on every "
+        target = float(self.config["calibration"].get("target_fpr", 0.01))
+        return (f"{NEAR_MISS_PREFIX} P(fake) >= {floor:.6f} would be flagged at a {target:.0%} false-positive rate on every "
                 f"real calibration source except {strictest}, which sets the threshold ({self.threshold:.6f})")
 
     def _decode(self, item: ImageInput, max_pixels: int) -> tuple[Optional[str], DecodedImage]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 LABEL_FAKE = "fake"
 LABEL_REAL = "real"
@@ -14,7 +14,7 @@ LABEL_ERROR = "error"
 NEAR_MISS_PREFIX = "near threshold:"
 
 
-def is_near_miss(notes) -> bool:
+def is_near_miss(notes: Optional[Iterable[Any]]) -> bool:
     """Whether a record's notes (ScanResult.notes or a JSON record's list) mark it near threshold."""
     return any(isinstance(n, str) and n.startswith(NEAR_MISS_PREFIX) for n in notes or ())
 
