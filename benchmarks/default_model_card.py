@@ -158,6 +158,18 @@ def throughputs(models: dict, size: int, batch: int, rounds: int = 5, seconds: f
     return {k: v["best"] for k, v in res.items()}
 
 
+def card_inputs(cfg: dict, per_source: int) -> tuple[dict, dict, list, list, dict]:
+    """What every model on a card is scored on: the validation subsample (`val_files`), its decoded
+    pixels per set, the real and fake set names, and the re-encoded and downscaled copies."""
+    from forensics.decoding import load_image
+
+    sets = val_files(cfg, per_source)
+    pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
+    reals = [n for n, (lab, _) in pix.items() if lab == 0]
+    fakes = [n for n, (lab, _) in pix.items() if lab == 1]
+    return sets, pix, reals, fakes, degraded_inputs(pix)
+
+
 def degraded_inputs(pix: dict) -> dict:
     """The re-encoded pixels every model is scored on, made once: each set after JPEG 75 + 0.5x resize,
     and real photos downscaled 2x / 4x and re-saved as JPEG q90 (the downscale control)."""
@@ -426,7 +438,6 @@ def main() -> None:
 
     from forensics import Detector
     from forensics.aggregate import ScoreRule
-    from forensics.decoding import load_image
     from forensics.models import build_model
     from forensics.stability import jpeg, resize
 
@@ -435,12 +446,7 @@ def main() -> None:
     det.score_rule = rule
     det.model_id = args.model_id or det.model_id
     cfg = det.config
-    sets = val_files(cfg, args.per_source)
-    pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
-    reals = [n for n, (lab, _) in pix.items() if lab == 0]
-    fakes = [n for n, (lab, _) in pix.items() if lab == 1]
-
-    degraded = degraded_inputs(pix)
+    sets, pix, reals, fakes, degraded = card_inputs(cfg, args.per_source)
     maps = model_maps(det, pix, degraded)
     if args.fit_scaling:
         rule = det.score_rule = fit_scaling(maps, reals, fakes, rule)

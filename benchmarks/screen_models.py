@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import (accuracy_figures, calibration_figures, degraded_inputs,  # noqa: E402
-                                model_maps, val_files, worst_control_fpr)
+from default_model_card import (accuracy_figures, calibration_figures, card_inputs, model_maps,  # noqa: E402
+                                worst_control_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
@@ -54,13 +54,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from forensics import Detector
-    from forensics.decoding import load_image
 
-    sets = val_files(Detector.load(args.runs[0], device="cpu").config, args.per_source)
-    pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
-    reals = [n for n, (lab, _) in pix.items() if lab == 0]
-    fakes = [n for n, (lab, _) in pix.items() if lab == 1]
-    degraded = degraded_inputs(pix)
+    _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source)
     for run in args.runs:
         row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
