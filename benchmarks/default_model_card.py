@@ -24,6 +24,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 ROLES = ("default", "fast")
+# the colour control's filters: (name, saturation factor), as phone cameras and photo apps apply them
+COLOUR_FILTERS = (("vivid", 1.5), ("muted", 0.5))
 ROLE_TEXT = {"default": "the embedded default detector",
              "fast": "shipped as `--model fast`: the speed-first detector"}
 
@@ -102,7 +104,8 @@ def model_maps(det, pix: dict, degraded: dict) -> dict:
         return [det.cell_map(a).fake_logit for a in arrays]
     return {"clean": {n: maps(arrs) for n, (_, arrs) in pix.items()},
             "jpeg75_resize0.5": {n: maps(arrs) for n, arrs in degraded["jpeg75_resize0.5"].items()},
-            "control_downscale": {k: maps(arrs) for k, arrs in degraded["control_downscale"].items()}}
+            "control_downscale": {k: maps(arrs) for k, arrs in degraded["control_downscale"].items()},
+            "control_colour": {k: maps(arrs) for k, arrs in degraded["control_colour"].items()}}
 
 
 def scores_of(maps: dict, rule) -> dict:
@@ -160,7 +163,7 @@ def throughputs(models: dict, size: int, batch: int, rounds: int = 5, seconds: f
 
 def card_inputs(cfg: dict, per_source: int) -> tuple[dict, dict, list, list, dict]:
     """What every model on a card is scored on: the validation subsample (`val_files`), its decoded
-    pixels per set, the real and fake set names, and the re-encoded and downscaled copies."""
+    pixels per set, the real and fake set names, and the re-encoded, downscaled and colour-filtered copies."""
     from forensics.decoding import load_image
 
     sets = val_files(cfg, per_source)
@@ -172,14 +175,18 @@ def card_inputs(cfg: dict, per_source: int) -> tuple[dict, dict, list, list, dic
 
 def degraded_inputs(pix: dict) -> dict:
     """The re-encoded pixels every model is scored on, made once: each set after JPEG 75 + 0.5x resize,
-    and real photos downscaled 2x / 4x and re-saved as JPEG q90 (the downscale control)."""
+    real photos downscaled 2x / 4x and re-saved as JPEG q90 (the downscale control), and real photos
+    through a vivid (saturation x1.5) or muted (x0.5) colour filter, re-saved as JPEG q90 (the colour control)."""
+    from forensics.data import scale_saturation
     from forensics.perturb import parse_perturbation
     from forensics.stability import jpeg, resize
 
     degrade = parse_perturbation("jpeg:75+resize:0.5")
     return {"jpeg75_resize0.5": {n: [degrade(a) for a in arrs] for n, (_, arrs) in pix.items()},
             "control_downscale": {f"{n} /{f}": [jpeg(resize(a, 1 / f), 90) for a in arrs if min(a.shape[:2]) // f >= 16]
-                                  for n, (lab, arrs) in pix.items() if lab == 0 for f in (2, 4)}}
+                                  for n, (lab, arrs) in pix.items() if lab == 0 for f in (2, 4)},
+            "control_colour": {f"{n} {name} x{f:g}": [jpeg(scale_saturation(a, f), 90) for a in arrs]
+                               for n, (lab, arrs) in pix.items() if lab == 0 for name, f in COLOUR_FILTERS}}
 
 
 def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: float) -> dict:
@@ -230,6 +237,10 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     for key, sc in scores_of(maps["control_downscale"], rule).items():
         ctl[key] = {"n": int(sc.size), "fpr": float((sc >= threshold).mean()) if sc.size else None}
     out["control_downscale"] = ctl
+    # Control 3: real validation photos through a vivid or muted colour filter (reported, not a target)
+    if "control_colour" in maps:
+        out["control_colour"] = {key: {"n": int(sc.size), "fpr": float((sc >= threshold).mean())}
+                                 for key, sc in scores_of(maps["control_colour"], rule).items()}
     out["score_rule"] = {"name": rule.name, "text": rule.describe()}
     out["by_rule"] = rule_comparison(maps, reals, fakes, target_fpr, rule)
     return out
@@ -312,6 +323,24 @@ def small_image_figures(det, real_arrays: list, threshold: float, n: int = 24) -
         out[name] = {"side": side, "n_real": int(s_real.size), "n_fake": int(s_fake.size), "ap": m["ap"],
                      "fpr": float((s_real >= threshold).mean()), "tpr": m["tpr"]}
     return out
+
+
+# what a card keeps of the card it compares with: without these, each card nested the other's
+# comparison, and every publish made both files larger (3 MB by v25)
+COMPARED_CARD_DROPS = ("compare", "trials")
+
+
+def compared_card(path: Path) -> dict:
+    """The compared card's figures, as this card stores them: its path, and its JSON without its own
+    comparison or trial figures (`COMPARED_CARD_DROPS`)."""
+    other = json.loads(path.read_text())
+    return {"card": path.as_posix(), **{k: v for k, v in other.items() if k not in COMPARED_CARD_DROPS}}
+
+
+def worst_colour_fpr(card: dict) -> Optional[float]:
+    """The highest false-positive rate over the colour-control sets (None for a card without them)."""
+    ctl = card.get("control_colour")
+    return max((v["fpr"] for v in ctl.values()), default=0.0) if ctl is not None else None
 
 
 def worst_control_fpr(card: dict) -> float:
@@ -400,6 +429,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "steps_per_epoch": tr.get("steps_per_epoch"), "best_epoch": cfg.get("best_epoch"),
                        "small_fraction": tr.get("small_fraction", 0.0),
                        "reencode_fraction": tr.get("reencode_fraction", 0.0),
+                       "saturation_fraction": tr.get("saturation_fraction", 0.0),
                        **hard_mining_fields(tr)})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
@@ -489,6 +519,7 @@ def main() -> None:
             "size": tr.get("size"), "lr": last["lr"], "epochs_run": last["epochs_run"],
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
             "reencode_fraction": tr.get("reencode_fraction", 0.0),
+            "saturation_fraction": tr.get("saturation_fraction", 0.0),
             **hard_mining_fields(tr), **figures}
 
     if args.earlier_card:
@@ -532,7 +563,7 @@ def main() -> None:
     speed["gmac_this@256"] = conv_macs(det.model, 256) / 1e9
     speed["gmac_resnet50_full@256"] = conv_macs(full, 256) / 1e9
     if args.compare:
-        card["compare"] = {"card": args.compare.as_posix(), **json.loads(args.compare.read_text())}
+        card["compare"] = compared_card(args.compare)
     card["images_per_second_cpu"] = speed
 
     # failure examples: worst false positive per real source and worst false negative per fake source
@@ -617,6 +648,12 @@ def _hard_mining_parts(st: dict, long: bool) -> list[str]:
     return parts
 
 
+def _saturation_range() -> str:
+    from forensics.data import SATURATION_RANGE
+
+    return f"{SATURATION_RANGE[0]:g}-{SATURATION_RANGE[1]:g}x"
+
+
 def _trial_change(t: dict) -> str:
     """What a trial stage did differently, in one cell."""
     if t.get("averaged_from"):
@@ -626,6 +663,8 @@ def _trial_change(t: dict) -> str:
                if t.get("source_weights") else "")
             + (f", {t['small_fraction']:.0%} small batches" if t.get("small_fraction") else "")
             + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else "")
+            + (f", {t['saturation_fraction']:.0%} of images with colour saturation scaled {_saturation_range()}"
+               if t.get("saturation_fraction") else "")
             + "".join(f", {part}" for part in _hard_mining_parts(t, long=True)))
 
 
@@ -889,6 +928,8 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
                         f"{parts} | - | - | - | - | - | - |")
         else:
             hard = "".join(f"; {part}" for part in _hard_mining_parts(st, long=False))
+            if st.get("saturation_fraction"):
+                hard += f"; {st['saturation_fraction']:.0%} of images with saturation scaled"
             rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "
                         f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
                         f"| {st['selection']} | {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |")
@@ -988,6 +1029,11 @@ def write_card(card: dict, path: Path) -> None:
     for n, v in card["control_downscale"].items():
         fpr = "-" if v["fpr"] is None else f"{v['fpr']:.3f}"
         L.append(f"| {n} | {v['n']} | {fpr} |")
+    if card.get("control_colour"):
+        L += ["", "Control 3 (reported, not an issue target): real validation photos through a vivid (colour saturation "
+              "x1.5) or muted (x0.5) filter, as phone cameras and photo apps apply them, re-saved as JPEG q90:", "",
+              "| set | n | FPR at shipped threshold |", "|---|---|---|"]
+        L += [f"| {n} | {v['n']} | {v['fpr']:.3f} |" for n, v in card["control_colour"].items()]
     sp = card["images_per_second_cpu"]
     L += ["", f"## Inference cost (this CPU, PyTorch fp32, {sp.get('threads', 2)} threads unless stated; one run)", "",
           "Both networks run as `forensics scan` runs them: channels_last, BatchNorm folded into the "

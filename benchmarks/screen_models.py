@@ -3,9 +3,9 @@
     python benchmarks/screen_models.py runs/default_v21_average runs/default_v25_average_70 --per-source 80
 
 For each run: its own threshold (<= 1% false positives on every real source), mean AP over the fake
-sets clean and after JPEG 75 + 0.5x of both classes, the worst real-source and downscale-control
-false-positive rates, the false positives each real source takes at the threshold the other sources
-set, and the ECE of the score. The card's rule for replacing the shipped model: every false-positive
+sets clean and after JPEG 75 + 0.5x of both classes, the worst real-source, downscale-control and
+colour-filter-control false-positive rates (the last is reported, not a target), the false positives
+each real source takes at the threshold the other sources set, and the ECE of the score. The card's rule for replacing the shipped model: every false-positive
 target met and both mean APs strictly higher. One line of JSON per run goes to `--json` if given.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import (accuracy_figures, calibration_figures, card_inputs, model_maps,  # noqa: E402
-                                worst_control_fpr)
+                                worst_colour_fpr, worst_control_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
@@ -38,7 +38,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
             "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
             "mean_ap_jpeg75_resize0.5": float(np.mean([fig["ap"][f]["jpeg75_resize0.5"] for f in fakes])),
             "worst_real_fpr": max(v["fpr"] for v in fig["fpr"].values()),
-            "worst_control_fpr": worst_control_fpr(fig),
+            "worst_control_fpr": worst_control_fpr(fig), "worst_colour_fpr": worst_colour_fpr(fig),
             "held_out_false_positives": {n: round(v["fpr"] * v["n"]) for n, v in fig["held_out_threshold"].items()},
             "ece_clean": cal["shipped"]["clean"]["ece"], "ece_jpeg75_resize0.5": cal["shipped"]["jpeg75_resize0.5"]["ece"],
             "ap": {f: [round(fig["ap"][f]["clean"], 4), round(fig["ap"][f]["jpeg75_resize0.5"], 4)] for f in fakes}}
@@ -60,7 +60,7 @@ def main() -> None:
         row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
-              f"{row['worst_control_fpr']:.3f}), ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
+              f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
               f"held-out false positives {row['held_out_false_positives']}", flush=True)
         if args.json:
             with args.json.open("a") as fh:

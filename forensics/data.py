@@ -116,14 +116,17 @@ class Augmenter:
     native-resolution crop, JPEG 30-100, blur, down/up-scale, flip) or 'mild' (the same kinds, less
     often and JPEG 60-100 only: faint traces such as downscaled StyleGAN faces survive it) or 'medium'
     (in between: JPEG 50-100 half of the time). With `reencode` > 0, that share of images is first
-    re-encoded whole as a sharing site would (`web_reencode`)."""
+    re-encoded whole as a sharing site would (`web_reencode`). With `saturation` > 0, that share of
+    images first has its colour saturation scaled (`scale_saturation`), as a phone's vivid or muted
+    filter does, so that colourfulness alone is no evidence either way."""
 
-    def __init__(self, kind: str, size: int, *, reencode: float = 0.0) -> None:
+    def __init__(self, kind: str, size: int, *, reencode: float = 0.0, saturation: float = 0.0) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
-        if not 0.0 <= reencode <= 1.0:
-            raise ValueError(f"reencode_fraction must be within 0-1, got {reencode}")
-        self.kind, self.size, self.reencode = kind, size, reencode
+        for name, share in (("reencode_fraction", reencode), ("saturation_fraction", saturation)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be within 0-1, got {share}")
+        self.kind, self.size, self.reencode, self.saturation = kind, size, reencode, saturation
         self._pixel = None
         self._p_rescale = 0.0
         if kind in AUGMENT_STRENGTH:
@@ -142,7 +145,11 @@ class Augmenter:
         augmenter's is a small batch: half of its crops are whole-image thumbnails (the image shrunk
         so its short side is 1-1.25x the crop, as a scanned thumbnail is), half native-resolution crops."""
         size = self.size if size is None else size
+        # drawn only when enabled, so runs without it keep their random streams
+        factor = rng.uniform(*SATURATION_RANGE) if self.saturation and rng.random() < self.saturation else None
         if self.reencode and rng.random() < self.reencode:
+            if factor is not None:  # the filter comes before the upload's re-encoding
+                rgb, factor = scale_saturation(rgb, factor), None
             rgb = web_reencode(rgb, rng, size)
         if size < self.size and rng.random() < 0.5:
             short = min(rgb.shape[:2])
@@ -157,11 +164,26 @@ class Augmenter:
         if self.kind != "none" and rng.random() < 0.5:
             rgb = rgb[:, ::-1]
         rgb = np.ascontiguousarray(rgb)
+        if factor is not None:  # pointwise, so on the crop (cheaper) before blur and JPEG
+            rgb = scale_saturation(rgb, factor)
         if self._pixel is not None:
             # seeded from the stream's generator, so a resumed stream repeats the same pixels
             self._pixel.set_random_seed(int(rng.integers(2**31)))
             rgb = self._pixel(image=rgb)["image"]
         return rgb
+
+
+# colour-saturation factors of the saturation augmentation (1 = unchanged; 0 would be grey)
+SATURATION_RANGE = (0.5, 1.6)
+
+
+def scale_saturation(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """uint8 RGB with its saturation scaled by `factor`: each pixel moved away from (factor > 1) or
+    towards (< 1) its own grey level (ITU-R 601 luma), as PIL's ImageEnhance.Color does."""
+    x = rgb.astype(np.float32)
+    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    out = grey[..., None] + factor * (x - grey[..., None])
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 # whole-image re-encoding as sharing sites do it: JPEG at these qualities and a downscale by these

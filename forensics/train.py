@@ -64,6 +64,7 @@ class TrainConfig:
     source_weights: Optional[dict[str, float]] = None
     small_fraction: float = 0.0  # share of batches cropped at 32-56 px (thumbnails as scanned)
     reencode_fraction: float = 0.0  # share of images re-saved as JPEG 60-95 and downscaled 0.4-0.8x whole
+    saturation_fraction: float = 0.0  # share of images whose colour saturation is scaled 0.5-1.6x
     hard_real_share: float = 0.0  # share of real draws taken from the hardest real training files
     hard_real_top: float = 0.05  # which files are hardest: this top share of reals by image score
     hard_real_model: Optional[str] = None  # the model that ranks them (default: init_from)
@@ -333,7 +334,8 @@ def train(cfg: TrainConfig) -> Path:
     hard = _hard_files(cfg, REAL, train_sources, out, device, rank, world) if cfg.hard_real_share else []
     hard_fakes = _hard_files(cfg, FAKE, train_sources, out, device, rank, world) if cfg.hard_fake_share else []
     per_rank_batch = max(2, cfg.batch_size // world)
-    augmenter = Augmenter(cfg.augment, cfg.size, reencode=cfg.reencode_fraction)
+    augmenter = Augmenter(cfg.augment, cfg.size, reencode=cfg.reencode_fraction,
+                          saturation=cfg.saturation_fraction)
     stream = BalancedStream(train_sources, augmenter, cfg.seed, rank=rank,
                             source_weights=cfg.source_weights, batch_size=per_rank_batch,
                             small_fraction=cfg.small_fraction, hard_reals=hard, hard_share=cfg.hard_real_share,

@@ -47,6 +47,10 @@ def train(
         None, "--reencode-fraction",
         help="Share of training images (both classes) re-saved whole as JPEG 60-95 and downscaled 0.4-0.8x "
              "before the crop, the way sharing sites re-encode uploads."),
+    saturation_fraction: Optional[float] = typer.Option(
+        None, "--saturation-fraction",
+        help="Share of training images (both classes) whose colour saturation is scaled by 0.5-1.6x first, "
+             "as a phone's vivid or muted filter does."),
     hard_real_share: Optional[float] = typer.Option(
         None, "--hard-real-share",
         help="Share of real draws taken from the real training files a model scores most fake (hard-real "
@@ -86,6 +90,7 @@ def train(
                      source_weights=parse_weighted(source_weight, "--source-weight", "NAME=NUMBER, e.g. fake:ldif=2")
                      if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
+                     saturation_fraction=saturation_fraction,
                      hard_real_share=hard_real_share, hard_real_top=hard_real_top,
                      hard_real_model=str(hard_real_model) if hard_real_model else None,
                      hard_fake_share=hard_fake_share, hard_fake_top=hard_fake_top,
