@@ -5,8 +5,9 @@
 For each run: its own threshold (<= 1% false positives on every real source), mean AP over the fake
 sets clean and after JPEG 75 + 0.5x of both classes, the worst real-source, downscale-control and
 colour-filter-control false-positive rates (the last is reported, not a target), the false positives
-each real source takes at the threshold the other sources set, and the ECE of the score. The card's rule for replacing the shipped model: every false-positive
-target met and both mean APs strictly higher. One line of JSON per run goes to `--json` if given.
+each real source takes at the threshold the other sources set, and the ECE of the score. The card's
+rule for replacing the shipped model: every false-positive target met and both mean APs strictly higher.
+One line of JSON per run goes to `--json` if given.
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def main() -> None:
         row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
-              f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
+              f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
+              f"ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
               f"held-out false positives {row['held_out_false_positives']}", flush=True)
         if args.json:
             with args.json.open("a") as fh:
