@@ -973,6 +973,9 @@ def write_card(card: dict, path: Path) -> None:
             f"quality {REENCODE_QUALITY[0]}-{REENCODE_QUALITY[1]} and downscales them {REENCODE_SCALE[0]}-"
             f"{REENCODE_SCALE[1]}x (area filter), in random order, as sharing sites re-encode uploads"
             if any(st.get("reencode_fraction") for st in card.get("recipe", [])) else "")
+         + (f". A stage with saturation scaling first scales that share of its images' colour saturation by "
+            f"{_saturation_range()} (both classes), as a phone's vivid or muted filter does"
+            if any(st.get("saturation_fraction") for st in card.get("recipe", [])) else "")
          + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
          "128 px through the same path.", "",
          "## Architecture", "",
