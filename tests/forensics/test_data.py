@@ -177,6 +177,16 @@ def test_reencode_share_is_applied_and_zero_leaves_crops_unchanged(photos):
         Augmenter("mild", 48, reencode=1.2)
 
 
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's grey level (ITU-R 601 luma), as float."""
+    return rgb.astype(float) @ np.array([0.299, 0.587, 0.114])
+
+
+def _colour_spread(rgb: np.ndarray) -> float:
+    """Mean distance of the channels from their pixel's grey level: how colourful an image is."""
+    return float(np.abs(rgb.astype(float) - _grey(rgb)[..., None]).mean())
+
+
 def test_scale_saturation_matches_pil_and_keeps_grey_levels(photos):
     """The colour filter agrees with PIL's ImageEnhance.Color (to rounding), leaves each pixel's grey
     level in place, and moves colours away from it (> 1) or towards it (< 1)."""
@@ -185,8 +195,6 @@ def test_scale_saturation_matches_pil_and_keeps_grey_levels(photos):
     from forensics.data import scale_saturation
 
     rgb = next(iter(photos.values()))
-    grey = lambda x: x.astype(float) @ np.array([0.299, 0.587, 0.114])  # noqa: E731
-    spread = lambda x: np.abs(x.astype(float) - grey(x)[..., None]).mean()  # noqa: E731
     for factor in (0.5, 1.0, 1.6):
         out = scale_saturation(rgb, factor)
         pil = np.asarray(ImageEnhance.Color(Image.fromarray(rgb)).enhance(factor))
@@ -194,8 +202,8 @@ def test_scale_saturation_matches_pil_and_keeps_grey_levels(photos):
         assert np.abs(out.astype(int) - pil.astype(int)).max() <= 1
     np.testing.assert_array_equal(scale_saturation(rgb, 1.0), rgb)
     muted, vivid = scale_saturation(rgb, 0.5), scale_saturation(rgb, 1.6)
-    assert np.abs(grey(muted) - grey(rgb)).mean() < 0.6
-    assert spread(muted) < 0.6 * spread(rgb) and spread(vivid) > 1.3 * spread(rgb)
+    assert np.abs(_grey(muted) - _grey(rgb)).mean() < 0.6
+    assert _colour_spread(muted) < 0.6 * _colour_spread(rgb) and _colour_spread(vivid) > 1.3 * _colour_spread(rgb)
 
 
 def test_saturation_share_is_applied_and_zero_leaves_crops_unchanged(photos):
@@ -209,10 +217,9 @@ def test_saturation_share_is_applied_and_zero_leaves_crops_unchanged(photos):
     for seed in range(6):
         np.testing.assert_array_equal(old(rgb, np.random.default_rng(seed)), zero(rgb, np.random.default_rng(seed)))
     flat = np.zeros((120, 160, 3), np.uint8) + np.array([150, 110, 90], np.uint8)
-    spread = lambda x: np.abs(x.astype(float) - (x.astype(float) @ np.array([0.299, 0.587, 0.114]))[..., None]).mean()  # noqa: E731
     for reencode in (0.0, 1.0):
         always = Augmenter("flip", 48, reencode=reencode, saturation=1.0)
-        ratios = [spread(always(flat, np.random.default_rng(seed))) / spread(flat) for seed in range(16)]
+        ratios = [_colour_spread(always(flat, np.random.default_rng(seed))) / _colour_spread(flat) for seed in range(16)]
         assert min(ratios) > SATURATION_RANGE[0] - 0.05 and max(ratios) < SATURATION_RANGE[1] + 0.05
         assert min(ratios) < 0.8 and max(ratios) > 1.2  # both muted and vivid crops
     with pytest.raises(ValueError, match="saturation_fraction must be within 0-1"):
