@@ -131,6 +131,16 @@ def rule_comparison(maps: dict, reals: list, fakes: list, target_fpr: float, shi
     return out
 
 
+def versus(base_maps: dict, other_maps: dict, reals: list, fakes: list, rule) -> dict:
+    """Mean-AP difference of another model over the base one, clean and after JPEG 75 + 0.5x, each with
+    its 95% paired bootstrap interval on the card's files (`forensics.metrics.paired_bootstrap_mean_ap`):
+    whether the validation sample can tell the two apart at all."""
+    from forensics.metrics import paired_bootstrap_mean_ap
+
+    return {c: paired_bootstrap_mean_ap(scores_of(base_maps[c], rule), scores_of(other_maps[c], rule), reals, fakes)
+            for c in ("clean", "jpeg75_resize0.5")}
+
+
 def _ap(scores: dict, reals: list, fake: str) -> float:
     from forensics.metrics import binary_metrics
 
@@ -232,6 +242,11 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     deg = scores_of(maps["jpeg75_resize0.5"], rule)
     for n in fakes:
         out["ap"][n]["jpeg75_resize0.5"] = _ap(deg, reals, n)
+    # where re-encoding costs AP: the same per-real-source AP after JPEG 75 + 0.5x, and which class's
+    # scores move (median image score of every set, clean and re-encoded)
+    out["ap_by_real_jpeg75_resize0.5"] = {f: {r: _ap(deg, [r], f) for r in reals} for f in fakes}
+    out["median_score"] = {n: {"clean": float(np.median(clean[n])), "jpeg75_resize0.5": float(np.median(deg[n]))}
+                           for n in [*reals, *fakes]}
     # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
     ctl = {}
     for key, sc in scores_of(maps["control_downscale"], rule).items():
@@ -509,7 +524,9 @@ def main() -> None:
             continue
         last = recipe_chain(trial.resolve())[-1]
         tr = tdet.config["training"]
-        figures = accuracy_figures(model_maps(tdet, pix, degraded), reals, fakes, rule, args.target_fpr)
+        tmaps = model_maps(tdet, pix, degraded)
+        figures = accuracy_figures(tmaps, reals, fakes, rule, args.target_fpr)
+        figures["vs_shipped"] = versus(maps, tmaps, reals, fakes, rule)
         label = trial_label(tdet.model_id, trial.name, taken=[card["model"], *card["trials"]])
         if last.get("command") == "average":
             card["trials"][label] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
@@ -668,6 +685,14 @@ def _trial_change(t: dict) -> str:
             + "".join(f", {part}" for part in _hard_mining_parts(t, long=True)))
 
 
+def _versus_cell(trial: dict) -> str:
+    """'+0.00003 [-0.00019, +0.00031]; ...' for a trial scored by this card, '-' otherwise."""
+    vs = trial.get("vs_shipped")
+    if not vs:
+        return "-"
+    return "; ".join(f"{v['difference']:+.5f} [{v['low']:+.5f}, {v['high']:+.5f}]" for v in vs.values())
+
+
 def _trials(card: dict) -> list[str]:
     """Later stages that were trained and scored like the default, and why they were not shipped."""
     trials = card.get("trials") or {}
@@ -682,14 +707,25 @@ def _trials(card: dict) -> list[str]:
     L = ["", "## Stages tried and not kept", "",
          "Each was trained (or averaged) as a further stage and scored here on the same files with the same protocol "
          "(its own threshold, calibrated the same way); recipe stages that were candidates on their own are listed too. External-set cells are AP clean / after JPEG 75 + 0.5x.", "",
-         "| model | what changed | mean AP clean | mean AP JPEG75+0.5x | worst real-source FPR | worst downscale-control FPR | "
+         "| model | what changed | mean AP clean | mean AP JPEG75+0.5x | minus the shipped model's, with 95% interval "
+         "(clean; JPEG75+0.5x) | worst real-source FPR | worst downscale-control FPR | "
          + " | ".join(f"AP {n.split(':', 1)[1]}" for n in external) + " |",
-         "|---|---|---|---|---|---|" + "---|" * len(external)]
+         "|---|---|---|---|---|---|---|" + "---|" * len(external)]
     for name, what, c in rows:
-        L.append(f"| {name} | {what} | {mean(c, 'clean'):.4f} | {mean(c, 'jpeg75_resize0.5'):.4f} | "
+        L.append(f"| {name} | {what} | {mean(c, 'clean'):.4f} | {mean(c, 'jpeg75_resize0.5'):.4f} | {_versus_cell(c)} | "
                  f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
-    L += ["", "A trial replaces the shipped model only if it meets every false-positive target and raises both mean APs."
+    scored = {m: t["vs_shipped"] for m, t in trials.items() if t.get("vs_shipped")}
+    better = [f"`{m}`" for m, vs in scored.items() if any(v["low"] > 0 for v in vs.values())]
+    worse = [f"`{m}`" for m, vs in scored.items() if any(v["high"] < 0 for v in vs.values())]
+    L += ["", "The interval column is a paired bootstrap over the card's files (each set's files drawn with replacement, "
+          "the same draws for both models, 400 rounds): an interval that contains 0 is a difference these files cannot "
+          "resolve. Of the trials scored here, resolvably better than the shipped model in a mean AP: "
+          + (", ".join(better) or "none") + "; resolvably worse: " + (", ".join(worse) or "none")
+          + "; every other difference is within what the files can tell apart.", "",
+          "A trial replaces the shipped model only if it meets every false-positive target, raises both mean APs, and "
+          "(from forensics-default-v28's card on) resolves at least one of the two gains (its interval above 0) while "
+          "neither interval lies below 0: a gain the files cannot resolve does not earn another recipe stage."
           " The card lists the trials whose weights were at hand when it was made; the cards of earlier defaults"
           " ([previous/README.md](previous/README.md)) list the trials scored against them.", ""]
     if carried_from:
@@ -840,6 +876,35 @@ def _ap_by_real(card: dict) -> list[str]:
                      + "; " + ", ".join(f"{r.split(':', 1)[1]} {v:.3f}" for r, v in row.items() if r != worst))
     if notes:
         L += ["", "Fake sets under 0.99 clean AP:", "", *[f"- {n}" for n in notes]]
+    return L
+
+
+def _reencoded_ap_by_real(card: dict) -> list[str]:
+    """AP after JPEG 75 + 0.5x of each fake set against one real source at a time, and the median
+    score of every set clean and re-encoded: which real photos, and which class's drift, cost the AP."""
+    by_real, medians = card.get("ap_by_real_jpeg75_resize0.5"), card.get("median_score")
+    if not by_real or not medians:
+        return []
+    reals = list(card["fpr"])
+    L = ["", "### AP after JPEG 75 + 0.5x of each fake set against each real source", "",
+         "Both classes re-encoded, as in the pooled column above. A fake set loses AP where its scores fall into "
+         "the range of one real source's re-encoded scores; the median image score of every set, clean and "
+         "re-encoded, shows which class moved.", "",
+         "| fake source | " + " | ".join(r.split(":", 1)[1] for r in reals) + " |", "|---|" + "---|" * len(reals)]
+    for f, row in by_real.items():
+        L.append(f"| {f} | " + " | ".join(f"{row[r]:.3f}" for r in reals) + " |")
+    L += ["", "| set | median score clean | median score after JPEG 75 + 0.5x |", "|---|---|---|"]
+    L += [f"| {n} | {m['clean']:.3f} | {m['jpeg75_resize0.5']:.3f} |" for n, m in medians.items()]
+    notes = []
+    for f, row in by_real.items():
+        if card["ap"][f]["jpeg75_resize0.5"] >= 0.95:
+            continue
+        worst = min(row, key=row.get)
+        notes.append(f"{f}: {card['ap'][f]['jpeg75_resize0.5']:.3f} pooled, lowest against {worst} ({row[worst]:.3f}); "
+                     f"its median score falls {medians[f]['clean']:.3f} -> {medians[f]['jpeg75_resize0.5']:.3f}, "
+                     f"{worst}'s moves {medians[worst]['clean']:.3f} -> {medians[worst]['jpeg75_resize0.5']:.3f}")
+    if notes:
+        L += ["", "Fake sets under 0.95 AP after re-encoding:", "", *[f"- {n}" for n in notes]]
     return L
 
 
@@ -1022,6 +1087,7 @@ def write_card(card: dict, path: Path) -> None:
               f"{near['set_by']} sets on its own: the \"marked near threshold\" columns give the share of each source's "
               "validation images so marked. It changes no verdict and no exit code."]
     L += _ap_by_real(card)
+    L += _reencoded_ap_by_real(card)
     L += ["", "## Controls against format and resolution shortcuts", "",
           "Control 1: the same pixels re-encoded as JPEG q90 instead of lossless (both classes):", "",
           "| source | mean abs. score change | verdict flips |", "|---|---|---|"]

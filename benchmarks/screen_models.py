@@ -5,8 +5,10 @@
 For each run: its own threshold (<= 1% false positives on every real source), mean AP over the fake
 sets clean and after JPEG 75 + 0.5x of both classes, the worst real-source, downscale-control and
 colour-filter-control false-positive rates (the last is reported, not a target), the false positives
-each real source takes at the threshold the other sources set, and the ECE of the score. The card's
-rule for replacing the shipped model: every false-positive target met and both mean APs strictly higher.
+each real source takes at the threshold the other sources set, and the ECE of the score; for every run
+after the first, both mean-AP differences from the first run with their 95% paired bootstrap intervals.
+The card's rule for replacing the shipped model: every false-positive target met, both mean APs higher,
+at least one gain resolved (interval above 0) and neither interval below 0.
 One line of JSON per run goes to `--json` if given.
 """
 from __future__ import annotations
@@ -18,14 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from forensics.metrics import paired_bootstrap_mean_ap
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import (accuracy_figures, calibration_figures, card_inputs, model_maps,  # noqa: E402
-                                worst_colour_fpr, worst_control_fpr)
+                                scores_of, worst_colour_fpr, worst_control_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
-           target_fpr: float) -> dict:
-    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies)."""
+           target_fpr: float, row_maps: dict) -> dict:
+    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies); the run's
+    cell maps and score rule are kept in `row_maps` for the comparison with the first run."""
     from forensics import Detector
     from forensics.aggregate import ScoreRule
 
@@ -34,6 +39,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
     det.score_rule = rule
     maps = model_maps(det, pix, degraded)
     fig = accuracy_figures(maps, reals, fakes, rule, target_fpr)
+    row_maps[run] = (maps, rule)
     cal = calibration_figures(maps, reals, fakes, rule)
     return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
             "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
@@ -57,13 +63,23 @@ def main() -> None:
     from forensics import Detector
 
     _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source)
+    row_maps: dict = {}
     for run in args.runs:
-        row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
+        row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr, row_maps)
+        if run != args.runs[0]:  # each rule on its own maps, as each run scores images
+            (base, base_rule), (mine, rule) = row_maps[args.runs[0]], row_maps[run]
+            row["vs_first"] = {c: paired_bootstrap_mean_ap(scores_of(base[c], base_rule), scores_of(mine[c], rule), reals, fakes)
+                               for c in ("clean", "jpeg75_resize0.5")}
+            row_maps.pop(run)
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
               f"ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
               f"held-out false positives {row['held_out_false_positives']}", flush=True)
+        if "vs_first" in row:
+            print("    minus the first run's, with 95% paired bootstrap interval: " + "; ".join(
+                f"{c} {v['difference']:+.5f} [{v['low']:+.5f}, {v['high']:+.5f}]" for c, v in row["vs_first"].items()),
+                flush=True)
         if args.json:
             with args.json.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from forensics.metrics import binary_metrics, calibration_error
+from forensics.metrics import binary_metrics, calibration_error, mean_ap, paired_bootstrap_mean_ap
 
 
 def test_binary_metrics_separable_scores():
@@ -64,3 +64,40 @@ def test_balanced_weights_give_each_class_half():
     w = balanced_weights(np.array([0, 0, 0, 1]))
     assert w.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 0.5])
     assert balanced_weights(np.array([1, 1])).tolist() == [0.25, 0.25]  # one class: half the weight, on it
+
+
+def _two_models(seed: int = 1):
+    rng = np.random.default_rng(seed)
+    reals = {"real:a": rng.normal(0.0, 1.0, 60), "real:b": rng.normal(0.2, 1.0, 40)}
+    fakes = {"fake:x": rng.normal(1.0, 1.0, 50), "fake:y": rng.normal(1.5, 1.0, 30)}
+    return {**reals, **fakes}, list(reals), list(fakes)
+
+
+def test_mean_ap_averages_each_fake_set_against_pooled_reals():
+    scores, reals, fakes = _two_models()
+    real = np.r_[scores["real:a"], scores["real:b"]]
+    expect = np.mean([binary_metrics(np.r_[np.zeros(real.size), np.ones(scores[f].size)], np.r_[real, scores[f]])["ap"]
+                      for f in fakes])
+    assert mean_ap(scores, reals, fakes) == pytest.approx(expect)
+    # an index that picks every file once gives the same figure
+    assert mean_ap(scores, reals, fakes, {n: np.arange(len(v)) for n, v in scores.items()}) == pytest.approx(expect)
+
+
+def test_paired_bootstrap_separates_a_better_model_from_noise():
+    base, reals, fakes = _two_models()
+    better = {n: v + (0.8 if n in fakes else 0.0) for n, v in base.items()}  # fakes pushed away from reals
+    sure = paired_bootstrap_mean_ap(base, better, reals, fakes, rounds=200)
+    assert sure["difference"] > 0 and sure["low"] > 0 and sure["share_not_higher"] == 0.0
+    same = paired_bootstrap_mean_ap(base, dict(base), reals, fakes, rounds=50)
+    assert same["difference"] == 0.0 and same["low"] == same["high"] == 0.0 and same["share_not_higher"] == 1.0
+    rng = np.random.default_rng(7)
+    jitter = {n: v + rng.normal(0, 0.05, len(v)) for n, v in base.items()}  # a tiny, random change
+    noisy = paired_bootstrap_mean_ap(base, jitter, reals, fakes, rounds=200)
+    assert noisy["low"] < 0 < noisy["high"]
+
+
+def test_paired_bootstrap_needs_the_same_files():
+    base, reals, fakes = _two_models()
+    other = {**base, "fake:x": base["fake:x"][:-1]}
+    with pytest.raises(ValueError, match="same files"):
+        paired_bootstrap_mean_ap(base, other, reals, fakes)
