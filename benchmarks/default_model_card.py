@@ -142,10 +142,9 @@ def versus(base_maps: dict, other_maps: dict, reals: list, fakes: list, rule) ->
 
 
 def _ap(scores: dict, reals: list, fake: str) -> float:
-    from forensics.metrics import binary_metrics
+    from forensics.metrics import mean_ap
 
-    r = np.concatenate([scores[n] for n in reals])
-    return binary_metrics(np.r_[np.zeros(r.size), np.ones(scores[fake].size)], np.r_[r, scores[fake]])["ap"]
+    return mean_ap(scores, reals, [fake])
 
 
 def throughputs(models: dict, size: int, batch: int, rounds: int = 5, seconds: float = 1.5) -> dict[str, float]:

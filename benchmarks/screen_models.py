@@ -28,9 +28,9 @@ from default_model_card import (accuracy_figures, calibration_figures, card_inpu
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
-           target_fpr: float, row_maps: dict) -> dict:
-    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies); the run's
-    cell maps and score rule are kept in `row_maps` for the comparison with the first run."""
+           target_fpr: float) -> tuple[dict, dict]:
+    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies), and its
+    image scores clean and re-encoded (for the comparison with the first run)."""
     from forensics import Detector
     from forensics.aggregate import ScoreRule
 
@@ -39,8 +39,8 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
     det.score_rule = rule
     maps = model_maps(det, pix, degraded)
     fig = accuracy_figures(maps, reals, fakes, rule, target_fpr)
-    row_maps[run] = (maps, rule)
     cal = calibration_figures(maps, reals, fakes, rule)
+    scores = {c: scores_of(maps[c], rule) for c in ("clean", "jpeg75_resize0.5")}
     return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
             "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
             "mean_ap_jpeg75_resize0.5": float(np.mean([fig["ap"][f]["jpeg75_resize0.5"] for f in fakes])),
@@ -48,7 +48,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
             "worst_control_fpr": worst_control_fpr(fig), "worst_colour_fpr": worst_colour_fpr(fig),
             "held_out_false_positives": {n: round(v["fpr"] * v["n"]) for n, v in fig["held_out_threshold"].items()},
             "ece_clean": cal["shipped"]["clean"]["ece"], "ece_jpeg75_resize0.5": cal["shipped"]["jpeg75_resize0.5"]["ece"],
-            "ap": {f: [round(fig["ap"][f]["clean"], 4), round(fig["ap"][f]["jpeg75_resize0.5"], 4)] for f in fakes}}
+            "ap": {f: [round(fig["ap"][f]["clean"], 4), round(fig["ap"][f]["jpeg75_resize0.5"], 4)] for f in fakes}}, scores
 
 
 def main() -> None:
@@ -63,14 +63,13 @@ def main() -> None:
     from forensics import Detector
 
     _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source)
-    row_maps: dict = {}
+    first = None
     for run in args.runs:
-        row = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr, row_maps)
-        if run != args.runs[0]:  # each rule on its own maps, as each run scores images
-            (base, base_rule), (mine, rule) = row_maps[args.runs[0]], row_maps[run]
-            row["vs_first"] = {c: paired_bootstrap_mean_ap(scores_of(base[c], base_rule), scores_of(mine[c], rule), reals, fakes)
-                               for c in ("clean", "jpeg75_resize0.5")}
-            row_maps.pop(run)
+        row, scores = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
+        if first is None:
+            first = scores
+        else:
+            row["vs_first"] = {c: paired_bootstrap_mean_ap(first[c], scores[c], reals, fakes) for c in scores}
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
