@@ -621,6 +621,18 @@ def main() -> None:
         print(f"published to {dst} with threshold {threshold:.4f}")
 
 
+def _resolution_caveat(card: dict) -> list[str]:
+    """How finely these files tell two models apart: half the median width of the trials' bootstrap intervals."""
+    vs = [t["vs_shipped"] for t in (card.get("trials") or {}).values() if t.get("vs_shipped")]
+    if not vs:
+        return []
+    half = {c: float(np.median([v[c]["high"] - v[c]["low"] for v in vs])) / 2 for c in vs[0]}
+    return [f"- These files resolve mean-AP differences down to about {half['clean']:.4f} clean and "
+            f"{half['jpeg75_resize0.5']:.3f} after JPEG 75 + 0.5x (half the median width of the trials' 95% paired "
+            "bootstrap intervals in \"Stages tried and not kept\"); smaller differences between models, this one "
+            "included, are not evidence that one is better."]
+
+
 def _selection_caveat(recipe: list[dict]) -> str:
     """How much the validation files this card scores were used to pick the weights."""
     if recipe and recipe[-1].get("command") == "average":
@@ -1149,6 +1161,7 @@ def write_card(card: dict, path: Path) -> None:
           *(["- Which stage ships was also decided on these files: the candidates in \"Stages tried and not kept\" "
              "were scored here and the rule above picked among them, one more reason the figures may be a little "
              "optimistic for unseen data."] if card.get("trials") else []),
+          *_resolution_caveat(card),
           *([f"- The image score rule ({card['score_rule']['name']}) was also chosen on these files, among the "
              "rules in its table; that it helps nearly every model there, not just the shipped one, is the evidence "
              "that it is not a fit to these files alone."]
