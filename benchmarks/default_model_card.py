@@ -120,25 +120,28 @@ def rule_comparison(maps: dict, reals: list, fakes: list, target_fpr: float, shi
     (the `shipped` rule, rescaling included, in place of the candidate of its name)."""
     from forensics.aggregate import ScoreRule
     from forensics.calibrate import threshold_for_fpr
+    from forensics.metrics import mean_ap
 
     out = {}
     for name in CANDIDATE_RULES:
         rule = shipped if shipped is not None and shipped.name == name else ScoreRule.parse(name)
         clean, deg = scores_of(maps["clean"], rule), scores_of(maps["jpeg75_resize0.5"], rule)
         out[name] = {"threshold": max(threshold_for_fpr(clean[n], target_fpr) for n in reals),
-                     "clean": float(np.mean([_ap(clean, reals, f) for f in fakes])),
-                     "jpeg75_resize0.5": float(np.mean([_ap(deg, reals, f) for f in fakes]))}
+                     "clean": mean_ap(clean, reals, fakes), "jpeg75_resize0.5": mean_ap(deg, reals, fakes)}
     return out
 
 
-def versus(base_maps: dict, other_maps: dict, reals: list, fakes: list, rule) -> dict:
-    """Mean-AP difference of another model over the base one, clean and after JPEG 75 + 0.5x, each with
-    its 95% paired bootstrap interval on the card's files (`forensics.metrics.paired_bootstrap_mean_ap`):
-    whether the validation sample can tell the two apart at all."""
+COMPARED_CONDITIONS = ("clean", "jpeg75_resize0.5")
+
+
+def versus(base_scores: dict, other_maps: dict, reals: list, fakes: list, rule) -> dict:
+    """Mean-AP difference of another model over the base one (`base_scores`: {condition: scores_of(...)}),
+    clean and after JPEG 75 + 0.5x, each with its 95% paired bootstrap interval on the card's files
+    (`forensics.metrics.paired_bootstrap_mean_ap`): whether the validation sample can tell the two apart at all."""
     from forensics.metrics import paired_bootstrap_mean_ap
 
-    return {c: paired_bootstrap_mean_ap(scores_of(base_maps[c], rule), scores_of(other_maps[c], rule), reals, fakes)
-            for c in ("clean", "jpeg75_resize0.5")}
+    return {c: paired_bootstrap_mean_ap(base_scores[c], scores_of(other_maps[c], rule), reals, fakes)
+            for c in COMPARED_CONDITIONS}
 
 
 def _ap(scores: dict, reals: list, fake: str) -> float:
@@ -513,6 +516,7 @@ def main() -> None:
     card["fit_scaling_option"] = bool(args.fit_scaling)
     card["model_id_option"] = args.model_id
     card["trials"] = {}
+    shipped_scores = {c: scores_of(maps[c], rule) for c in COMPARED_CONDITIONS}  # what every trial is compared with
     for trial in args.trial:  # stages tried and not kept: same files, same protocol
         if not (trial / "config.json").is_file() or not any(trial.glob("*.safetensors")):
             print(f"skipping trial {trial}: no trained run there (retrain it with its config)", file=sys.stderr)
@@ -525,7 +529,7 @@ def main() -> None:
         tr = tdet.config["training"]
         tmaps = model_maps(tdet, pix, degraded)
         figures = accuracy_figures(tmaps, reals, fakes, rule, args.target_fpr)
-        figures["vs_shipped"] = versus(maps, tmaps, reals, fakes, rule)
+        figures["vs_shipped"] = versus(shipped_scores, tmaps, reals, fakes, rule)
         label = trial_label(tdet.model_id, trial.name, taken=[card["model"], *card["trials"]])
         if last.get("command") == "average":
             card["trials"][label] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}

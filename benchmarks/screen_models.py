@@ -23,8 +23,8 @@ import numpy as np
 from forensics.metrics import paired_bootstrap_mean_ap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import (accuracy_figures, calibration_figures, card_inputs, model_maps,  # noqa: E402
-                                scores_of, worst_colour_fpr, worst_control_fpr)
+from default_model_card import (COMPARED_CONDITIONS, accuracy_figures, calibration_figures, card_inputs,  # noqa: E402
+                                model_maps, scores_of, worst_colour_fpr, worst_control_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
@@ -40,7 +40,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
     maps = model_maps(det, pix, degraded)
     fig = accuracy_figures(maps, reals, fakes, rule, target_fpr)
     cal = calibration_figures(maps, reals, fakes, rule)
-    scores = {c: scores_of(maps[c], rule) for c in ("clean", "jpeg75_resize0.5")}
+    scores = {c: scores_of(maps[c], rule) for c in COMPARED_CONDITIONS}
     return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
             "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
             "mean_ap_jpeg75_resize0.5": float(np.mean([fig["ap"][f]["jpeg75_resize0.5"] for f in fakes])),
