@@ -447,6 +447,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "small_fraction": tr.get("small_fraction", 0.0),
                        "reencode_fraction": tr.get("reencode_fraction", 0.0),
                        "saturation_fraction": tr.get("saturation_fraction", 0.0),
+                       "image_loss_weight": tr.get("image_loss_weight", 0.0),
                        **hard_mining_fields(tr)})
         init = tr.get("init_from")
         run = REPO / init if init else None  # an absolute init_from stays absolute
@@ -540,7 +541,7 @@ def main() -> None:
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
             "reencode_fraction": tr.get("reencode_fraction", 0.0),
             "saturation_fraction": tr.get("saturation_fraction", 0.0),
-            **hard_mining_fields(tr), **figures}
+            "image_loss_weight": tr.get("image_loss_weight", 0.0), **hard_mining_fields(tr), **figures}
 
     if args.earlier_card:
         carried, why = carried_trials(json.loads(args.earlier_card.read_text()), card, _committed_name(args.earlier_card))
@@ -697,7 +698,9 @@ def _trial_change(t: dict) -> str:
             + (f", {t['reencode_fraction']:.0%} of images re-encoded whole" if t.get("reencode_fraction") else "")
             + (f", {t['saturation_fraction']:.0%} of images with colour saturation scaled {_saturation_range()}"
                if t.get("saturation_fraction") else "")
-            + "".join(f", {part}" for part in _hard_mining_parts(t, long=True)))
+            + "".join(f", {part}" for part in _hard_mining_parts(t, long=True))
+            + (f", image-score loss (weight {t['image_loss_weight']:g}) added to the cell loss"
+               if t.get("image_loss_weight") else ""))
 
 
 def _versus_cell(trial: dict) -> str:
@@ -1010,6 +1013,8 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
             hard = "".join(f"; {part}" for part in _hard_mining_parts(st, long=False))
             if st.get("saturation_fraction"):
                 hard += f"; {st['saturation_fraction']:.0%} of images with saturation scaled"
+            if st.get("image_loss_weight"):
+                hard += f"; image-score loss x{st['image_loss_weight']:g} added to the cell loss"
             rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "
                         f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
                         f"| {st['selection']} | {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |")
@@ -1056,6 +1061,10 @@ def write_card(card: dict, path: Path) -> None:
          + (f". A stage with saturation scaling first scales that share of its images' colour saturation by "
             f"{_saturation_range()} (both classes), as a phone's vivid or muted filter does"
             if any(st.get("saturation_fraction") for st in card.get("recipe", [])) else "")
+         + (". A stage with an image-score loss adds, to the cross-entropy of every cell, that weight times the "
+            "cross-entropy of each crop's image score under the model's score rule, so the cells that rule reads "
+            "(for top-k, a real crop's most-fake cells) are trained on the score the model is judged by"
+            if any(st.get("image_loss_weight") for st in card.get("recipe", [])) else "")
          + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
          "128 px through the same path.", "",
          "## Architecture", "",

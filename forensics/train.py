@@ -27,6 +27,7 @@ from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet
 from forensics.device import full_precision, resolve_device
 from forensics.metrics import binary_metrics
 from forensics.models import build_model
+from forensics.image_loss import aggregated_fake_probability, image_loss
 from forensics.preprocess import Preprocessing, normalize
 from forensics.progress import progress_bar
 
@@ -73,6 +74,7 @@ class TrainConfig:
     hard_fake_model: Optional[str] = None  # the model that ranks them (default: init_from)
     hard_per_source: bool = False  # take the hard share within each training source, not over the class
     aggregation: Optional[str] = None  # image-score rule, e.g. topk:0.5 (default: init_from's, else mean_prob)
+    image_loss_weight: float = 0.0  # weight of the loss on each crop's aggregated P(fake), added to the cell loss
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -291,6 +293,10 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr schedule '{cfg.lr_schedule}'; choose one of {', '.join(LR_SCHEDULES)}")
     score_rule = stage_score_rule(cfg)
+    if cfg.image_loss_weight < 0:
+        raise ValueError(f"image_loss_weight must be >= 0, got {cfg.image_loss_weight}")
+    if cfg.image_loss_weight:
+        aggregated_fake_probability(torch.zeros(1, 2, 1, 1), score_rule)  # fails early on a rule without a gradient
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
@@ -371,6 +377,8 @@ def train(cfg: TrainConfig) -> Path:
             logits = net(x)
             target = y.view(-1, 1, 1).expand(-1, logits.shape[2], logits.shape[3])
             loss = F.cross_entropy(logits, target)
+            if cfg.image_loss_weight:
+                loss = loss + cfg.image_loss_weight * image_loss(logits, y, score_rule)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -74,6 +74,10 @@ def train(
         None, "--aggregation",
         help="Image-score rule the run validates with and records (mean_prob, mean_logit, vote, topk:FRACTION); "
              "default: the --init-from model's, else mean_prob."),
+    image_loss_weight: Optional[float] = typer.Option(
+        None, "--image-loss-weight",
+        help="Add this weight times the cross-entropy of each crop's image score (under the run's --aggregation "
+             "rule) to the per-cell loss, so training also optimises the aggregated score (default 0: cells only)."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -96,6 +100,7 @@ def train(
                      hard_fake_share=hard_fake_share, hard_fake_top=hard_fake_top,
                      hard_fake_model=str(hard_fake_model) if hard_fake_model else None,
                      hard_per_source=hard_per_source, aggregation=aggregation,
+                     image_loss_weight=image_loss_weight,
                      progress=False if quiet else None)
     try:
         if config:

@@ -317,3 +317,15 @@ def test_calibrate_fits_a_score_scaling_and_sets_the_threshold_on_it(folders, tm
     assert json.loads((run / "config.json").read_text())["score_scaling"] is None
     with pytest.raises(ValueError, match="needs fake folders"):
         calibrate(run, [folders / "real"], progress=False, fit_scaling=True)
+
+
+def test_image_loss_trains_and_is_checked_before_the_run(folders, tmp_path):
+    run = train(_cfg(folders, tmp_path / "run", epochs=3, steps_per_epoch=10, aggregation="topk:0.5",
+                     image_loss_weight=1.0))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best"]["val_ap"] > 0.9
+    assert json.loads((run / "config.json").read_text())["training"]["image_loss_weight"] == 1.0
+    with pytest.raises(ValueError, match="image loss needs one of"):
+        train(_cfg(folders, tmp_path / "vote", aggregation="vote", image_loss_weight=1.0))
+    with pytest.raises(ValueError, match="image_loss_weight must be >= 0"):
+        train(_cfg(folders, tmp_path / "neg", image_loss_weight=-1.0))

@@ -1,4 +1,4 @@
-"""`forensics train` options on a tiny real folder pair: small batches and re-encoding on the command line."""
+"""`forensics train` options on a tiny real folder pair: small batches, re-encoding and the image-score loss on the command line."""
 import json
 
 import numpy as np
@@ -45,6 +45,13 @@ def test_reencode_fraction_is_trained_and_recorded(pair, tmp_path):
     assert cfg["training"]["reencode_fraction"] == 0.4
 
 
+def test_image_loss_weight_is_trained_and_recorded(pair, tmp_path):
+    res = _train(pair, tmp_path / "run", "--aggregation", "topk:0.5", "--image-loss-weight", "0.5")
+    assert res.exit_code == 0, (res.exception, res.stderr)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (cfg["training"]["image_loss_weight"], cfg["aggregation"]) == (0.5, "topk")
+
+
 @pytest.mark.parametrize("extra, reason", [(["--small-fraction", "1.5"], "small_fraction must be within 0-1"),
                                            (["--small-fraction", "0.3", "--size", "32"], "above 32 px"),
                                            (["--reencode-fraction", "-0.1"], "reencode_fraction must be within 0-1"),
@@ -55,7 +62,10 @@ def test_reencode_fraction_is_trained_and_recorded(pair, tmp_path):
                                             "/nonexistent"),
                                            (["--hard-fake-share", "0.3"], "needs hard_fake_model"),
                                            (["--hard-fake-share", "1.3", "--hard-fake-model", "/nonexistent"],
-                                            "hard_fake_share must be within 0-1")])
+                                            "hard_fake_share must be within 0-1"),
+                                           (["--image-loss-weight", "-1"], "image_loss_weight must be >= 0"),
+                                           (["--aggregation", "vote", "--image-loss-weight", "1"],
+                                            "image loss needs one of")])
 def test_bad_fraction_is_one_line_and_exit_2(pair, tmp_path, extra, reason):
     res = _train(pair, tmp_path / "run", *extra)
     assert res.exit_code == 2 and reason in res.stderr and "Traceback" not in res.stderr
