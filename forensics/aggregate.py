@@ -27,6 +27,11 @@ def cell_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarr
     return _sigmoid(cell_fake_logit(logits, temperature))
 
 
+def topk_count(cells: int, fraction: float) -> int:
+    """How many of `cells` cells the topk rule averages: the rounded `fraction` of them, at least one."""
+    return max(1, int(round(fraction * cells)))
+
+
 def aggregate_map(fake_logit: np.ndarray, method: str = "mean_prob", *,
                   topk_fraction: float = DEFAULT_TOPK_FRACTION) -> float:
     """Image P(fake) from a map of per-cell fake logits.
@@ -42,7 +47,7 @@ def aggregate_map(fake_logit: np.ndarray, method: str = "mean_prob", *,
         "mean_prob": lambda: float(_sigmoid(d).mean()),
         "mean_logit": lambda: float(_sigmoid(d.mean())),
         "vote": lambda: float((d > 0).mean()),
-        "topk": lambda: float(np.sort(_sigmoid(d))[-max(1, int(round(topk_fraction * d.size))):].mean()),
+        "topk": lambda: float(np.sort(_sigmoid(d))[-topk_count(d.size, topk_fraction):].mean()),
     }
     if method not in fn:
         raise ValueError(f"unknown aggregation '{method}'; choose one of {', '.join(AGGREGATIONS)}")

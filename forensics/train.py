@@ -26,8 +26,8 @@ from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet
                             make_sources)
 from forensics.device import full_precision, resolve_device
 from forensics.metrics import binary_metrics
+from forensics.image_loss import image_loss, require_differentiable
 from forensics.models import build_model
-from forensics.image_loss import aggregated_fake_probability, image_loss
 from forensics.preprocess import Preprocessing, normalize
 from forensics.progress import progress_bar
 
@@ -296,7 +296,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.image_loss_weight < 0:
         raise ValueError(f"image_loss_weight must be >= 0, got {cfg.image_loss_weight}")
     if cfg.image_loss_weight:
-        aggregated_fake_probability(torch.zeros(1, 2, 1, 1), score_rule)  # fails early on a rule without a gradient
+        require_differentiable(score_rule)  # before any work, not at the first step
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
