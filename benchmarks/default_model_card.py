@@ -134,14 +134,23 @@ def rule_comparison(maps: dict, reals: list, fakes: list, target_fpr: float, shi
 COMPARED_CONDITIONS = ("clean", "jpeg75_resize0.5")
 
 
-def versus(base_scores: dict, other_maps: dict, reals: list, fakes: list, rule) -> dict:
-    """Mean-AP difference of another model over the base one (`base_scores`: {condition: scores_of(...)}),
-    clean and after JPEG 75 + 0.5x, each with its 95% paired bootstrap interval on the card's files
+def condition_scores(maps: dict, rule) -> dict:
+    """{condition: image scores} of one model under the conditions models are compared on."""
+    return {c: scores_of(maps[c], rule) for c in COMPARED_CONDITIONS}
+
+
+def versus(base_scores: dict, other_scores: dict, reals: list, fakes: list) -> dict:
+    """Mean-AP difference of another model over a base one (each {condition: scores}, `condition_scores`),
+    clean and after JPEG 75 + 0.5x, each with its 95% paired bootstrap interval on the same files
     (`forensics.metrics.paired_bootstrap_mean_ap`): whether the validation sample can tell the two apart at all."""
     from forensics.metrics import paired_bootstrap_mean_ap
 
-    return {c: paired_bootstrap_mean_ap(base_scores[c], scores_of(other_maps[c], rule), reals, fakes)
-            for c in COMPARED_CONDITIONS}
+    return {c: paired_bootstrap_mean_ap(base_scores[c], other_scores[c], reals, fakes) for c in COMPARED_CONDITIONS}
+
+
+def interval_text(v: dict) -> str:
+    """'+0.00003 [-0.00019, +0.00031]': a `paired_bootstrap_mean_ap` result in one phrase."""
+    return f"{v['difference']:+.5f} [{v['low']:+.5f}, {v['high']:+.5f}]"
 
 
 def _ap(scores: dict, reals: list, fake: str) -> float:
@@ -517,7 +526,7 @@ def main() -> None:
     card["fit_scaling_option"] = bool(args.fit_scaling)
     card["model_id_option"] = args.model_id
     card["trials"] = {}
-    shipped_scores = {c: scores_of(maps[c], rule) for c in COMPARED_CONDITIONS}  # what every trial is compared with
+    shipped_scores = condition_scores(maps, rule)  # what every trial is compared with
     for trial in args.trial:  # stages tried and not kept: same files, same protocol
         if not (trial / "config.json").is_file() or not any(trial.glob("*.safetensors")):
             print(f"skipping trial {trial}: no trained run there (retrain it with its config)", file=sys.stderr)
@@ -530,7 +539,7 @@ def main() -> None:
         tr = tdet.config["training"]
         tmaps = model_maps(tdet, pix, degraded)
         figures = accuracy_figures(tmaps, reals, fakes, rule, args.target_fpr)
-        figures["vs_shipped"] = versus(shipped_scores, tmaps, reals, fakes, rule)
+        figures["vs_shipped"] = versus(shipped_scores, condition_scores(tmaps, rule), reals, fakes)
         label = trial_label(tdet.model_id, trial.name, taken=[card["model"], *card["trials"]])
         if last.get("command") == "average":
             card["trials"][label] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
@@ -708,7 +717,7 @@ def _versus_cell(trial: dict) -> str:
     vs = trial.get("vs_shipped")
     if not vs:
         return "-"
-    return "; ".join(f"{v['difference']:+.5f} [{v['low']:+.5f}, {v['high']:+.5f}]" for v in vs.values())
+    return "; ".join(interval_text(v) for v in vs.values())
 
 
 def _trials(card: dict) -> list[str]:

@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from forensics.metrics import paired_bootstrap_mean_ap
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import (COMPARED_CONDITIONS, accuracy_figures, calibration_figures, card_inputs,  # noqa: E402
-                                model_maps, scores_of, worst_colour_fpr, worst_control_fpr)
+from default_model_card import (accuracy_figures, calibration_figures, card_inputs, condition_scores,  # noqa: E402
+                                interval_text, model_maps, versus, worst_colour_fpr, worst_control_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
@@ -40,7 +38,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
     maps = model_maps(det, pix, degraded)
     fig = accuracy_figures(maps, reals, fakes, rule, target_fpr)
     cal = calibration_figures(maps, reals, fakes, rule)
-    scores = {c: scores_of(maps[c], rule) for c in COMPARED_CONDITIONS}
+    scores = condition_scores(maps, rule)
     return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
             "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
             "mean_ap_jpeg75_resize0.5": float(np.mean([fig["ap"][f]["jpeg75_resize0.5"] for f in fakes])),
@@ -69,7 +67,7 @@ def main() -> None:
         if first is None:
             first = scores
         else:
-            row["vs_first"] = {c: paired_bootstrap_mean_ap(first[c], scores[c], reals, fakes) for c in scores}
+            row["vs_first"] = versus(first, scores, reals, fakes)
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
@@ -77,7 +75,7 @@ def main() -> None:
               f"held-out false positives {row['held_out_false_positives']}", flush=True)
         if "vs_first" in row:
             print("    minus the first run's, with 95% paired bootstrap interval: " + "; ".join(
-                f"{c} {v['difference']:+.5f} [{v['low']:+.5f}, {v['high']:+.5f}]" for c, v in row["vs_first"].items()),
+                f"{c} {interval_text(v)}" for c, v in row["vs_first"].items()),
                 flush=True)
         if args.json:
             with args.json.open("a") as fh:
