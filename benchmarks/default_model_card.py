@@ -550,7 +550,8 @@ def main() -> None:
             "source_weights": tr.get("source_weights"), "small_fraction": tr.get("small_fraction", 0.0),
             "reencode_fraction": tr.get("reencode_fraction", 0.0),
             "saturation_fraction": tr.get("saturation_fraction", 0.0),
-            "image_loss_weight": tr.get("image_loss_weight", 0.0), **hard_mining_fields(tr), **figures}
+            "image_loss_weight": tr.get("image_loss_weight", 0.0), "seed": tr.get("seed", 0),
+            **hard_mining_fields(tr), **figures}
 
     if args.earlier_card:
         carried, why = carried_trials(json.loads(args.earlier_card.read_text()), card, _committed_name(args.earlier_card))
@@ -709,7 +710,8 @@ def _trial_change(t: dict) -> str:
                if t.get("saturation_fraction") else "")
             + "".join(f", {part}" for part in _hard_mining_parts(t, long=True))
             + (f", image-score loss (weight {t['image_loss_weight']:g}) added to the cell loss"
-               if t.get("image_loss_weight") else ""))
+               if t.get("image_loss_weight") else "")
+            + (f", random seed {t['seed']}" if t.get("seed") else ""))
 
 
 def _versus_cell(trial: dict) -> str:
