@@ -722,6 +722,33 @@ def _versus_cell(trial: dict) -> str:
     return "; ".join(interval_text(v) for v in vs.values())
 
 
+def ship_blockers(card: dict, trial: dict) -> list[str]:
+    """Why a trial does not meet the card's rule for replacing the shipped model ([] when it does): every
+    false-positive target met, both mean APs higher, at least one gain resolved and neither interval below 0."""
+    target = card.get("target_fpr", 0.01)
+    mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
+    out = []
+    if max(v["fpr"] for v in trial["fpr"].values()) > target:
+        out.append(f"a real source's false-positive rate above {target:.0%}")
+    if worst_control_fpr(trial) > target:
+        out.append(f"a downscale-control false-positive rate above {target:.0%}")
+    out += [f"lower {what} mean AP" for key, what in (("clean", "clean"), ("jpeg75_resize0.5", "JPEG75+0.5x"))
+            if mean(trial, key) <= mean(card, key)]
+    vs = trial.get("vs_shipped") or {}
+    if vs and not any(v["low"] > 0 for v in vs.values()):
+        out.append("no gain resolved")
+    if any(v["high"] < 0 for v in vs.values()):
+        out.append("a mean AP resolvably lower")
+    return out
+
+
+def _not_kept_text(card: dict, better: list[str]) -> str:
+    """' Not kept of those: `m` (why), ...' for resolvably better trials that break the replacement rule."""
+    why = {m: ship_blockers(card, card["trials"][m]) for m in better}
+    held = [f"`{m}` ({', '.join(w)})" for m, w in why.items() if w]
+    return f" Of the resolvably better, not kept: {'; '.join(held)}." if held else ""
+
+
 def _trials(card: dict) -> list[str]:
     """Later stages that were trained and scored like the default, and why they were not shipped."""
     trials = card.get("trials") or {}
@@ -751,7 +778,8 @@ def _trials(card: dict) -> list[str]:
           "the same draws for both models, 400 rounds): an interval that contains 0 is a difference these files cannot "
           "resolve. Of the trials scored here, resolvably better than the shipped model in a mean AP: "
           + (", ".join(better) or "none") + "; resolvably worse: " + (", ".join(worse) or "none")
-          + "; every other difference is within what the files can tell apart.", "",
+          + "; every other difference is within what the files can tell apart."
+          + _not_kept_text(card, [m for m, vs in scored.items() if any(v["low"] > 0 for v in vs.values())]), "",
           "A trial replaces the shipped model only if it meets every false-positive target, raises both mean APs, and "
           "(from forensics-default-v28's card on) resolves at least one of the two gains (its interval above 0) while "
           "neither interval lies below 0: a gain the files cannot resolve does not earn another recipe stage."
