@@ -743,7 +743,7 @@ def ship_blockers(card: dict, trial: dict) -> list[str]:
 
 
 def _not_kept_text(card: dict, better: list[str]) -> str:
-    """' Not kept of those: `m` (why), ...' for resolvably better trials that break the replacement rule."""
+    """' Of the resolvably better, not kept: `m` (why); ...' for the `better` trials that break the replacement rule."""
     why = {m: ship_blockers(card, card["trials"][m]) for m in better}
     held = [f"`{m}` ({', '.join(w)})" for m, w in why.items() if w]
     return f" Of the resolvably better, not kept: {'; '.join(held)}." if held else ""
@@ -772,14 +772,15 @@ def _trials(card: dict) -> list[str]:
                  f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
     scored = {m: t["vs_shipped"] for m, t in trials.items() if t.get("vs_shipped")}
-    better = [f"`{m}`" for m, vs in scored.items() if any(v["low"] > 0 for v in vs.values())]
+    better_ids = [m for m, vs in scored.items() if any(v["low"] > 0 for v in vs.values())]
+    better = [f"`{m}`" for m in better_ids]
     worse = [f"`{m}`" for m, vs in scored.items() if any(v["high"] < 0 for v in vs.values())]
     L += ["", "The interval column is a paired bootstrap over the card's files (each set's files drawn with replacement, "
           "the same draws for both models, 400 rounds): an interval that contains 0 is a difference these files cannot "
           "resolve. Of the trials scored here, resolvably better than the shipped model in a mean AP: "
           + (", ".join(better) or "none") + "; resolvably worse: " + (", ".join(worse) or "none")
           + "; every other difference is within what the files can tell apart."
-          + _not_kept_text(card, [m for m, vs in scored.items() if any(v["low"] > 0 for v in vs.values())]), "",
+          + _not_kept_text(card, better_ids), "",
           "A trial replaces the shipped model only if it meets every false-positive target, raises both mean APs, and "
           "(from forensics-default-v28's card on) resolves at least one of the two gains (its interval above 0) while "
           "neither interval lies below 0: a gain the files cannot resolve does not earn another recipe stage."

@@ -8,7 +8,8 @@ colour-filter-control false-positive rates (the last is reported, not a target),
 each real source takes at the threshold the other sources set, and the ECE of the score; for every run
 after the first, both mean-AP differences from the first run with their 95% paired bootstrap intervals.
 The card's rule for replacing the shipped model: every false-positive target met, both mean APs higher,
-at least one gain resolved (interval above 0) and neither interval below 0.
+at least one gain resolved (interval above 0) and neither interval below 0; each later run is judged by it
+against the first (the card's `ship_blockers`), and the reasons it fails are printed.
 One line of JSON per run goes to `--json` if given.
 """
 from __future__ import annotations
@@ -22,13 +23,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import (accuracy_figures, calibration_figures, card_inputs, condition_scores,  # noqa: E402
-                                interval_text, model_maps, versus, worst_colour_fpr, worst_control_fpr)
+                                interval_text, model_maps, ship_blockers, versus, worst_colour_fpr,
+                                worst_control_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
-           target_fpr: float) -> tuple[dict, dict]:
-    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies), and its
-    image scores clean and re-encoded (for the comparison with the first run)."""
+           target_fpr: float) -> tuple[dict, dict, dict]:
+    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies), its
+    image scores clean and re-encoded (for the comparison with the first run), and its full figures
+    (`accuracy_figures`, for the replacement rule)."""
     from forensics import Detector
     from forensics.aggregate import ScoreRule
 
@@ -46,7 +49,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
             "worst_control_fpr": worst_control_fpr(fig), "worst_colour_fpr": worst_colour_fpr(fig),
             "held_out_false_positives": {n: round(v["fpr"] * v["n"]) for n, v in fig["held_out_threshold"].items()},
             "ece_clean": cal["shipped"]["clean"]["ece"], "ece_jpeg75_resize0.5": cal["shipped"]["jpeg75_resize0.5"]["ece"],
-            "ap": {f: [round(fig["ap"][f]["clean"], 4), round(fig["ap"][f]["jpeg75_resize0.5"], 4)] for f in fakes}}, scores
+            "ap": {f: [round(fig["ap"][f]["clean"], 4), round(fig["ap"][f]["jpeg75_resize0.5"], 4)] for f in fakes}}, scores, fig
 
 
 def main() -> None:
@@ -61,13 +64,14 @@ def main() -> None:
     from forensics import Detector
 
     _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source)
-    first = None
+    first = first_fig = None
     for run in args.runs:
-        row, scores = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
+        row, scores, fig = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
         if first is None:
-            first = scores
+            first, first_fig = scores, {**fig, "target_fpr": args.target_fpr}
         else:
             row["vs_first"] = versus(first, scores, reals, fakes)
+            row["blockers"] = ship_blockers(first_fig, {**fig, "vs_shipped": row["vs_first"]})
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
@@ -77,6 +81,8 @@ def main() -> None:
             print("    minus the first run's, with 95% paired bootstrap interval: " + "; ".join(
                 f"{c} {interval_text(v)}" for c, v in row["vs_first"].items()),
                 flush=True)
+            print("    replaces the first run under the card's rule: "
+                  + (f"no ({', '.join(row['blockers'])})" if row["blockers"] else "yes"), flush=True)
         if args.json:
             with args.json.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
