@@ -722,18 +722,24 @@ def _versus_cell(trial: dict) -> str:
     return "; ".join(interval_text(v) for v in vs.values())
 
 
+def mean_ap_of(figures: dict, condition: str) -> float:
+    """Mean AP over the fake sets of one model's figures (`accuracy_figures`) under one condition."""
+    return float(np.mean([v[condition] for v in figures["ap"].values()]))
+
+
 def ship_blockers(card: dict, trial: dict) -> list[str]:
     """Why a trial does not meet the card's rule for replacing the shipped model ([] when it does): every
     false-positive target met, both mean APs higher, at least one gain resolved and neither interval below 0."""
     target = card.get("target_fpr", 0.01)
-    mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
     out = []
     if max(v["fpr"] for v in trial["fpr"].values()) > target:
         out.append(f"a real source's false-positive rate above {target:.0%}")
     if worst_control_fpr(trial) > target:
         out.append(f"a downscale-control false-positive rate above {target:.0%}")
-    out += [f"lower {what} mean AP" for key, what in (("clean", "clean"), ("jpeg75_resize0.5", "JPEG75+0.5x"))
-            if mean(trial, key) <= mean(card, key)]
+    for key, what in (("clean", "clean"), ("jpeg75_resize0.5", "JPEG75+0.5x")):
+        mine, shipped = mean_ap_of(trial, key), mean_ap_of(card, key)
+        if mine <= shipped:
+            out.append(f"{what} mean AP {'lower' if mine < shipped else 'not higher'}")
     vs = trial.get("vs_shipped") or {}
     if vs and not any(v["low"] > 0 for v in vs.values()):
         out.append("no gain resolved")
@@ -754,7 +760,6 @@ def _trials(card: dict) -> list[str]:
     trials = card.get("trials") or {}
     if not trials:
         return []
-    mean = lambda c, k: float(np.mean([v[k] for v in c["ap"].values()]))
     external = [n for n in card["ap"] if not n.split(":", 1)[1].startswith("gen_")]
     rows = [("this model (shipped)", "-", card),
             *[(f"`{m}` (`{t['config']}`)" + (" *" if t.get("carried_from") else ""), _trial_change(t), t)
@@ -768,7 +773,7 @@ def _trials(card: dict) -> list[str]:
          + " | ".join(f"AP {n.split(':', 1)[1]}" for n in external) + " |",
          "|---|---|---|---|---|---|---|" + "---|" * len(external)]
     for name, what, c in rows:
-        L.append(f"| {name} | {what} | {mean(c, 'clean'):.4f} | {mean(c, 'jpeg75_resize0.5'):.4f} | {_versus_cell(c)} | "
+        L.append(f"| {name} | {what} | {mean_ap_of(c, 'clean'):.4f} | {mean_ap_of(c, 'jpeg75_resize0.5'):.4f} | {_versus_cell(c)} | "
                  f"{max(v['fpr'] for v in c['fpr'].values()):.3f} | {worst_control_fpr(c):.3f} | "
                  + " | ".join(f"{c['ap'][n]['clean']:.3f} / {c['ap'][n]['jpeg75_resize0.5']:.3f}" for n in external) + " |")
     scored = {m: t["vs_shipped"] for m, t in trials.items() if t.get("vs_shipped")}

@@ -19,11 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import (accuracy_figures, calibration_figures, card_inputs, condition_scores,  # noqa: E402
-                                interval_text, model_maps, ship_blockers, versus, worst_colour_fpr,
+                                interval_text, mean_ap_of, model_maps, ship_blockers, versus, worst_colour_fpr,
                                 worst_control_fpr)
 
 
@@ -43,8 +41,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
     cal = calibration_figures(maps, reals, fakes, rule)
     scores = condition_scores(maps, rule)
     return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
-            "mean_ap_clean": float(np.mean([fig["ap"][f]["clean"] for f in fakes])),
-            "mean_ap_jpeg75_resize0.5": float(np.mean([fig["ap"][f]["jpeg75_resize0.5"] for f in fakes])),
+            "mean_ap_clean": mean_ap_of(fig, "clean"), "mean_ap_jpeg75_resize0.5": mean_ap_of(fig, "jpeg75_resize0.5"),
             "worst_real_fpr": max(v["fpr"] for v in fig["fpr"].values()),
             "worst_control_fpr": worst_control_fpr(fig), "worst_colour_fpr": worst_colour_fpr(fig),
             "held_out_false_positives": {n: round(v["fpr"] * v["n"]) for n, v in fig["held_out_threshold"].items()},
