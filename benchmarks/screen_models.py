@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import (accuracy_figures, calibration_figures, card_inputs, condition_scores,  # noqa: E402
                                 interval_text, mean_ap_of, model_maps, ship_blockers, versus, worst_colour_fpr,
-                                worst_control_fpr)
+                                worst_control_fpr, worst_real_fpr)
 
 
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
@@ -42,7 +42,7 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
     scores = condition_scores(maps, rule)
     return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
             "mean_ap_clean": mean_ap_of(fig, "clean"), "mean_ap_jpeg75_resize0.5": mean_ap_of(fig, "jpeg75_resize0.5"),
-            "worst_real_fpr": max(v["fpr"] for v in fig["fpr"].values()),
+            "worst_real_fpr": worst_real_fpr(fig),
             "worst_control_fpr": worst_control_fpr(fig), "worst_colour_fpr": worst_colour_fpr(fig),
             "held_out_false_positives": {n: round(v["fpr"] * v["n"]) for n, v in fig["held_out_threshold"].items()},
             "ece_clean": cal["shipped"]["clean"]["ece"], "ece_jpeg75_resize0.5": cal["shipped"]["jpeg75_resize0.5"]["ece"],
@@ -65,10 +65,10 @@ def main() -> None:
     for run in args.runs:
         row, scores, fig = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
         if first is None:
-            first, first_fig = scores, {**fig, "target_fpr": args.target_fpr}
+            first, first_fig = scores, fig
         else:
             row["vs_first"] = versus(first, scores, reals, fakes)
-            row["blockers"] = ship_blockers(first_fig, {**fig, "vs_shipped": row["vs_first"]})
+            row["blockers"] = ship_blockers(first_fig, {**fig, "vs_shipped": row["vs_first"]}, args.target_fpr)
         print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "

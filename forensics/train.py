@@ -25,8 +25,8 @@ from forensics.checkpoint import atomic_write_json, save_checkpoint, save_state
 from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
                             make_sources)
 from forensics.device import full_precision, resolve_device
-from forensics.metrics import binary_metrics
 from forensics.image_loss import image_loss, require_differentiable
+from forensics.metrics import binary_metrics
 from forensics.models import build_model
 from forensics.preprocess import Preprocessing, normalize
 from forensics.progress import progress_bar
