@@ -230,6 +230,12 @@ def enlarged_control(det, pix: dict, threshold: float) -> dict:
     return out
 
 
+def _control_table(control: dict) -> list[str]:
+    """Markdown rows of one real-photo control: each set's size and FPR at the shipped threshold."""
+    return ["| set | n | FPR at shipped threshold |", "|---|---|---|",
+            *(f"| {n} | {v['n']} | {'-' if v['fpr'] is None else format(v['fpr'], '.3f')} |" for n, v in control.items())]
+
+
 def _enlarged_caveat(card: dict) -> list[str]:
     """A 'cannot do' line naming the enlarged real sets of Control 4 flagged above the target FPR, if any."""
     over = {n: v["fpr"] for n, v in (card.get("control_enlarged") or {}).items() if v["fpr"] > card["target_fpr"]}
@@ -1201,21 +1207,16 @@ def write_card(card: dict, path: Path) -> None:
     for n, v in card["control_format"].items():
         L.append(f"| {n} | {v['mean_abs_delta']:.3f} | {v['verdict_flips']:.3f} |")
     L += ["", "Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 (must not be called fake):", "",
-          "| set | n | FPR at shipped threshold |", "|---|---|---|"]
-    for n, v in card["control_downscale"].items():
-        fpr = "-" if v["fpr"] is None else f"{v['fpr']:.3f}"
-        L.append(f"| {n} | {v['n']} | {fpr} |")
+          *_control_table(card["control_downscale"])]
     if card.get("control_colour"):
         L += ["", "Control 3 (reported, not an issue target): real validation photos through a vivid (colour saturation "
               "x1.5) or muted (x0.5) filter, as phone cameras and photo apps apply them, re-saved as JPEG q90:", "",
-              "| set | n | FPR at shipped threshold |", "|---|---|---|"]
-        L += [f"| {n} | {v['n']} | {v['fpr']:.3f} |" for n, v in card["control_colour"].items()]
+              *_control_table(card["control_colour"])]
     if card.get("control_enlarged"):
         L += ["", "Control 4 (reported, not an issue target; this model only): real validation photos enlarged "
               + " / ".join(f"{f:g}x" for f in ENLARGE_FACTORS) + " (bicubic), as sites, editors and upscalers enlarge "
               "small photos, re-saved as JPEG q90. Enlarging adds interpolation traces like a generator's upsampling:", "",
-              "| set | n | FPR at shipped threshold |", "|---|---|---|"]
-        L += [f"| {n} | {v['n']} | {v['fpr']:.3f} |" for n, v in card["control_enlarged"].items()]
+              *_control_table(card["control_enlarged"])]
     sp = card["images_per_second_cpu"]
     L += ["", f"## Inference cost (this CPU, PyTorch fp32, {sp.get('threads', 2)} threads unless stated; one run)", "",
           "Both networks run as `forensics scan` runs them: channels_last, BatchNorm folded into the "
