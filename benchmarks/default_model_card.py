@@ -210,6 +210,11 @@ def degraded_inputs(pix: dict) -> dict:
                                for n, (lab, arrs) in pix.items() if lab == 0 for name, f in COLOUR_FILTERS}}
 
 
+def control_entry(scores: np.ndarray, threshold: float) -> dict:
+    """One real-photo control set: its size and FPR at `threshold` (None for an empty set)."""
+    return {"n": int(scores.size), "fpr": float((scores >= threshold).mean()) if scores.size else None}
+
+
 # Control 4's enlargement factors: photos enlarged by a site, an editor or an upscaler (bicubic)
 ENLARGE_FACTORS = (1.5, 2.0)
 
@@ -225,8 +230,7 @@ def enlarged_control(det, pix: dict, threshold: float) -> dict:
         if lab != 0:
             continue
         for f in ENLARGE_FACTORS:
-            s = score_arrays(det, [jpeg(resize(a, f), 90) for a in arrs])
-            out[f"{n} x{f:g}"] = {"n": int(s.size), "fpr": float((s >= threshold).mean())}
+            out[f"{n} x{f:g}"] = control_entry(score_arrays(det, [jpeg(resize(a, f), 90) for a in arrs]), threshold)
     return out
 
 
@@ -238,7 +242,8 @@ def _control_table(control: dict) -> list[str]:
 
 def _enlarged_caveat(card: dict) -> list[str]:
     """A 'cannot do' line naming the enlarged real sets of Control 4 flagged above the target FPR, if any."""
-    over = {n: v["fpr"] for n, v in (card.get("control_enlarged") or {}).items() if v["fpr"] > card["target_fpr"]}
+    over = {n: v["fpr"] for n, v in (card.get("control_enlarged") or {}).items()
+            if (v["fpr"] or 0.0) > card["target_fpr"]}
     if not over:
         return []
     named = ", ".join(f"{n} ({f:.0%})" for n, f in over.items())
@@ -297,13 +302,11 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     out["median_score"] = {n: {"clean": float(np.median(clean[n])), "jpeg75_resize0.5": float(np.median(deg[n]))}
                            for n in [*reals, *fakes]}
     # Control 2: real validation photos downscaled 2x / 4x and re-saved as JPEG q90 must not be called fake.
-    ctl = {}
-    for key, sc in scores_of(maps["control_downscale"], rule).items():
-        ctl[key] = {"n": int(sc.size), "fpr": float((sc >= threshold).mean()) if sc.size else None}
-    out["control_downscale"] = ctl
+    out["control_downscale"] = {key: control_entry(sc, threshold)
+                                for key, sc in scores_of(maps["control_downscale"], rule).items()}
     # Control 3: real validation photos through a vivid or muted colour filter (reported, not a target)
     if "control_colour" in maps:
-        out["control_colour"] = {key: {"n": int(sc.size), "fpr": float((sc >= threshold).mean())}
+        out["control_colour"] = {key: control_entry(sc, threshold)
                                  for key, sc in scores_of(maps["control_colour"], rule).items()}
     out["score_rule"] = {"name": rule.name, "text": rule.describe()}
     out["by_rule"] = rule_comparison(maps, reals, fakes, target_fpr, rule)
