@@ -1,0 +1,73 @@
+"""The model card's rule for replacing the shipped default (`ship_blockers`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from default_model_card import NONINFERIORITY_MARGIN, ship_blockers  # noqa: E402
+
+
+def figures(fpr: float = 0.0, control_fpr: float = 0.0, clean: float = 0.99, reencoded: float = 0.87,
+            vs: dict | None = None) -> dict:
+    """A card's figures with one real source, one downscale control and one fake set."""
+    out = {"fpr": {"real:a": {"fpr": fpr}}, "control_downscale": {"real:a 2x": {"fpr": control_fpr}},
+           "ap": {"fake:b": {"clean": clean, "jpeg75_resize0.5": reencoded}}}
+    if vs is not None:
+        out["vs_shipped"] = vs
+    return out
+
+
+def interval(difference: float, low: float, high: float) -> dict:
+    return {"difference": difference, "low": low, "high": high}
+
+
+SHIPPED = figures()
+
+
+def test_a_resolved_gain_with_a_loss_inside_the_margin_replaces_the_shipped_model():
+    trial = figures(clean=0.9895, reencoded=0.885,
+                    vs={"clean": interval(-0.0005, -NONINFERIORITY_MARGIN["clean"] / 2, 0.0001),
+                        "jpeg75_resize0.5": interval(0.015, 0.004, 0.025)})
+    assert ship_blockers(SHIPPED, trial, 0.01) == []
+
+
+def test_a_possible_loss_beyond_the_margin_blocks_even_with_a_resolved_gain():
+    trial = figures(vs={"clean": interval(-0.001, -2 * NONINFERIORITY_MARGIN["clean"], 0.0001),
+                        "jpeg75_resize0.5": interval(0.015, 0.004, 0.025)})
+    blockers = ship_blockers(SHIPPED, trial, 0.01)
+    assert len(blockers) == 1 and blockers[0].startswith("clean mean AP may be lower by more than 0.0015")
+
+
+def test_no_resolved_gain_blocks():
+    trial = figures(vs={"clean": interval(0.0001, -0.0002, 0.0003), "jpeg75_resize0.5": interval(0.004, -0.002, 0.01)})
+    assert ship_blockers(SHIPPED, trial, 0.01) == ["no gain resolved"]
+
+
+def test_false_positive_targets_block_whatever_the_accuracy():
+    vs = {"clean": interval(0.001, 0.0005, 0.002), "jpeg75_resize0.5": interval(0.02, 0.01, 0.03)}
+    assert ship_blockers(SHIPPED, figures(fpr=0.02, vs=vs), 0.01) == ["a real source's false-positive rate above 1%"]
+    assert ship_blockers(SHIPPED, figures(control_fpr=0.05, vs=vs), 0.01) == [
+        "a downscale-control false-positive rate above 1%"]
+
+
+def test_without_intervals_both_mean_aps_must_rise():
+    assert ship_blockers(SHIPPED, figures(clean=0.995, reencoded=0.88), 0.01) == []
+    assert ship_blockers(SHIPPED, figures(clean=0.995, reencoded=0.87), 0.01) == ["JPEG75+0.5x mean AP not higher"]
+    assert ship_blockers(SHIPPED, figures(clean=0.98, reencoded=0.88), 0.01) == ["clean mean AP lower"]
+
+
+def test_carried_trials_keep_their_interval_only_against_the_same_shipped_model():
+    from default_model_card import carried_trials
+
+    ap = {"fake:b": {"clean": 0.99, "jpeg75_resize0.5": 0.87}}
+    vs = {"clean": interval(0.0, -0.001, 0.001), "jpeg75_resize0.5": interval(0.0, -0.01, 0.01)}
+    earlier = {"model": "m1", "recipe": [{"config": "configs/m1.json"}], "ap": ap,
+               "trials": {"t": {"config": "configs/t.json", "ap": ap, "vs_shipped": vs}}}
+    same = {"model": "m1", "recipe": [{"config": "configs/m1.json"}], "ap": ap, "trials": {}}
+    carried, why = carried_trials(earlier, same, "earlier.json")
+    assert why == "" and carried["t"]["vs_shipped"] == vs and carried["t"]["carried_from"] == "earlier.json"
+    newer = {"model": "m2", "recipe": [{"config": "configs/m2.json"}], "ap": ap,
+             "trials": {"m1": {"config": "configs/m1.json", "ap": ap}}}
+    carried, why = carried_trials(earlier, newer, "earlier.json")
+    assert why == "" and "vs_shipped" not in carried["t"] and carried["t"]["ap"] == ap
