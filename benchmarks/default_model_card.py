@@ -477,24 +477,31 @@ def _rel(run: Path) -> str:
 
 
 def recipe_chain(run: Path) -> list[dict]:
-    """The training stages behind a run, oldest first: each stage warm-starts from the previous one's
-    best weights (training.init_from), with the config file in configs/ that reproduces it."""
+    """The training stages behind a run, oldest first, each after the stages it needs: a training stage
+    after the one it warm-starts from (training.init_from), a weight average after every model it
+    averages; each with the config file in configs/ that reproduces it."""
     configs = {}
     for c in sorted((REPO / "configs").glob("**/*.json")):
         out = json.loads(c.read_text()).get("out")
         if out:
             configs[(REPO / out).resolve()] = c.relative_to(REPO).as_posix()
     stages, seen = [], set()
-    while run is not None and run.resolve() not in seen and (run / "config.json").is_file():
+
+    def visit(run: Path) -> None:
+        if run.resolve() in seen or not (run / "config.json").is_file():
+            return
         seen.add(run.resolve())
         cfg = json.loads((run / "config.json").read_text())
         parts = cfg.get("averaged_from")
-        if parts:  # a weight average of earlier stages: its chain goes on through the last (latest) part
+        if parts:  # a weight average of earlier stages
+            for part in parts:
+                visit(REPO / part["model"])
             stages.append({"run": _rel(run), "config": configs.get(run.resolve()), "command": "average",
                            "arch": cfg.get("arch"), "averaged_from": parts})
-            run = REPO / parts[-1]["model"]
-            continue
+            return
         tr = cfg.get("training", {})
+        if tr.get("init_from"):
+            visit(REPO / tr["init_from"])  # an absolute init_from stays absolute
         hist = json.loads((run / "metrics.json").read_text())["history"] if (run / "metrics.json").is_file() else []
         stages.append({"run": _rel(run),
                        "config": configs.get(run.resolve()), "arch": cfg.get("arch"), "augment": tr.get("augment"),
@@ -506,9 +513,9 @@ def recipe_chain(run: Path) -> list[dict]:
                        "saturation_fraction": tr.get("saturation_fraction", 0.0),
                        "image_loss_weight": tr.get("image_loss_weight", 0.0),
                        **hard_mining_fields(tr)})
-        init = tr.get("init_from")
-        run = REPO / init if init else None  # an absolute init_from stays absolute
-    return stages[::-1]
+
+    visit(run)
+    return stages
 
 
 def main() -> None:
