@@ -33,6 +33,11 @@ class AutoencoderConfig:
     widths: tuple[int, ...] = (32, 64, 128, 128)
     latent: int = 8
 
+    def __post_init__(self) -> None:
+        if not self.widths or any(w <= 0 for w in self.widths) or self.latent <= 0:
+            raise ValueError(f"autoencoder widths and latent must be positive, got widths {self.widths}, "
+                             f"latent {self.latent}")
+
     @property
     def factor(self) -> int:
         """How many times smaller the latent is than the image on each side."""
@@ -40,7 +45,8 @@ class AutoencoderConfig:
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU())
+    # no normalisation layer: per-image group norm on small crops erased their absolute colour
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.SiLU())
 
 
 class LatentAutoencoder(nn.Module):
@@ -65,7 +71,7 @@ class LatentAutoencoder(nn.Module):
 
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
 def _random_crops(images: Sequence[np.ndarray], n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -114,14 +120,20 @@ def fit_autoencoder(paths: Sequence[Path], *, steps: int = 3000, batch: int = 16
 
 
 @torch.no_grad()
-def reconstruct(model: LatentAutoencoder, rgb: np.ndarray) -> np.ndarray:
-    """The model's reconstruction of one uint8 HxWx3 image, same shape (edge-padded to the latent grid)."""
+def reconstruct(model: LatentAutoencoder, rgb: np.ndarray, match_colour: bool = False) -> np.ndarray:
+    """The model's reconstruction of one uint8 HxWx3 image, same shape (edge-padded to the latent grid).
+    With `match_colour`, each channel is moved to the input's mean and spread (one gain and offset per
+    channel), which removes a briefly trained model's colour cast and leaves its local traces."""
     h, w = rgb.shape[:2]
     f = model.config.factor
     padded = np.pad(rgb, ((0, -h % f), (0, -w % f), (0, 0)), mode="edge")
     dev = next(model.parameters()).device
-    out = model(_to_tensor(padded)[None].to(dev))[0, :, :h, :w]
-    return out.add(1.0).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+    out = model(_to_tensor(padded)[None].to(dev))[0, :, :h, :w].add(1.0).mul(127.5)
+    if match_colour:
+        src = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float().to(dev)
+        mu, sd = out.mean((1, 2), keepdim=True), out.std((1, 2), keepdim=True).clamp_min(1e-3)
+        out = (out - mu) / sd * src.std((1, 2), keepdim=True) + src.mean((1, 2), keepdim=True)
+    return out.round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
 
 
 def save_autoencoder(model: LatentAutoencoder, directory: str | Path) -> Path:
