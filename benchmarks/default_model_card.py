@@ -788,6 +788,7 @@ def mean_ap_of(figures: dict, condition: str) -> float:
 # median interval width of v28's card: 0.0015 clean, 0.010 after JPEG 75 + 0.5x). Fixed before the first
 # trials judged by it (v41/v42) were scored; the trials before them had to raise both mean APs.
 NONINFERIORITY_MARGIN = {"clean": 0.0015, "jpeg75_resize0.5": 0.010}
+MARGIN_RULE_FROM = 41  # the first trial version judged by it
 
 
 def ship_blockers(shipped: dict, trial: dict, target_fpr: float) -> list[str]:
@@ -813,10 +814,22 @@ def ship_blockers(shipped: dict, trial: dict, target_fpr: float) -> list[str]:
     return out
 
 
+def scored_before_margin_rule(model_id: str) -> bool:
+    """Whether a trial (by its model id, forensics-default-vNN...) was first scored before the margin rule
+    was fixed (`NONINFERIORITY_MARGIN`, fixed before v41): such a trial is not shipped after the fact."""
+    import re
+
+    found = re.search(r"-v(\d+)", model_id)
+    return bool(found) and int(found.group(1)) < MARGIN_RULE_FROM
+
+
 def _not_kept_text(card: dict, better: list[str]) -> str:
-    """' Of the resolvably better, not kept: `m` (why); ...' for the `better` trials that break the replacement rule."""
+    """' Of the resolvably better, not kept: `m` (why); ...' for the `better` trials that break the replacement
+    rule, or that meet it but were scored before it was fixed."""
     why = {m: ship_blockers(card, card["trials"][m], card["target_fpr"]) for m in better}
     held = [f"`{m}` ({', '.join(w)})" for m, w in why.items() if w]
+    held += [f"`{m}` (meets the current rule, but was first scored before it was fixed; not shipped after the fact)"
+             for m, w in why.items() if not w and scored_before_margin_rule(m)]
     return f" Of the resolvably better, not kept: {'; '.join(held)}." if held else ""
 
 

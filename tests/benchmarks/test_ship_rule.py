@@ -71,3 +71,17 @@ def test_carried_trials_keep_their_interval_only_against_the_same_shipped_model(
              "trials": {"m1": {"config": "configs/m1.json", "ap": ap}}}
     carried, why = carried_trials(earlier, newer, "earlier.json")
     assert why == "" and "vs_shipped" not in carried["t"] and carried["t"]["ap"] == ap
+
+
+def test_trials_first_scored_before_the_margin_rule_are_named_as_such():
+    from default_model_card import MARGIN_RULE_FROM, _not_kept_text, scored_before_margin_rule
+
+    assert scored_before_margin_rule("forensics-default-v39-soup")
+    assert not scored_before_margin_rule(f"forensics-default-v{MARGIN_RULE_FROM}-trial")
+    assert not scored_before_margin_rule("my-model")
+    good = {"clean": interval(-0.0002, -0.0005, 0.0001), "jpeg75_resize0.5": interval(0.012, 0.004, 0.02)}
+    card = {**SHIPPED, "target_fpr": 0.01,
+            "trials": {"forensics-default-v39-soup": figures(vs=good), "forensics-default-v44-trial": figures(vs=good)}}
+    text = _not_kept_text(card, list(card["trials"]))
+    assert "`forensics-default-v39-soup` (meets the current rule, but was first scored before it was fixed" in text
+    assert "v44" not in text
