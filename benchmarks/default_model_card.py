@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -803,12 +804,12 @@ def ship_blockers(shipped: dict, trial: dict, target_fpr: float) -> list[str]:
         out.append(f"a downscale-control false-positive rate above {target_fpr:.0%}")
     vs = trial.get("vs_shipped") or {}
     for key, what in (("clean", "clean"), ("jpeg75_resize0.5", "JPEG75+0.5x")):
-        if key in vs:
-            if vs[key]["low"] < -NONINFERIORITY_MARGIN[key]:
-                out.append(f"{what} mean AP may be lower by more than {NONINFERIORITY_MARGIN[key]:g} "
-                           f"(interval down to {vs[key]['low']:+.5f})")
-        elif mean_ap_of(trial, key) <= mean_ap_of(shipped, key):
-            out.append(f"{what} mean AP {'lower' if mean_ap_of(trial, key) < mean_ap_of(shipped, key) else 'not higher'}")
+        mine, theirs = mean_ap_of(trial, key), mean_ap_of(shipped, key)
+        if key in vs and vs[key]["low"] < -NONINFERIORITY_MARGIN[key]:
+            out.append(f"{what} mean AP may be lower by more than {NONINFERIORITY_MARGIN[key]:g} "
+                       f"(interval down to {vs[key]['low']:+.5f})")
+        elif key not in vs and mine <= theirs:
+            out.append(f"{what} mean AP {'lower' if mine < theirs else 'not higher'}")
     if vs and not any(v["low"] > 0 for v in vs.values()):
         out.append("no gain resolved")
     return out
@@ -817,8 +818,6 @@ def ship_blockers(shipped: dict, trial: dict, target_fpr: float) -> list[str]:
 def scored_before_margin_rule(model_id: str) -> bool:
     """Whether a trial (by its model id, forensics-default-vNN...) was first scored before the margin rule
     was fixed (`NONINFERIORITY_MARGIN`, fixed before v41): such a trial is not shipped after the fact."""
-    import re
-
     found = re.search(r"-v(\d+)", model_id)
     return bool(found) and int(found.group(1)) < MARGIN_RULE_FROM
 

@@ -67,7 +67,7 @@ def main() -> None:
                              device=args.device)
         save_autoencoder(ae, args.model_dir)
     args.out.mkdir(parents=True, exist_ok=True)
-    errors = []
+    abs_errors = []
     for name, fs in files.items():
         for f in fs:
             out = args.out / f"{name}__{f.name}"
@@ -76,11 +76,11 @@ def main() -> None:
             with Image.open(f) as im:
                 rgb = np.asarray(im.convert("RGB"))
             rec = reconstruct(ae, rgb, match_colour=True)
-            errors.append(float(np.abs(rec.astype(np.int16) - rgb).mean()))
+            abs_errors.append(float(np.abs(rec.astype(np.int16) - rgb).mean()))
             save_like(rec, f, out)
         print(f"{name}: {len(fs)} reconstructions", flush=True)
-    if errors:
-        print(f"mean absolute error {np.mean(errors):.2f} (0-255) over {len(errors)} new reconstructions")
+    if abs_errors:
+        print(f"mean absolute error {np.mean(abs_errors):.2f} (0-255) over {len(abs_errors)} new reconstructions")
 
 
 if __name__ == "__main__":
