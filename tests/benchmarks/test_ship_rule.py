@@ -85,3 +85,23 @@ def test_trials_first_scored_before_the_margin_rule_are_named_as_such():
     text = _not_kept_text(card, list(card["trials"]))
     assert "`forensics-default-v39-soup` (meets the current rule, but was first scored before it was fixed" in text
     assert "v44" not in text
+
+
+def test_the_recipe_of_a_soup_lists_each_parallel_stage_once_after_what_it_starts_from(tmp_path):
+    import json
+
+    from default_model_card import recipe_chain
+
+    def run(name: str, **cfg) -> str:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"arch": "resnet18_layer3_slim", **cfg}))
+        return str(d)
+
+    base = run("base", training={"lr": 0.001})
+    seed0 = run("seed0", training={"lr": 0.0001, "init_from": base, "seed": 0})
+    seed1 = run("seed1", training={"lr": 0.0001, "init_from": base, "seed": 1})
+    soup = run("soup", averaged_from=[{"model": m, "weight": w} for m, w in ((base, 0.5), (seed0, 0.25), (seed1, 0.25))])
+    stages = recipe_chain(Path(soup))
+    assert [Path(s["run"]).name for s in stages] == ["base", "seed0", "seed1", "soup"]
+    assert stages[-1]["command"] == "average" and stages[1]["lr"] == "0.0001 constant"
