@@ -3,12 +3,13 @@
     python benchmarks/prepare_reconstructions.py     # runs/data/ae_recon (+ the autoencoder in runs/ae_recon_model)
 
 The autoencoder (`generators.autoencoder`: a 4x latent decoded by nearest-neighbour + conv blocks, the
-shape of a latent diffusion model's decoder, one level shallower) trains on crops of the real photos' training files, then rebuilds
-each one at native resolution, each channel moved to the photo's mean and spread (the brief training
-leaves a colour cast). A reconstruction keeps its photo's size and is saved in the photo's
-format: a JPEG photo's reconstruction with the photo's own quantization tables and chroma subsampling,
-so the two differ by the decoder's traces only. Only files in the training split of their source
-(`forensics.data.in_validation`, the recipe's 15%) are used, so no validation photo's content is a fake.
+shape of a latent diffusion model's decoder, one level shallower) trains on crops of the real photos'
+training files (or is loaded from --model-dir when one is there), then rebuilds each one at native
+resolution, each channel moved to the photo's mean and spread (the brief training leaves a colour cast).
+A reconstruction keeps its photo's size and is saved in the photo's format: a JPEG photo's reconstruction
+with the photo's own quantization tables and chroma subsampling, so the two differ by the decoder's traces
+only. Only files in the training split of their source (`forensics.data.in_validation`, the recipe's 15%)
+are used, so no validation photo's content is a fake.
 """
 from __future__ import annotations
 
@@ -26,16 +27,19 @@ SOURCES = {"celeba": (DATA / "real/celeba/train", 800), "faces-hq": (DATA / "rea
            "imagenet-sample": (DATA / "real/imagenet-sample", None), "cbsd68": (DATA / "real/cbsd68", None)}
 
 
-def save_like(rgb, original: Path, out: Path) -> None:
-    """Save `rgb` to `out` in the format of `original`: a JPEG with its quantization tables and subsampling."""
+def save_like(rgb, src, out: Path) -> None:
+    """Save `rgb` to `out` in the format of the open photo `src`: a JPEG with its quantization tables and
+    subsampling, a greyscale photo in grey. Written to a temporary name and renamed, so an interrupted run
+    leaves no half-written file for the next run to skip."""
     from PIL import Image, JpegImagePlugin
 
-    with Image.open(original) as src:
-        img = Image.fromarray(rgb).convert("L") if src.mode == "L" else Image.fromarray(rgb)  # grey stays grey
-        if src.format == "JPEG":
-            img.save(out, "JPEG", qtables=src.quantization, subsampling=JpegImagePlugin.get_sampling(src))
-        else:
-            img.save(out, "PNG")
+    img = Image.fromarray(rgb).convert("L") if src.mode == "L" else Image.fromarray(rgb)
+    tmp = out.with_name(out.name + ".part")
+    if src.format == "JPEG":
+        img.save(tmp, "JPEG", qtables=src.quantization, subsampling=JpegImagePlugin.get_sampling(src))
+    else:
+        img.save(tmp, "PNG")
+    tmp.replace(out)
 
 
 def main() -> None:
@@ -63,8 +67,8 @@ def main() -> None:
     if (args.model_dir / "config.json").is_file():
         ae = load_autoencoder(args.model_dir, device=args.device)
     else:
-        ae = fit_autoencoder([f for fs in files.values() for f in fs], steps=args.steps, config=AutoencoderConfig(**AUTOENCODER),
-                             device=args.device)
+        photos = [f for fs in files.values() for f in fs]
+        ae = fit_autoencoder(photos, steps=args.steps, config=AutoencoderConfig(**AUTOENCODER), device=args.device)
         save_autoencoder(ae, args.model_dir)
     args.out.mkdir(parents=True, exist_ok=True)
     abs_errors = []
@@ -73,11 +77,11 @@ def main() -> None:
             out = args.out / f"{name}__{f.name}"
             if out.is_file():
                 continue
-            with Image.open(f) as im:
+            with Image.open(f) as im:  # decoded once: its pixels and its format's settings
                 rgb = np.asarray(im.convert("RGB"))
-            rec = reconstruct(ae, rgb, match_colour=True)
+                rec = reconstruct(ae, rgb, match_colour=True)
+                save_like(rec, im, out)
             abs_errors.append(float(np.abs(rec.astype(np.int16) - rgb).mean()))
-            save_like(rec, f, out)
         print(f"{name}: {len(fs)} reconstructions", flush=True)
     if abs_errors:
         print(f"mean absolute error {np.mean(abs_errors):.2f} (0-255) over {len(abs_errors)} new reconstructions")
