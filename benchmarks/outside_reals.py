@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from default_model_card import score_arrays, write_card  # benchmarks/: the card's scoring and rendering
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -124,8 +126,8 @@ def outside_real_figures(det, threshold: float, near_from: Optional[float] = Non
         if not pix:
             continue
         files = list(pix)
-        clean = _scores(det, [pix[f] for f in files])
-        reencoded = _scores(det, [degrade(pix[f]) for f in files])
+        clean = score_arrays(det, [pix[f] for f in files])
+        reencoded = score_arrays(det, [degrade(pix[f]) for f in files])
         what = {p.file: p.what for p in photos}
         groups[name] = {
             "photos": [{"file": f, "what": what[f], "size": list(pix[f].shape[1::-1]),
@@ -134,12 +136,8 @@ def outside_real_figures(det, threshold: float, near_from: Optional[float] = Non
             "jpeg75_resize0.5": _summary(reencoded, threshold, near_from)}
     faces = lfw_faces()
     if faces:
-        groups["LFW face thumbnails (25 px, grayscale)"] = {"clean": _summary(_scores(det, faces), threshold, near_from)}
+        groups["LFW face thumbnails (25 px, grayscale)"] = {"clean": _summary(score_arrays(det, faces), threshold, near_from)}
     return {"threshold": threshold, "near_from": near_from, "groups": groups}
-
-
-def _scores(det, arrays: list[np.ndarray]) -> np.ndarray:
-    return np.array([r.score for r in det.scan_many(arrays, batch_size=4, provenance=False)], dtype=float)
 
 
 def main() -> None:
@@ -162,9 +160,6 @@ def main() -> None:
     if card is None:
         print(json.dumps(figures, indent=2))
         return
-    sys.path.insert(0, str(Path(__file__).parent))
-    from default_model_card import write_card
-
     card["outside_reals"] = figures
     tmp = args.card.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(card, indent=2))
