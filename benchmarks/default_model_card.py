@@ -1004,6 +1004,23 @@ def _bold_if_flagged(score: float, threshold: float) -> str:
     return f"**{score:.3f}**" if score >= threshold else f"{score:.3f}"
 
 
+def _outside_near_caveat(card: dict) -> list[str]:
+    """The real photos from outside the training data that come near the threshold, named as a caveat."""
+    out = card.get("outside_reals") or {}
+    if out.get("near_from") is None:
+        return []
+    near = [(p["file"], p["what"], max(p["score"], p["score_reencoded"]))
+            for g in (out.get("groups") or {}).values() for p in g.get("photos", [])
+            if max(p["score"], p["score_reencoded"]) >= out["near_from"]]
+    if not near:
+        return []
+    listed = "; ".join(f"`{f}` ({w}, {s:.3f})" for f, w, s in sorted(near, key=lambda t: -t[2]))
+    return [f"- Real photos unlike the training sources can score high: of the photographs from outside the "
+            f"training data, {listed} score at or above {out['near_from']:.3f}, where `forensics scan` marks a real "
+            "verdict near threshold (clean or re-encoded; "
+            "\"Real photographs from outside the training data\"): a photo unlike any in training can come close to "
+            "a fake verdict."]
+
 def _outside_reals(card: dict) -> list[str]:
     """The shipped threshold on real photographs from outside ../shared/data (benchmarks/outside_reals.py)."""
     out = card.get("outside_reals") or {}
@@ -1359,6 +1376,7 @@ def write_card(card: dict, path: Path) -> None:
           *_enlarged_caveat(card),
           "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "
           "hot patches (textures, compression blocks).",
+          *_outside_near_caveat(card),
           "- Scores are calibrated for a 1% false-positive rate on the real validation sources above; other "
           "photo populations can have a different false-positive rate: recalibrate with `forensics calibrate`.", ""]
     path.write_text("\n".join(L))

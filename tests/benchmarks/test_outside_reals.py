@@ -11,7 +11,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-from default_model_card import _outside_reals  # noqa: E402
+from default_model_card import _outside_near_caveat, _outside_reals  # noqa: E402
 from outside_reals import GROUPS, lfw_faces, outside_real_figures, package_data_dir  # noqa: E402
 
 
@@ -70,6 +70,16 @@ def test_card_section_lists_every_photo_and_bolds_the_flagged(figures):
     for p in flagged:
         assert f"**{p['score']:.3f}**" in text
     assert _outside_reals({}) == []
+
+
+def test_the_caveat_names_the_photos_in_the_near_threshold_band(figures):
+    caveat = "\n".join(_outside_near_caveat({"outside_reals": figures}))
+    photos = [p for g in figures["groups"].values() for p in g.get("photos", [])]
+    near = [p["file"] for p in photos if max(p["score"], p["score_reencoded"]) >= 0.1]
+    far = [p["file"] for p in photos if max(p["score"], p["score_reencoded"]) < 0.1]
+    assert near and all(f"`{f}`" in caveat for f in near)
+    assert not any(f"`{f}`" in caveat for f in far)
+    assert _outside_near_caveat({"outside_reals": {**figures, "near_from": None}}) == []
 
 
 def test_adding_to_a_card_of_another_model_is_refused(tmp_path):
