@@ -118,15 +118,19 @@ class Augmenter:
     (in between: JPEG 50-100 half of the time). With `reencode` > 0, that share of images is first
     re-encoded whole as a sharing site would (`web_reencode`). With `saturation` > 0, that share of
     images first has its colour saturation scaled (`scale_saturation`), as a phone's vivid or muted
-    filter does, so that colourfulness alone is no evidence either way."""
+    filter does, so that colourfulness alone is no evidence either way. With `grey` > 0, that share
+    of images is first turned grey (three equal channels of its luma), so the model must also find
+    the evidence without colour."""
 
-    def __init__(self, kind: str, size: int, *, reencode: float = 0.0, saturation: float = 0.0) -> None:
+    def __init__(self, kind: str, size: int, *, reencode: float = 0.0, saturation: float = 0.0,
+                 grey: float = 0.0) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
-        for name, share in (("reencode_fraction", reencode), ("saturation_fraction", saturation)):
+        for name, share in (("reencode_fraction", reencode), ("saturation_fraction", saturation),
+                            ("grey_fraction", grey)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be within 0-1, got {share}")
-        self.kind, self.size, self.reencode, self.saturation = kind, size, reencode, saturation
+        self.kind, self.size, self.reencode, self.saturation, self.grey = kind, size, reencode, saturation, grey
         self._pixel = None
         self._p_rescale = 0.0
         if kind in AUGMENT_STRENGTH:
@@ -147,6 +151,8 @@ class Augmenter:
         size = self.size if size is None else size
         # drawn only when enabled, so runs without it keep their random streams
         factor = rng.uniform(*SATURATION_RANGE) if self.saturation and rng.random() < self.saturation else None
+        if self.grey and rng.random() < self.grey:
+            factor = 0.0  # saturation 0: every pixel at its own grey level
         if self.reencode and rng.random() < self.reencode:
             if factor is not None:  # the filter comes before the upload's re-encoding
                 rgb, factor = scale_saturation(rgb, factor), None

@@ -226,6 +226,25 @@ def test_saturation_share_is_applied_and_zero_leaves_crops_unchanged(photos):
         Augmenter("mild", 48, saturation=-0.1)
 
 
+def test_grey_share_turns_that_share_of_crops_grey_and_zero_leaves_crops_unchanged(photos):
+    """grey 0 draws nothing extra (older recipes replay the same crops); grey 1 makes every crop grey,
+    with or without re-encoding and on top of saturation scaling; grey 0.5 about half; bad shares fail."""
+    rgb = next(iter(photos.values()))
+    old, zero = Augmenter("mild", 48, saturation=0.6), Augmenter("mild", 48, saturation=0.6, grey=0.0)
+    for seed in range(6):
+        np.testing.assert_array_equal(old(rgb, np.random.default_rng(seed)), zero(rgb, np.random.default_rng(seed)))
+    for reencode in (0.0, 1.0):
+        always = Augmenter("flip", 48, reencode=reencode, saturation=1.0, grey=1.0)
+        for seed in range(8):
+            crop = always(rgb, np.random.default_rng(seed)).astype(int)
+            assert np.abs(crop[..., 0] - crop[..., 1]).max() <= 1 and np.abs(crop[..., 1] - crop[..., 2]).max() <= 1
+    half = Augmenter("flip", 48, grey=0.5)
+    grey = [_colour_spread(half(rgb, np.random.default_rng(seed))) < 1 for seed in range(200)]
+    assert 0.35 < np.mean(grey) < 0.65
+    with pytest.raises(ValueError, match="grey_fraction must be within 0-1"):
+        Augmenter("mild", 48, grey=1.5)
+
+
 @pytest.mark.parametrize("hard_label, files_kw, share_kw", [(0, "hard_reals", "hard_share"),
                                                            (1, "hard_fakes", "hard_fake_share")])
 def test_hard_share_draws_that_share_of_its_class_from_the_hard_files(tmp_path, photos, hard_label, files_kw,
