@@ -19,7 +19,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -183,13 +183,16 @@ def throughputs(models: dict, size: int, batch: int, rounds: int = 5, seconds: f
     return {k: v["best"] for k, v in res.items()}
 
 
-def card_inputs(cfg: dict, per_source: int) -> tuple[dict, dict, list, list, dict]:
+def card_inputs(cfg: dict, per_source: int, prepare: Optional[Callable[[np.ndarray], np.ndarray]] = None
+                ) -> tuple[dict, dict, list, list, dict]:
     """What every model on a card is scored on: the validation subsample (`val_files`), its decoded
-    pixels per set, the real and fake set names, and the re-encoded, downscaled and colour-filtered copies."""
+    pixels per set, the real and fake set names, and the re-encoded, downscaled and colour-filtered copies.
+    `prepare` (pixels -> pixels), if given, is applied to every decoded image first (diagnostics only)."""
     from forensics.decoding import load_image
 
     sets = val_files(cfg, per_source)
-    pix = {name: (label, [load_image(f).rgb for f in files]) for name, (label, files) in sets.items()}
+    prepare = prepare or (lambda rgb: rgb)
+    pix = {name: (label, [prepare(load_image(f).rgb) for f in files]) for name, (label, files) in sets.items()}
     reals = [n for n, (lab, _) in pix.items() if lab == 0]
     fakes = [n for n, (lab, _) in pix.items() if lab == 1]
     return sets, pix, reals, fakes, degraded_inputs(pix)

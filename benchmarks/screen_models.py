@@ -11,7 +11,9 @@ The card's rule for replacing the shipped model: every false-positive target met
 gain resolved (interval above 0), and neither mean AP lower by more than the files resolve (the low end of
 its interval above -0.0015 clean, -0.010 re-encoded: `NONINFERIORITY_MARGIN`); each later run is judged by
 it against the first (the card's `ship_blockers`), and the reasons it fails are printed.
-One line of JSON per run goes to `--json` if given.
+One line of JSON per run goes to `--json` if given. With `--grey`, every image (both classes, every
+condition) is first turned grey (three equal channels of its luma): a diagnostic of how much of each
+run's evidence survives without colour, not the card's protocol.
 """
 from __future__ import annotations
 
@@ -57,20 +59,26 @@ def main() -> None:
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--aggregation", default=None, help="image-score rule for every run (default: each run's own)")
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per run here")
+    ap.add_argument("--grey", action="store_true",
+                    help="turn every image grey before scoring (a diagnostic, not the card's protocol)")
     args = ap.parse_args()
 
     from forensics import Detector
+    from forensics.data import scale_saturation
 
-    _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source)
+    _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source,
+                                                 prepare=(lambda rgb: scale_saturation(rgb, 0.0)) if args.grey else None)
     first = first_fig = None
     for run in args.runs:
         row, scores, fig = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
+        if args.grey:
+            row["inputs"] = "grey"
         if first is None:
             first, first_fig = scores, fig
         else:
             row["vs_first"] = versus(first, scores, reals, fakes)
             row["blockers"] = ship_blockers(first_fig, {**fig, "vs_shipped": row["vs_first"]}, args.target_fpr)
-        print(f"{row['model']} ({run}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
+        print(f"{row['model']} ({run}{', grey inputs' if args.grey else ''}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
               f"ECE {row['ece_clean']:.3f} / {row['ece_jpeg75_resize0.5']:.3f}, "
