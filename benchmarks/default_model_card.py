@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 ROLES = ("default", "fast")
 # the colour control's filters: (name, saturation factor), as phone cameras and photo apps apply them
 COLOUR_FILTERS = (("vivid", 1.5), ("muted", 0.5))
+# the group of benchmarks/outside_reals.py that holds rendered graphics, scored apart from its photographs
+GRAPHICS_GROUP = "rendered graphics (not photographs)"
 ROLE_TEXT = {"default": "the embedded default detector",
              "fast": "shipped as `--model fast`: the speed-first detector"}
 
@@ -1013,15 +1015,24 @@ def _bold_if_flagged(score: float, threshold: float) -> str:
 def _outside_near_caveat(card: dict) -> list[str]:
     """The real photos from outside the training data that come near the threshold, named as a caveat."""
     out = card.get("outside_reals") or {}
+    groups = out.get("groups") or {}
+    L = []
+    flagged = [(p["file"], p["what"], p["score"]) for p in (groups.get(GRAPHICS_GROUP) or {}).get("photos", [])
+               if p["score"] >= out["threshold"]]
+    if flagged:
+        L.append("- Rendered graphics are not what it was trained on, and some are called fake although no generative "
+                 "model made them: " + "; ".join(f"`{f}` ({w}, {s:.3f})" for f, w, s in flagged)
+                 + " (\"Real photographs from outside the training data\"). Logos, test patterns and drawings "
+                 "in a moderation queue need another check.")
     if out.get("near_from") is None:
-        return []
+        return L
     near = [(p["file"], p["what"], max(p["score"], p["score_reencoded"]))
-            for g in (out.get("groups") or {}).values() for p in g.get("photos", [])
+            for name, g in groups.items() if name != GRAPHICS_GROUP for p in g.get("photos", [])
             if max(p["score"], p["score_reencoded"]) >= out["near_from"]]
     if not near:
-        return []
+        return L
     listed = "; ".join(f"`{f}` ({w}, {s:.3f})" for f, w, s in sorted(near, key=lambda t: -t[2]))
-    return [f"- Real photos unlike the training sources can score high: of the photographs from outside the "
+    return L + [f"- Real photos unlike the training sources can score high: of the photographs from outside the "
             f"training data, {listed} score at or above {out['near_from']:.3f}, where `forensics scan` marks a real "
             "verdict near threshold (clean or re-encoded; "
             "\"Real photographs from outside the training data\"): a photo unlike any in training can come close to "
@@ -1040,7 +1051,9 @@ def _outside_reals(card: dict) -> list[str]:
          "scanned page, texture-library photos and LFW face thumbnails. None of them was trained on, set the threshold "
          "or chose among trial models, and most come from camera pipelines no training source has, so this is the "
          "card's one look at real photos from outside the training population. Too few to bound the rate tightly, "
-         "and grayscale photos (scored as three equal channels) are rarer in training than in this table.", "",
+         "and grayscale photos (scored as three equal channels) are rarer in training than in this table. As a "
+         "contrast, the rendered graphics scikit-image ships are scored too: not photographs, and made by no "
+         "generative model.", "",
          "| group | condition | n | flagged | 95% upper bound on the FPR | median score | highest score |"
          + (" marked near threshold |" if near else ""),
          "|---|---|---|---|---|---|---|" + ("---|" if near else "")]
@@ -1051,7 +1064,7 @@ def _outside_reals(card: dict) -> list[str]:
                 L.append(f"| {name} | {label} | {v['n']} | {v['flagged']} | {v['fpr_upper95']:.3f} | "
                          f"{v['median_score']:.3f} | {v['max_score']:.3f} |"
                          + (f" {v['near_threshold']} |" if near else ""))
-    photos = [p for g in groups.values() for p in g.get("photos", [])]
+    photos = [p for name, g in groups.items() if name != GRAPHICS_GROUP for p in g.get("photos", [])]
     if photos:
         L += ["", "| photo | what | size | score | after JPEG 75 + 0.5x |", "|---|---|---|---|---|"]
         for p in sorted(photos, key=lambda p: -p["score"]):
@@ -1059,11 +1072,19 @@ def _outside_reals(card: dict) -> list[str]:
                      f"{_bold_if_flagged(p['score'], out['threshold'])} | "
                      f"{_bold_if_flagged(p['score_reencoded'], out['threshold'])} |")
         top = max(photos, key=lambda p: max(p["score"], p["score_reencoded"]))
-        flagged = sum(v["flagged"] for g in groups.values() for v in (g.get("clean"), g.get("jpeg75_resize0.5")) if v)
+        flagged = sum(v["flagged"] for name, g in groups.items() if name != GRAPHICS_GROUP
+                      for v in (g.get("clean"), g.get("jpeg75_resize0.5")) if v)
         L += ["", "Bold: at or over the shipped threshold (called fake). "
-              + (f"{flagged} flagged verdicts in all. " if flagged else "None is called fake, clean or re-encoded. ")
+              + (f"{flagged} flagged verdicts in all. " if flagged else "No photograph is called fake, clean or re-encoded. ")
               + f"Closest to the threshold: `{top['file']}` ({top['what']}) at "
               f"{max(top['score'], top['score_reencoded']):.3f}."]
+    graphics = (groups.get(GRAPHICS_GROUP) or {}).get("photos", [])
+    if graphics:
+        L += ["", "| rendered graphic | what | size | score | after JPEG 75 + 0.5x |", "|---|---|---|---|---|"]
+        for p in sorted(graphics, key=lambda p: -p["score"]):
+            L.append(f"| `{p['file']}` | {p['what']} | {p['size'][0]}x{p['size'][1]} | "
+                     f"{_bold_if_flagged(p['score'], out['threshold'])} | "
+                     f"{_bold_if_flagged(p['score_reencoded'], out['threshold'])} |")
     return L
 
 

@@ -6,7 +6,9 @@ None of them was trained on, set a threshold, or chose among trial models, and t
 pipelines the training sources do not (NASA and SpaceX press photos, a microscope, a fundus camera, a
 scanner, texture libraries), so they are the card's one check of real photos from outside the training
 population. Scores each photo clean and after JPEG 75 + 0.5x (the card's re-encoding), and the LFW
-faces of scikit-image's `lfw_subset` (25 px grayscale thumbnails) clean. With `--card`, stores the
+faces of scikit-image's `lfw_subset` (25 px grayscale thumbnails) clean; as a contrast, also the
+rendered graphics scikit-image ships (a colour wheel, a checkerboard, a logo, a drawing, a phantom),
+which are not photographs and which no generative model made. With `--card`, stores the
 figures under "outside_reals" in that card JSON and re-renders its Markdown beside it; the model card
 script calls `outside_real_figures` itself for every new card.
 """
@@ -21,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from default_model_card import score_arrays, write_card  # benchmarks/: the card's scoring and rendering
+from default_model_card import GRAPHICS_GROUP, score_arrays, write_card  # benchmarks/: the card's own
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,8 +35,8 @@ class OutsidePhoto:
     what: str
 
 
-# Every camera-captured image the two packages ship. Left out: drawings and renderings (horse, logo,
-# colorwheel, chessboards, phantom), a computed hologram phase image (cell) and multi-page test files.
+# Every camera-captured image the two packages ship. Left out of the photographs: drawings and renderings
+# (scored apart, below), a computed hologram phase image (cell) and multi-page test files.
 COLOUR_PHOTOS = (
     OutsidePhoto("skimage", "astronaut.png", "NASA portrait"),
     OutsidePhoto("skimage", "chelsea.png", "cat"),
@@ -60,7 +62,17 @@ GRAY_PHOTOS = (
     OutsidePhoto("skimage", "clock_motion.png", "clock, camera moved"),
     OutsidePhoto("skimage", "microaneurysms.png", "fundus detail, green channel"),
 )
-GROUPS = {"colour photographs": COLOUR_PHOTOS, "grayscale photographs": GRAY_PHOTOS}
+# Not photographs, and made by no generative model: what a moderation queue also holds (logos, test
+# patterns, drawings). Scored as a contrast; the detector was trained on photographs only.
+RENDERED_GRAPHICS = (
+    OutsidePhoto("skimage", "color.png", "colour wheel"),
+    OutsidePhoto("skimage", "chessboard_RGB.png", "checkerboard"),
+    OutsidePhoto("skimage", "logo.png", "scikit-image logo"),
+    OutsidePhoto("skimage", "horse.png", "silhouette drawing"),
+    OutsidePhoto("skimage", "phantom.png", "Shepp-Logan phantom"),
+)
+GROUPS = {"colour photographs": COLOUR_PHOTOS, "grayscale photographs": GRAY_PHOTOS,
+          GRAPHICS_GROUP: RENDERED_GRAPHICS}
 LFW_FACES = 100  # lfw_subset.npy holds 100 faces, then 100 non-faces
 
 
@@ -165,7 +177,8 @@ def main() -> None:
     tmp.write_text(json.dumps(card, indent=2))
     tmp.replace(args.card)
     write_card(card, args.card.with_suffix(".md"))
-    print(f"added {sum(g['clean']['n'] for g in figures['groups'].values())} outside real images to {args.card}")
+    print(f"added {sum(g['clean']['n'] for g in figures['groups'].values())} images from outside the training data "
+          f"to {args.card}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-from default_model_card import _outside_near_caveat, _outside_reals  # noqa: E402
+from default_model_card import GRAPHICS_GROUP, _outside_near_caveat, _outside_reals  # noqa: E402
 from outside_reals import GROUPS, lfw_faces, outside_real_figures, package_data_dir  # noqa: E402
 
 
@@ -72,14 +72,20 @@ def test_card_section_lists_every_photo_and_bolds_the_flagged(figures):
     assert _outside_reals({}) == []
 
 
-def test_the_caveat_names_the_photos_in_the_near_threshold_band(figures):
+def test_the_caveats_name_the_photos_in_the_near_threshold_band_and_the_graphics_called_fake(figures):
     caveat = "\n".join(_outside_near_caveat({"outside_reals": figures}))
-    photos = [p for g in figures["groups"].values() for p in g.get("photos", [])]
+    photos = [p for name, g in figures["groups"].items() if name != GRAPHICS_GROUP for p in g.get("photos", [])]
     near = [p["file"] for p in photos if max(p["score"], p["score_reencoded"]) >= 0.1]
     far = [p["file"] for p in photos if max(p["score"], p["score_reencoded"]) < 0.1]
     assert near and all(f"`{f}`" in caveat for f in near)
     assert not any(f"`{f}`" in caveat for f in far)
-    assert _outside_near_caveat({"outside_reals": {**figures, "near_from": None}}) == []
+    graphics = figures["groups"][GRAPHICS_GROUP]["photos"]
+    called_fake = [p["file"] for p in graphics if p["score"] >= 0.2]
+    assert called_fake and all(f"`{f}`" in caveat for f in called_fake)
+    assert not any(f"`{p['file']}`" in caveat for p in graphics if p["score"] < 0.2)
+    without_near = "\n".join(_outside_near_caveat({"outside_reals": {**figures, "near_from": None}}))
+    assert "Real photos unlike" not in without_near and all(f"`{f}`" in without_near for f in called_fake)
+    assert _outside_near_caveat({}) == []
 
 
 def test_adding_to_a_card_of_another_model_is_refused(tmp_path):
