@@ -1012,31 +1012,47 @@ def _bold_if_flagged(score: float, threshold: float) -> str:
     return f"**{score:.3f}**" if score >= threshold else f"{score:.3f}"
 
 
+def _peak(image: dict) -> float:
+    """An outside image's higher score, clean or re-encoded."""
+    return max(image["score"], image["score_reencoded"])
+
+
+def _split_outside(groups: dict) -> tuple[list[dict], list[dict]]:
+    """The outside images of a card's "outside_reals" groups: (photographs, rendered graphics)."""
+    photos = [p for name, g in groups.items() if name != GRAPHICS_GROUP for p in g.get("photos", [])]
+    return photos, (groups.get(GRAPHICS_GROUP) or {}).get("photos", [])
+
+
+def _image_rows(kind: str, images: list[dict], threshold: float) -> list[str]:
+    """One table row per outside image, highest clean score first, scores at or over `threshold` in bold."""
+    L = ["", f"| {kind} | what | size | score | after JPEG 75 + 0.5x |", "|---|---|---|---|---|"]
+    for p in sorted(images, key=lambda p: -p["score"]):
+        L.append(f"| `{p['file']}` | {p['what']} | {p['size'][0]}x{p['size'][1]} | "
+                 f"{_bold_if_flagged(p['score'], threshold)} | {_bold_if_flagged(p['score_reencoded'], threshold)} |")
+    return L
+
+
 def _outside_near_caveat(card: dict) -> list[str]:
-    """The real photos from outside the training data that come near the threshold, named as a caveat."""
+    """The rendered graphics called fake and the outside photos that come near the threshold, named as caveats."""
     out = card.get("outside_reals") or {}
-    groups = out.get("groups") or {}
+    photos, graphics = _split_outside(out.get("groups") or {})
     L = []
-    flagged = [(p["file"], p["what"], p["score"]) for p in (groups.get(GRAPHICS_GROUP) or {}).get("photos", [])
-               if p["score"] >= out["threshold"]]
+    flagged = [p for p in graphics if p["score"] >= out["threshold"]]
     if flagged:
         L.append("- Rendered graphics are not what it was trained on, and some are called fake although no generative "
-                 "model made them: " + "; ".join(f"`{f}` ({w}, {s:.3f})" for f, w, s in flagged)
+                 "model made them: " + "; ".join(f"`{p['file']}` ({p['what']}, {p['score']:.3f})" for p in flagged)
                  + " (\"Real photographs from outside the training data\"). Logos, test patterns and drawings "
                  "in a moderation queue need another check.")
-    if out.get("near_from") is None:
-        return L
-    near = [(p["file"], p["what"], max(p["score"], p["score_reencoded"]))
-            for name, g in groups.items() if name != GRAPHICS_GROUP for p in g.get("photos", [])
-            if max(p["score"], p["score_reencoded"]) >= out["near_from"]]
-    if not near:
-        return L
-    listed = "; ".join(f"`{f}` ({w}, {s:.3f})" for f, w, s in sorted(near, key=lambda t: -t[2]))
-    return L + [f"- Real photos unlike the training sources can score high: of the photographs from outside the "
-            f"training data, {listed} score at or above {out['near_from']:.3f}, where `forensics scan` marks a real "
-            "verdict near threshold (clean or re-encoded; "
-            "\"Real photographs from outside the training data\"): a photo unlike any in training can come close to "
-            "a fake verdict."]
+    near = sorted((p for p in photos if out.get("near_from") is not None and _peak(p) >= out["near_from"]),
+                  key=lambda p: -_peak(p))
+    if near:
+        listed = "; ".join(f"`{p['file']}` ({p['what']}, {_peak(p):.3f})" for p in near)
+        L.append(f"- Real photos unlike the training sources can score high: of the photographs from outside the "
+                 f"training data, {listed} score at or above {out['near_from']:.3f}, where `forensics scan` marks a "
+                 "real verdict near threshold (clean or re-encoded; \"Real photographs from outside the training "
+                 "data\"): a photo unlike any in training can come close to a fake verdict.")
+    return L
+
 
 def _outside_reals(card: dict) -> list[str]:
     """The shipped threshold on real photographs from outside ../shared/data (benchmarks/outside_reals.py)."""
@@ -1064,27 +1080,17 @@ def _outside_reals(card: dict) -> list[str]:
                 L.append(f"| {name} | {label} | {v['n']} | {v['flagged']} | {v['fpr_upper95']:.3f} | "
                          f"{v['median_score']:.3f} | {v['max_score']:.3f} |"
                          + (f" {v['near_threshold']} |" if near else ""))
-    photos = [p for name, g in groups.items() if name != GRAPHICS_GROUP for p in g.get("photos", [])]
+    photos, graphics = _split_outside(groups)
     if photos:
-        L += ["", "| photo | what | size | score | after JPEG 75 + 0.5x |", "|---|---|---|---|---|"]
-        for p in sorted(photos, key=lambda p: -p["score"]):
-            L.append(f"| `{p['file']}` | {p['what']} | {p['size'][0]}x{p['size'][1]} | "
-                     f"{_bold_if_flagged(p['score'], out['threshold'])} | "
-                     f"{_bold_if_flagged(p['score_reencoded'], out['threshold'])} |")
-        top = max(photos, key=lambda p: max(p["score"], p["score_reencoded"]))
+        L += _image_rows("photo", photos, out["threshold"])
+        top = max(photos, key=_peak)
         flagged = sum(v["flagged"] for name, g in groups.items() if name != GRAPHICS_GROUP
                       for v in (g.get("clean"), g.get("jpeg75_resize0.5")) if v)
         L += ["", "Bold: at or over the shipped threshold (called fake). "
               + (f"{flagged} flagged verdicts in all. " if flagged else "No photograph is called fake, clean or re-encoded. ")
-              + f"Closest to the threshold: `{top['file']}` ({top['what']}) at "
-              f"{max(top['score'], top['score_reencoded']):.3f}."]
-    graphics = (groups.get(GRAPHICS_GROUP) or {}).get("photos", [])
+              + f"Closest to the threshold: `{top['file']}` ({top['what']}) at {_peak(top):.3f}."]
     if graphics:
-        L += ["", "| rendered graphic | what | size | score | after JPEG 75 + 0.5x |", "|---|---|---|---|---|"]
-        for p in sorted(graphics, key=lambda p: -p["score"]):
-            L.append(f"| `{p['file']}` | {p['what']} | {p['size'][0]}x{p['size'][1]} | "
-                     f"{_bold_if_flagged(p['score'], out['threshold'])} | "
-                     f"{_bold_if_flagged(p['score_reencoded'], out['threshold'])} |")
+        L += _image_rows("rendered graphic", graphics, out["threshold"])
     return L
 
 
