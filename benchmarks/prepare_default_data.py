@@ -10,6 +10,10 @@ Every stage of the recipe trained on 1500 samples per generator except diffusion
 first 384 (seeds 0-383: the set an early session's preparation left after six batches of its slow
 sampler); `SAMPLES_PER_FAMILY` keeps that count so the stages and the card reproduce. A folder that
 already holds more images than its count is an error, since training reads every image in it.
+
+It also renders `GRAPHICS` procedural graphics (`forensics.rendered`: gradients, colour wheels, shapes,
+text, patterns, layouts; seeds 0 to GRAPHICS - 1) to runs/data/rendered_graphics, a real-class source
+for the recipes that train on them (from v49).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 SAMPLES_PER_FAMILY = {"diffusion": 384}
+GRAPHICS = 600
 
 
 def check_not_overfull(folder: Path, n: int) -> None:
@@ -41,6 +46,11 @@ def main() -> None:
     import generators
 
     from forensics.matched import prepare_generator_set, prepare_real_set
+    from forensics.rendered import write_graphics
+
+    check_not_overfull(args.out / "rendered_graphics", GRAPHICS)
+    write_graphics(args.out / "rendered_graphics", GRAPHICS)
+    print("rendered graphics: ready")
 
     native = 32
     # matched reals at both generator resolutions: 32 px (most families) and 64 px (gmm)
