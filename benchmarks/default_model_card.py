@@ -1042,7 +1042,9 @@ def _outside_near_caveat(card: dict) -> list[str]:
         L.append("- Rendered graphics are not what it was trained on, and some are called fake although no generative "
                  "model made them: " + "; ".join(f"`{p['file']}` ({p['what']}, {p['score']:.3f})" for p in flagged)
                  + " (\"Real photographs from outside the training data\"). Logos, test patterns and drawings "
-                 "in a moderation queue need another check.")
+                 "in a moderation queue need another check: `forensics scan` adds a `looks rendered` note to a fake "
+                 "or near-threshold verdict on an image that looks like a rendered graphic rather than a photograph "
+                 "(a separate cue that never changes the score; [graphic_cue.md](graphic_cue.md)).")
     near = sorted((p for p in photos if out.get("near_from") is not None and _peak(p) >= out["near_from"]),
                   key=lambda p: -_peak(p))
     if near:

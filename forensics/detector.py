@@ -17,9 +17,10 @@ from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeErr
                                 load_image, sha256_bytes)
 from forensics.device import full_precision, resolve_device
 from forensics.fusion import fold_batchnorm
+from forensics.graphic_cue import shipped_cue
 from forensics.models import PatchClassifier, build_model, parse_arch
 from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
-from forensics.results import LABEL_FAKE, LABEL_REAL, NEAR_MISS_PREFIX, ScanResult, error_result
+from forensics.results import GRAPHIC_PREFIX, LABEL_FAKE, LABEL_REAL, NEAR_MISS_PREFIX, ScanResult, error_result
 
 WEIGHTS_ROOT = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "default"
@@ -77,6 +78,19 @@ class CellMap:
         y0, x0 = i * self.stride + self.offset, j * self.stride + self.offset
         return (max(0, x0), max(0, y0), min(width, x0 + rf), min(height, y0 + rf))
 
+
+
+def rendered_graphic_note(rgb: np.ndarray) -> Optional[str]:
+    """A note when an image looks rendered (a logo, chart, test pattern) rather than photographed
+    (`forensics.graphic_cue`), None otherwise. Scans ask only for fake and near-threshold verdicts,
+    which it qualifies: the detectors were trained on photographs and generated photo-like images."""
+    cue = shipped_cue()
+    p = cue.probability(rgb)
+    if p is None or p < cue.threshold:
+        return None
+    return (f"{GRAPHIC_PREFIX} a logo, chart, test pattern or other rendered graphic, not a photograph (P(rendered) "
+            f"{p:.2f}); the detector was trained on photographs and generated photo-like images, so its score is "
+            "weak evidence here")
 
 class Detector:
     """A loaded real/fake patch classifier. Use `Detector.load()` for the shipped default."""
@@ -226,6 +240,10 @@ class Detector:
         near_miss = self.near_miss_note(score)
         if near_miss:
             notes.append(near_miss)
+        if score >= self.threshold or near_miss:
+            rendered = rendered_graphic_note(decoded.rgb)
+            if rendered:
+                notes.append(rendered)
         return ScanResult(
             path=path, score=score, label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
             threshold=self.threshold, model=self.model_id, width=decoded.width, height=decoded.height,

@@ -12,11 +12,23 @@ LABEL_ERROR = "error"
 # Start of the note on a real verdict whose score only the strictest real calibration source keeps under
 # the threshold (`Detector.near_miss_note`); `forensics scan` prints "near threshold", audits count them.
 NEAR_MISS_PREFIX = "near threshold:"
+# Start of the note on a fake or near-threshold verdict for an image that looks rendered (a logo, chart,
+# test pattern) rather than photographed (`forensics.graphic_cue`); `forensics scan` prints "looks rendered".
+GRAPHIC_PREFIX = "looks rendered:"
+
+
+def _has_note(notes: Optional[Iterable[Any]], prefix: str) -> bool:
+    return any(isinstance(n, str) and n.startswith(prefix) for n in notes or ())
 
 
 def is_near_miss(notes: Optional[Iterable[Any]]) -> bool:
     """Whether a record's notes (ScanResult.notes or a JSON record's list) mark it near threshold."""
-    return any(isinstance(n, str) and n.startswith(NEAR_MISS_PREFIX) for n in notes or ())
+    return _has_note(notes, NEAR_MISS_PREFIX)
+
+
+def looks_rendered(notes: Optional[Iterable[Any]]) -> bool:
+    """Whether a record's notes mark its image as looking rendered rather than photographed."""
+    return _has_note(notes, GRAPHIC_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from forensics.audit.ledger import iter_records
-from forensics.results import LABEL_REAL, is_near_miss
+from forensics.results import LABEL_FAKE, LABEL_REAL, is_near_miss, looks_rendered
 
 HIST_BINS = 10
 MAX_ERRORS_LISTED = 100
@@ -25,6 +25,7 @@ class AuditSummary:
     records: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     near_threshold: int = 0   # real verdicts marked "near threshold" (Detector.near_miss_note)
+    fake_rendered: int = 0    # fake verdicts on images that look rendered (forensics.graphic_cue)
     histogram: dict[str, Any] = field(default_factory=dict)
     slowest: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -57,8 +58,7 @@ class AuditSummary:
 
     def format_text(self, max_errors: int = 10) -> str:
         lines = [f"audit: {self.records} records in {self.out}"
-                 + "".join(f", {k} {v}" + (f" ({self.near_threshold} near threshold)" if k == LABEL_REAL and self.near_threshold
-                                           else "") for k, v in sorted(self.counts.items()))]
+                 + "".join(f", {k} {v}" + self._count_note(k) for k, v in sorted(self.counts.items()))]
         lines.append(f"this run: {self.scored} new, {self.skipped} already recorded"
                      + (f", {self.duplicates} duplicates" if self.duplicates else "")
                      + f", {self.seconds:.1f} s, {self.images_per_second:.1f} images/s"
@@ -83,6 +83,13 @@ class AuditSummary:
                 lines.append(f"  ... {self.n_errors - max_errors} more (see {self.summary_path or self.out})")
         return "\n".join(lines)
 
+    def _count_note(self, label: str) -> str:
+        if label == LABEL_REAL and self.near_threshold:
+            return f" ({self.near_threshold} near threshold)"
+        if label == LABEL_FAKE and self.fake_rendered:
+            return f" ({self.fake_rendered} look rendered, not photographed)"
+        return ""
+
 
 def _one_line(path: Optional[str]) -> str:
     if path is None:
@@ -102,6 +109,7 @@ def summarize(out: Union[str, Path], **run: Any) -> AuditSummary:
         label = str(rec.get("label"))
         counts[label] = counts.get(label, 0) + 1
         s.near_threshold += label == LABEL_REAL and is_near_miss(rec.get("notes"))
+        s.fake_rendered += label == LABEL_FAKE and looks_rendered(rec.get("notes"))
         if rec.get("model"):
             models.add(str(rec["model"]))
         score = rec.get("score")

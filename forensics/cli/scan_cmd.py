@@ -10,7 +10,7 @@ import typer
 from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE, load_detector
 from forensics.cli.common import display_path as _display_path
 from forensics.decoding import DEFAULT_MAX_PIXELS
-from forensics.results import is_near_miss
+from forensics.results import is_near_miss, looks_rendered
 
 
 def scan(
@@ -52,6 +52,7 @@ def scan(
             elif not r.is_error:
                 extra = "" if r.stable is None else ("  stable" if r.stable else "  UNSTABLE")
                 extra += "  near threshold" if is_near_miss(r.notes) else ""
+                extra += "  looks rendered, not photographed" if looks_rendered(r.notes) else ""
                 typer.echo(f"{display_path(r.path)}\t{r.label.upper()}\tP(fake)={r.score:.3f}{extra}")
     except Exception as e:  # unexpected: one line unless --debug
         if debug:

@@ -245,3 +245,20 @@ def test_overlapping_roots_are_audited_once(tmp_path):
     assert sorted(os.path.basename(p) for p in paths) == ["1.png", "2.png"]
     flat = [c.path for c in iter_candidates([str(tmp_path / "a"), str(tmp_path / "a" / "b")], recursive=False)]
     assert sorted(os.path.basename(p) for p in flat) == ["1.png", "2.png"]
+
+
+def test_summary_counts_fake_verdicts_on_rendered_graphics(tmp_path, detector, photo_files):
+    import shutil
+
+    import skimage
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    shutil.copy(Path(skimage.__file__).parent / "data" / "color.png", folder / "wheel.png")
+    shutil.copy(photo_files[0], folder / "photo.png")
+    s = audit(folder, tmp_path / "res.jsonl", detector=detector, workers=0, batch_size=2, provenance=False)
+    recs = {Path(r["path"]).name: r for r in _lines(tmp_path / "res.jsonl")}
+    assert recs["wheel.png"]["label"] == "fake" and s.fake_rendered == 1
+    assert not any(n.startswith("looks rendered:") for n in recs["photo.png"]["notes"])
+    assert "fake 1 (1 look rendered, not photographed)" in s.format_text()
+    assert json.loads((tmp_path / "res.summary.json").read_text())["fake_rendered"] == 1

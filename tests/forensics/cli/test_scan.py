@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,16 @@ def test_scan_marks_a_real_verdict_near_threshold(detector, photo_files, tmp_pat
     # an explicit --threshold is not the calibrated one: no mark
     other = run("scan", "--model", tmp_path / "model", "--threshold", 0.999999, photo_files[0])
     assert "near threshold" not in other.stdout
+
+
+def test_scan_marks_a_fake_verdict_on_a_rendered_graphic(tmp_path):
+    import shutil
+
+    import skimage
+
+    wheel = tmp_path / "wheel.png"
+    shutil.copy(Path(skimage.__file__).parent / "data" / "color.png", wheel)
+    plain = run("scan", wheel)
+    assert "\tFAKE\t" in plain.stdout and plain.stdout.rstrip().endswith("looks rendered, not photographed")
+    rec = json.loads(run("scan", "--json", wheel).stdout)
+    assert rec["label"] == "fake" and any(n.startswith("looks rendered:") for n in rec["notes"])
