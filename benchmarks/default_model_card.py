@@ -518,6 +518,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "reencode_fraction": tr.get("reencode_fraction", 0.0),
                        "saturation_fraction": tr.get("saturation_fraction", 0.0),
                        "grey_fraction": tr.get("grey_fraction", 0.0),
+                       "jpeg_fraction": tr.get("jpeg_fraction", 0.0),
                        "image_loss_weight": tr.get("image_loss_weight", 0.0),
                        **hard_mining_fields(tr)})
 
@@ -613,6 +614,7 @@ def main() -> None:
             "reencode_fraction": tr.get("reencode_fraction", 0.0),
             "saturation_fraction": tr.get("saturation_fraction", 0.0),
             "grey_fraction": tr.get("grey_fraction", 0.0),
+            "jpeg_fraction": tr.get("jpeg_fraction", 0.0),
             "image_loss_weight": tr.get("image_loss_weight", 0.0), "seed": tr.get("seed", 0),
             **hard_mining_fields(tr), **figures}
 
@@ -776,6 +778,7 @@ def _trial_change(t: dict) -> str:
             + (f", {t['saturation_fraction']:.0%} of images with colour saturation scaled {_saturation_range()}"
                if t.get("saturation_fraction") else "")
             + (f", {t['grey_fraction']:.0%} of images turned grey" if t.get("grey_fraction") else "")
+            + (f", {t['jpeg_fraction']:.0%} of images re-saved whole as JPEG 70-100" if t.get("jpeg_fraction") else "")
             + "".join(f", {part}" for part in _hard_mining_parts(t, long=True))
             + (f", image-score loss (weight {t['image_loss_weight']:g}) added to the cell loss"
                if t.get("image_loss_weight") else "")
@@ -1239,6 +1242,8 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
                 hard += f"; {st['saturation_fraction']:.0%} of images with saturation scaled"
             if st.get("grey_fraction"):
                 hard += f"; {st['grey_fraction']:.0%} of images turned grey"
+            if st.get("jpeg_fraction"):
+                hard += f"; {st['jpeg_fraction']:.0%} of images re-saved whole as JPEG"
             if st.get("image_loss_weight"):
                 hard += f"; image-score loss x{st['image_loss_weight']:g} added to the cell loss"
             rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "

@@ -120,17 +120,19 @@ class Augmenter:
     images first has its colour saturation scaled (`scale_saturation`), as a phone's vivid or muted
     filter does, so that colourfulness alone is no evidence either way. With `grey` > 0, that share
     of images is first turned grey (three equal channels of its luma), so the model must also find
-    the evidence without colour."""
+    the evidence without colour. With `jpeg` > 0, that share of images is first re-saved whole as
+    JPEG (quality 70-100, `whole_jpeg`), so that a lossless file is no evidence either way."""
 
     def __init__(self, kind: str, size: int, *, reencode: float = 0.0, saturation: float = 0.0,
-                 grey: float = 0.0) -> None:
+                 grey: float = 0.0, jpeg: float = 0.0) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
         for name, share in (("reencode_fraction", reencode), ("saturation_fraction", saturation),
-                            ("grey_fraction", grey)):
+                            ("grey_fraction", grey), ("jpeg_fraction", jpeg)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be within 0-1, got {share}")
         self.kind, self.size, self.reencode, self.saturation, self.grey = kind, size, reencode, saturation, grey
+        self.jpeg = jpeg
         self._pixel = None
         self._p_rescale = 0.0
         if kind in AUGMENT_STRENGTH:
@@ -157,6 +159,10 @@ class Augmenter:
             if factor is not None:  # the filter comes before the upload's re-encoding
                 rgb, factor = scale_saturation(rgb, factor), None
             rgb = web_reencode(rgb, rng, size)
+        if self.jpeg and rng.random() < self.jpeg:
+            if factor is not None:  # the filter comes before the file is saved
+                rgb, factor = scale_saturation(rgb, factor), None
+            rgb = whole_jpeg(rgb, rng)
         if size < self.size and rng.random() < 0.5:
             short = min(rgb.shape[:2])
             target = rng.uniform(size, 1.25 * size)
@@ -211,6 +217,17 @@ def web_reencode(rgb: np.ndarray, rng: np.random.Generator, size: int) -> np.nda
         rgb = jpeg(rgb, quality)
     rgb = random_rescale(rgb, rng, lo, hi)
     return rgb if jpeg_first else jpeg(rgb, quality)
+
+
+# whole-image JPEG without resizing (`Augmenter(jpeg=...)`): the qualities cameras, editors and sites save at
+WHOLE_JPEG_QUALITY = (70, 100)
+
+
+def whole_jpeg(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The whole image re-saved as JPEG at a random quality in `WHOLE_JPEG_QUALITY` (blocks on the image grid)."""
+    from forensics.stability import jpeg
+
+    return jpeg(rgb, int(rng.integers(WHOLE_JPEG_QUALITY[0], WHOLE_JPEG_QUALITY[1] + 1)))
 
 
 def source_probabilities(by_label: Mapping[int, Sequence[Source]],

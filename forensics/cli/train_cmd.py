@@ -55,6 +55,10 @@ def train(
         None, "--grey-fraction",
         help="Share of training images (both classes) turned grey first (three equal channels of their luma), "
              "so the model must also find the evidence without colour."),
+    jpeg_fraction: Optional[float] = typer.Option(
+        None, "--jpeg-fraction",
+        help="Share of training images (both classes) first re-saved whole as JPEG at quality 70-100, without "
+             "resizing, so that a lossless file (most generators' output) is no evidence either way."),
     hard_real_share: Optional[float] = typer.Option(
         None, "--hard-real-share",
         help="Share of real draws taken from the real training files a model scores most fake (hard-real "
@@ -98,7 +102,7 @@ def train(
                      source_weights=parse_weighted(source_weight, "--source-weight", "NAME=NUMBER, e.g. fake:ldif=2")
                      if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
-                     saturation_fraction=saturation_fraction, grey_fraction=grey_fraction,
+                     saturation_fraction=saturation_fraction, grey_fraction=grey_fraction, jpeg_fraction=jpeg_fraction,
                      hard_real_share=hard_real_share, hard_real_top=hard_real_top,
                      hard_real_model=str(hard_real_model) if hard_real_model else None,
                      hard_fake_share=hard_fake_share, hard_fake_top=hard_fake_top,

@@ -245,6 +245,30 @@ def test_grey_share_turns_that_share_of_crops_grey_and_zero_leaves_crops_unchang
         Augmenter("mild", 48, grey=1.5)
 
 
+def test_jpeg_share_resaves_the_whole_image_first_and_zero_leaves_crops_unchanged(photos):
+    """jpeg 0 draws nothing extra (older recipes replay the same crops); jpeg 1 crops a whole-image JPEG
+    re-save at a quality within WHOLE_JPEG_QUALITY, at full size; bad shares fail."""
+    from forensics.data import WHOLE_JPEG_QUALITY, random_crop
+    from forensics.stability import jpeg
+
+    rgb = next(iter(photos.values()))
+    old, zero = Augmenter("mild", 48, saturation=0.6), Augmenter("mild", 48, saturation=0.6, jpeg=0.0)
+    for seed in range(6):
+        np.testing.assert_array_equal(old(rgb, np.random.default_rng(seed)), zero(rgb, np.random.default_rng(seed)))
+    always = Augmenter("none", 64, jpeg=1.0)
+    for seed in range(4):
+        replay = np.random.default_rng(seed)
+        replay.random()  # the share's draw
+        quality = int(replay.integers(WHOLE_JPEG_QUALITY[0], WHOLE_JPEG_QUALITY[1] + 1))
+        expected = random_crop(jpeg(rgb, quality), 64, replay)
+        crop = always(rgb, np.random.default_rng(seed))
+        np.testing.assert_array_equal(crop, expected)
+        assert not any(np.array_equal(crop, rgb[i:i + 64, j:j + 64]) for i in range(0, rgb.shape[0] - 63, 8)
+                       for j in range(0, rgb.shape[1] - 63, 8))
+    with pytest.raises(ValueError, match="jpeg_fraction must be within 0-1"):
+        Augmenter("mild", 48, jpeg=-0.1)
+
+
 @pytest.mark.parametrize("hard_label, files_kw, share_kw", [(0, "hard_reals", "hard_share"),
                                                            (1, "hard_fakes", "hard_fake_share")])
 def test_hard_share_draws_that_share_of_its_class_from_the_hard_files(tmp_path, photos, hard_label, files_kw,
