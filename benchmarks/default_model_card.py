@@ -1035,6 +1035,22 @@ def _image_rows(kind: str, images: list[dict], threshold: float) -> list[str]:
     return L
 
 
+FORMAT_FLIPS_NAMED = 0.10  # Control 1 sets whose verdicts change this often under JPEG q90 are named as a caveat
+
+
+def _format_caveat(card: dict) -> list[str]:
+    """The fake sets whose verdicts JPEG q90 (Control 1) changes often, named as a caveat."""
+    flips = sorted(((n, v["verdict_flips"]) for n, v in (card.get("control_format") or {}).items()
+                    if n.startswith("fake:") and v["verdict_flips"] >= FORMAT_FLIPS_NAMED), key=lambda x: -x[1])
+    if not flips:
+        return []
+    listed = ", ".join(f"{n} {f:.0%}" for n, f in flips)
+    return [f"- Even light compression can hide a generated image: saved as JPEG q90 instead of lossless, the "
+            f"verdict changes for {listed} of their images (Control 1). Their evidence is largely fine detail that a "
+            "lossless file keeps and any JPEG removes, so a real verdict on a JPEG from a generator of this kind is "
+            "weak evidence ([degradation.md](degradation.md): the default's AP at each JPEG quality)."]
+
+
 def _outside_near_caveat(card: dict) -> list[str]:
     """The rendered graphics called fake and the outside photos that come near the threshold, named as caveats."""
     out = card.get("outside_reals") or {}
@@ -1414,6 +1430,7 @@ def write_card(card: dict, path: Path) -> None:
             if card.get("score_rule", {}).get("name") not in (None, "mean_prob") else []),
           "- Heavy re-encoding (small JPEGs, strong downscaling) weakens the evidence; the JPEG 75 + 0.5x column "
           "shows by how much. Use `forensics scan --stability` to see whether a verdict survives re-encoding.",
+          *_format_caveat(card),
           *_threshold_caveat(card),
           *_enlarged_caveat(card),
           "- A heatmap shows where the patch evidence is strongest, not a \"fake region\"; a real photo can have "

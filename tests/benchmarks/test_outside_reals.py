@@ -96,3 +96,14 @@ def test_adding_to_a_card_of_another_model_is_refused(tmp_path):
     assert done.returncode != 0
     assert "the card is for some-other-model" in done.stderr
     assert json.loads(card.read_text()) == {"model": "some-other-model", "threshold": 0.5}
+
+
+def test_format_caveat_names_the_fake_sets_jpeg_flips_often_most_first():
+    from default_model_card import _format_caveat
+
+    card = {"control_format": {"real:a": {"verdict_flips": 0.5}, "fake:x": {"verdict_flips": 0.12},
+                               "fake:y": {"verdict_flips": 0.8}, "fake:z": {"verdict_flips": 0.05}}}
+    (line,) = _format_caveat(card)
+    assert "fake:y 80%, fake:x 12% of their images" in line and "fake:z" not in line and "real:a" not in line
+    assert _format_caveat({"control_format": {"fake:z": {"verdict_flips": 0.0}}}) == []
+    assert _format_caveat({}) == []
