@@ -79,7 +79,6 @@ class CellMap:
         return (max(0, x0), max(0, y0), min(width, x0 + rf), min(height, y0 + rf))
 
 
-
 def rendered_graphic_note(rgb: np.ndarray) -> Optional[str]:
     """A note when an image looks rendered (a logo, chart, test pattern) rather than photographed
     (`forensics.graphic_cue`), None otherwise. Scans ask only for fake and near-threshold verdicts,
@@ -91,6 +90,7 @@ def rendered_graphic_note(rgb: np.ndarray) -> Optional[str]:
     return (f"{GRAPHIC_PREFIX} a logo, chart, test pattern or other rendered graphic, not a photograph (P(rendered) "
             f"{p:.2f}); the detector was trained on photographs and generated photo-like images, so its score is "
             "weak evidence here")
+
 
 class Detector:
     """A loaded real/fake patch classifier. Use `Detector.load()` for the shipped default."""
