@@ -133,7 +133,9 @@ def held_out_figures(cue, per_source: Optional[int] = None) -> dict:
     out["graphics"] = {"procedural graphics (validation split)": noted(cue, graphics_val),
                        "matplotlib charts": noted(cue, charts),
                        "matplotlib charts, JPEG q90": noted(cue, [jpeg(c, 90) for c in charts]),
-                       "scikit-image graphics": noted(cue, list(packaged.values()))}
+                       "matplotlib charts, JPEG q75": noted(cue, [jpeg(c, 75) for c in charts]),
+                       "scikit-image graphics": noted(cue, list(packaged.values())),
+                       "scikit-image graphics, JPEG q90": noted(cue, [jpeg(g, 90) for g in packaged.values()])}
     out["outside_photos"] = noted(cue, list(photos.values()))
     out["per_image"] = {name: cue.probability(a) for name, a in {**packaged, **photos}.items()}
     held = {"matplotlib charts": charts, "scikit-image graphics": list(packaged.values())}
