@@ -15,23 +15,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import REPO, card_inputs, score_arrays  # noqa: E402
 
-CONDITIONS = ("clean", "jpeg:95", "jpeg:90", "jpeg:80", "jpeg:75", "jpeg:60", "resize:0.75", "resize:0.5",
-              "jpeg:75+resize:0.5", "resize:0.5+jpeg:75")
+CONDITIONS = ("jpeg:95", "jpeg:90", "jpeg:80", "jpeg:75", "jpeg:60", "resize:0.75", "resize:0.5",
+              "jpeg:75+resize:0.5", "resize:0.5+jpeg:75")  # scored after "clean", which is always first
 BUNDLED_PREFIX = "fake:gen_"  # sets sampled from the bundled generators; the others are external
 
 
-def condition_figures(det, pix: dict, reals: list, fakes: list, spec: str) -> dict:
-    """Mean AP, per-set AP, and shares flagged at the detector's threshold under one condition."""
+def condition_figures(det, pix: dict, reals: list, fakes: list, degrade: Callable[[np.ndarray], np.ndarray]) -> dict:
+    """Mean AP, per-set AP, and shares flagged at the detector's threshold with every image `degrade`d."""
     from forensics.metrics import mean_ap
-    from forensics.perturb import parse_perturbation
 
-    degrade = (lambda a: a) if spec == "clean" else parse_perturbation(spec)
     scores = {n: score_arrays(det, [degrade(a) for a in arrs]) for n, (_, arrs) in pix.items()}
     real = np.concatenate([scores[n] for n in reals])
     return {"mean_ap": mean_ap(scores, reals, fakes),
@@ -63,17 +62,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "default")
     ap.add_argument("--per-source", type=int, default=80)
-    ap.add_argument("--conditions", default=",".join(CONDITIONS), help="comma list (default: %(default)s)")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS),
+                    help="comma list, scored after 'clean' (default: %(default)s)")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "degradation.md")
     args = ap.parse_args()
 
     from forensics import Detector
+    from forensics.perturb import parse_perturbations
 
     det = Detector.load(args.model, device="cpu")
     _, pix, reals, fakes, _ = card_inputs(det.config, args.per_source)
     fig = {"model": det.model_id, "threshold": det.threshold, "per_source": args.per_source, "conditions": {}}
-    for spec in args.conditions.split(","):
-        fig["conditions"][spec] = c = condition_figures(det, pix, reals, fakes, spec)
+    for spec, degrade in parse_perturbations(args.conditions).items():
+        fig["conditions"][spec] = c = condition_figures(det, pix, reals, fakes, degrade)
         print(f"{spec}: mean AP {c['mean_ap']:.4f}, real FPR {c['real_fpr']:.3f}", flush=True)
     args.out.with_suffix(".json").write_text(json.dumps(fig, indent=1) + "\n")
     write_report(fig, args.out)
