@@ -9,7 +9,7 @@ from PIL import Image
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-from fit_graphic_cue import chart, fit_cue, noted, training_features, write_report  # noqa: E402
+from fit_graphic_cue import chart, fit_cue, noted, probabilities, training_features, write_report  # noqa: E402
 
 from forensics.graphic_cue import GraphicCue  # noqa: E402
 from forensics.rendered import render_graphic, write_graphics  # noqa: E402
@@ -33,15 +33,15 @@ def test_a_fit_on_photos_and_graphics_separates_unseen_ones(tmp_path, photos):
     assert (y == 1).sum() == sum(1 for n in names if n == "graphics")
     cue = fit_cue(X, y, 0.8, "test fit")
     assert GraphicCue.from_json(cue.to_json()) == cue
-    unseen = noted(cue, [render_graphic(seed)[1] for seed in range(5000, 5020)] + [chart(1), chart(2)])
-    seen_photos = noted(cue, list(photos.values()))
+    unseen = noted(probabilities(cue, [render_graphic(seed)[1] for seed in range(5000, 5020)] + [chart(1), chart(2)]), 0.8)
+    seen_photos = noted(probabilities(cue, list(photos.values())), 0.8)
     # a fit on a few dozen images: every unseen graphic still scores above every photo
     assert unseen["n"] == 22 and unseen["min"] > seen_photos["max"] and seen_photos["noted"] == 0
 
 
 def test_report_lists_every_set(tmp_path, photos):
     cue = GraphicCue((0.0,) * 9, (1.0,) * 9, (0.0,) * 8 + (1.0,), 0.0, 0.8, "nothing")
-    some = noted(cue, list(photos.values())[:2])
+    some = noted(probabilities(cue, list(photos.values())[:2]), cue.threshold)
     fig = {"graphics": {"matplotlib charts": some}, "validation": {"real:x": some},
            "validation_jpeg75_resize0.5": {"real:x": some}, "outside_photos": some,
            "detector": {"model": "m", "threshold": 0.9, "matplotlib charts": {
