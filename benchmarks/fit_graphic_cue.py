@@ -33,15 +33,11 @@ NOTE_FROM = 0.8  # P(rendered) from which a scan notes it (how it was chosen: th
 CHARTS = 40
 
 
-def grey(rgb: np.ndarray) -> np.ndarray:
-    return np.repeat(np.round(rgb.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
-
-
 def training_features(recipe: dict, graphics: Path, per_source: int, val_fraction: float,
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features, labels (1 = rendered) and source names of the fit's images: at most `per_source`
     training-split images per recipe source (all of the graphics' training split), every third grey."""
-    from forensics.data import in_validation, list_images
+    from forensics.data import in_validation, list_images, scale_saturation
     from forensics.decoding import load_image
     from forensics.graphic_cue import graphic_features
 
@@ -55,7 +51,7 @@ def training_features(recipe: dict, graphics: Path, per_source: int, val_fractio
         chosen = [files[i] for i in sorted(rng.permutation(len(files))[:limit])]
         for k, f in enumerate(chosen):
             rgb = load_image(f).rgb
-            X.append(graphic_features(grey(rgb) if k % 3 == 0 else rgb))
+            X.append(graphic_features(scale_saturation(rgb, 0.0) if k % 3 == 0 else rgb))  # grey, as training does
             y.append(label)
             names.append(folder.name)
     return np.array(X), np.array(y), names

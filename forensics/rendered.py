@@ -176,8 +176,8 @@ def write_graphics(out: Path, n: int, *, first_seed: int = 0) -> list[Path]:
         path = out / f"graphic_{seed:05d}.png"
         if not path.is_file():
             kind, rgb = render_graphic(seed)
-            tmp = path.with_suffix(".tmp.png")
-            Image.fromarray(rgb).save(tmp)
+            tmp = path.with_name(path.name + ".tmp")  # not *.png: an interrupted write is no training image
+            Image.fromarray(rgb).save(tmp, format="PNG")
             tmp.replace(path)
         paths.append(path)
     return paths

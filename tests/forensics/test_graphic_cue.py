@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forensics.data import scale_saturation
 from forensics.graphic_cue import (DEFAULT_CUE, FEATURE_NAMES, MIN_SIDE, GraphicCue, graphic_features,
                                    shipped_cue)
 from forensics.rendered import KINDS, render_graphic
@@ -31,7 +32,7 @@ def test_shipped_cue_notes_unseen_graphics_and_no_photograph(photos):
     assert (probs >= cue.threshold).mean() >= 0.9
     photo_probs = {name: cue.probability(rgb) for name, rgb in photos.items()}
     assert max(photo_probs.values()) < cue.threshold, photo_probs
-    grey = {n: cue.probability(np.repeat(rgb.mean(-1, keepdims=True).astype(np.uint8), 3, -1)) for n, rgb in photos.items()}
+    grey = {n: cue.probability(scale_saturation(rgb, 0.0)) for n, rgb in photos.items()}
     assert max(grey.values()) < cue.threshold, grey
     assert cue.probability(np.zeros((MIN_SIDE - 1, 200, 3), np.uint8)) is None
 

@@ -36,4 +36,4 @@ def test_written_graphics_decode_to_the_rendered_pixels_and_are_not_rewritten(tm
     stamp = paths[0].stat().st_mtime_ns
     write_graphics(tmp_path, 3, first_seed=5)
     assert paths[0].stat().st_mtime_ns == stamp
-    assert not list(tmp_path.glob("*.tmp.png"))
+    assert not list(tmp_path.glob("*.tmp"))
