@@ -519,6 +519,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "saturation_fraction": tr.get("saturation_fraction", 0.0),
                        "grey_fraction": tr.get("grey_fraction", 0.0),
                        "jpeg_fraction": tr.get("jpeg_fraction", 0.0),
+                       "chroma_match_fraction": tr.get("chroma_match_fraction", 0.0),
                        "image_loss_weight": tr.get("image_loss_weight", 0.0),
                        **hard_mining_fields(tr)})
 
@@ -615,6 +616,7 @@ def main() -> None:
             "saturation_fraction": tr.get("saturation_fraction", 0.0),
             "grey_fraction": tr.get("grey_fraction", 0.0),
             "jpeg_fraction": tr.get("jpeg_fraction", 0.0),
+            "chroma_match_fraction": tr.get("chroma_match_fraction", 0.0),
             "image_loss_weight": tr.get("image_loss_weight", 0.0), "seed": tr.get("seed", 0),
             **hard_mining_fields(tr), **figures}
 
@@ -779,6 +781,8 @@ def _trial_change(t: dict) -> str:
                if t.get("saturation_fraction") else "")
             + (f", {t['grey_fraction']:.0%} of images turned grey" if t.get("grey_fraction") else "")
             + (f", {t['jpeg_fraction']:.0%} of images re-saved whole as JPEG 70-100" if t.get("jpeg_fraction") else "")
+            + (f", {t['chroma_match_fraction']:.0%} of images with mean chroma matched to a level drawn alike for "
+               f"both classes" if t.get("chroma_match_fraction") else "")
             + "".join(f", {part}" for part in _hard_mining_parts(t, long=True))
             + (f", image-score loss (weight {t['image_loss_weight']:g}) added to the cell loss"
                if t.get("image_loss_weight") else "")
@@ -1260,6 +1264,8 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
                 hard += f"; {st['grey_fraction']:.0%} of images turned grey"
             if st.get("jpeg_fraction"):
                 hard += f"; {st['jpeg_fraction']:.0%} of images re-saved whole as JPEG"
+            if st.get("chroma_match_fraction"):
+                hard += f"; {st['chroma_match_fraction']:.0%} of images chroma-matched"
             if st.get("image_loss_weight"):
                 hard += f"; image-score loss x{st['image_loss_weight']:g} added to the cell loss"
             rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "

@@ -121,18 +121,23 @@ class Augmenter:
     filter does, so that colourfulness alone is no evidence either way. With `grey` > 0, that share
     of images is first turned grey (three equal channels of its luma), so the model must also find
     the evidence without colour. With `jpeg` > 0, that share of images is first re-saved whole as
-    JPEG (quality 70-100, `whole_jpeg`), so that a lossless file is no evidence either way."""
+    JPEG (quality 70-100, `whole_jpeg`), so that a lossless file is no evidence either way. With
+    `chroma_match` > 0, that share of images has its saturation scaled so that its mean chroma hits a
+    level drawn from `CHROMA_TARGET` for both classes alike (`match_chroma`): scaling alone keeps a
+    class's colourfulness ranking (the diffusion sets are more colourful than any real source), matching
+    erases it, so how colourful an image is says nothing of its class."""
 
     def __init__(self, kind: str, size: int, *, reencode: float = 0.0, saturation: float = 0.0,
-                 grey: float = 0.0, jpeg: float = 0.0) -> None:
+                 grey: float = 0.0, jpeg: float = 0.0, chroma_match: float = 0.0) -> None:
         if kind not in AUGMENTS:
             raise ValueError(f"unknown augmentation '{kind}'; choose one of {', '.join(AUGMENTS)}")
         for name, share in (("reencode_fraction", reencode), ("saturation_fraction", saturation),
-                            ("grey_fraction", grey), ("jpeg_fraction", jpeg)):
+                            ("grey_fraction", grey), ("jpeg_fraction", jpeg),
+                            ("chroma_match_fraction", chroma_match)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be within 0-1, got {share}")
         self.kind, self.size, self.reencode, self.saturation, self.grey = kind, size, reencode, saturation, grey
-        self.jpeg = jpeg
+        self.jpeg, self.chroma_match = jpeg, chroma_match
         self._pixel = None
         self._p_rescale = 0.0
         if kind in AUGMENT_STRENGTH:
@@ -153,15 +158,17 @@ class Augmenter:
         size = self.size if size is None else size
         # drawn only when enabled, so runs without it keep their random streams
         factor = rng.uniform(*SATURATION_RANGE) if self.saturation and rng.random() < self.saturation else None
+        if self.chroma_match and rng.random() < self.chroma_match:
+            factor = ChromaTarget(rng.uniform(*CHROMA_TARGET))
         if self.grey and rng.random() < self.grey:
             factor = 0.0  # saturation 0: every pixel at its own grey level
         if self.reencode and rng.random() < self.reencode:
             if factor is not None:  # the filter comes before the upload's re-encoding
-                rgb, factor = scale_saturation(rgb, factor), None
+                rgb, factor = recolour(rgb, factor), None
             rgb = web_reencode(rgb, rng, size)
         if self.jpeg and rng.random() < self.jpeg:
             if factor is not None:  # the filter comes before the file is saved
-                rgb, factor = scale_saturation(rgb, factor), None
+                rgb, factor = recolour(rgb, factor), None
             rgb = whole_jpeg(rgb, rng)
         if size < self.size and rng.random() < 0.5:
             short = min(rgb.shape[:2])
@@ -177,7 +184,7 @@ class Augmenter:
             rgb = rgb[:, ::-1]
         rgb = np.ascontiguousarray(rgb)
         if factor is not None:  # pointwise, so on the crop (cheaper) before blur and JPEG
-            rgb = scale_saturation(rgb, factor)
+            rgb = recolour(rgb, factor)
         if self._pixel is not None:
             # seeded from the stream's generator, so a resumed stream repeats the same pixels
             self._pixel.set_random_seed(int(rng.integers(2**31)))
@@ -196,6 +203,40 @@ def scale_saturation(rgb: np.ndarray, factor: float) -> np.ndarray:
     grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     out = grey[..., None] + factor * (x - grey[..., None])
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# mean chroma levels (`chroma`) the chroma matching draws its targets from, the same for both classes:
+# real sources' images lie at 5-25, the diffusion sets' reach 45
+CHROMA_TARGET = (4.0, 40.0)
+# how far matching may scale saturation: a nearly grey image is not blown up into colour noise
+CHROMA_FACTOR_RANGE = (0.2, 4.0)
+
+
+class ChromaTarget(float):
+    """A mean-chroma level to match (`match_chroma`), told apart from a plain saturation factor."""
+
+
+def chroma(rgb: np.ndarray) -> float:
+    """Mean chroma of uint8 RGB: the mean absolute distance of each channel from its pixel's grey
+    level (ITU-R 601 luma), 0 for a grey image."""
+    x = rgb.astype(np.float32)
+    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return float(np.abs(x - grey[..., None]).mean())
+
+
+def match_chroma(rgb: np.ndarray, target: float) -> np.ndarray:
+    """uint8 RGB with its saturation scaled (`scale_saturation`) so its mean chroma is near `target`,
+    by a factor kept within `CHROMA_FACTOR_RANGE`; a grey image stays grey."""
+    level = chroma(rgb)
+    if level < 1e-3:
+        return rgb
+    factor = float(np.clip(target / level, *CHROMA_FACTOR_RANGE))
+    return scale_saturation(rgb, factor)
+
+
+def recolour(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """The Augmenter's colour step: `match_chroma` for a `ChromaTarget`, else `scale_saturation`."""
+    return match_chroma(rgb, factor) if isinstance(factor, ChromaTarget) else scale_saturation(rgb, factor)
 
 
 # whole-image re-encoding as sharing sites do it: JPEG at these qualities and a downscale by these

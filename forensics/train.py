@@ -68,6 +68,7 @@ class TrainConfig:
     saturation_fraction: float = 0.0  # share of images whose colour saturation is scaled 0.5-1.6x
     grey_fraction: float = 0.0  # share of images turned grey (three equal channels) first
     jpeg_fraction: float = 0.0  # share of images re-saved whole as JPEG 70-100 first (no resize)
+    chroma_match_fraction: float = 0.0  # share of images whose mean chroma is set to a level drawn alike for both classes
     hard_real_share: float = 0.0  # share of real draws taken from the hardest real training files
     hard_real_top: float = 0.05  # which files are hardest: this top share of reals by image score
     hard_real_model: Optional[str] = None  # the model that ranks them (default: init_from)
@@ -344,7 +345,7 @@ def train(cfg: TrainConfig) -> Path:
     per_rank_batch = max(2, cfg.batch_size // world)
     augmenter = Augmenter(cfg.augment, cfg.size, reencode=cfg.reencode_fraction,
                           saturation=cfg.saturation_fraction, grey=cfg.grey_fraction,
-                          jpeg=cfg.jpeg_fraction)
+                          jpeg=cfg.jpeg_fraction, chroma_match=cfg.chroma_match_fraction)
     stream = BalancedStream(train_sources, augmenter, cfg.seed, rank=rank,
                             source_weights=cfg.source_weights, batch_size=per_rank_batch,
                             small_fraction=cfg.small_fraction, hard_reals=hard, hard_share=cfg.hard_real_share,

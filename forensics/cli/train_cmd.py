@@ -59,6 +59,10 @@ def train(
         None, "--jpeg-fraction",
         help="Share of training images (both classes) first re-saved whole as JPEG at quality 70-100, without "
              "resizing, so that a lossless file (most generators' output) is no evidence either way."),
+    chroma_match_fraction: Optional[float] = typer.Option(
+        None, "--chroma-match-fraction",
+        help="Share of training images (both classes) whose saturation is scaled so their mean chroma hits a "
+             "level drawn alike for both classes, so that how colourful an image is says nothing of its class."),
     hard_real_share: Optional[float] = typer.Option(
         None, "--hard-real-share",
         help="Share of real draws taken from the real training files a model scores most fake (hard-real "
@@ -103,6 +107,7 @@ def train(
                      if source_weight else None,
                      small_fraction=small_fraction, reencode_fraction=reencode_fraction,
                      saturation_fraction=saturation_fraction, grey_fraction=grey_fraction, jpeg_fraction=jpeg_fraction,
+                     chroma_match_fraction=chroma_match_fraction,
                      hard_real_share=hard_real_share, hard_real_top=hard_real_top,
                      hard_real_model=str(hard_real_model) if hard_real_model else None,
                      hard_fake_share=hard_fake_share, hard_fake_top=hard_fake_top,

@@ -269,6 +269,45 @@ def test_jpeg_share_resaves_the_whole_image_first_and_zero_leaves_crops_unchange
         Augmenter("mild", 48, jpeg=-0.1)
 
 
+def test_match_chroma_hits_the_target_within_the_factor_limits_and_leaves_grey_alone(photos):
+    """match_chroma scales saturation so the mean chroma lands on the target; the factor stays within
+    CHROMA_FACTOR_RANGE (a dull image is not blown up into colour noise); a grey image comes back as it was."""
+    from forensics.data import CHROMA_FACTOR_RANGE, chroma, match_chroma, scale_saturation
+
+    rgb = next(iter(photos.values()))
+    level = chroma(rgb)
+    assert level > 2
+    for target in (0.5 * level, 1.5 * level):
+        assert chroma(match_chroma(rgb, target)) == pytest.approx(target, rel=0.05)
+    far = 100 * level
+    np.testing.assert_array_equal(match_chroma(rgb, far), scale_saturation(rgb, CHROMA_FACTOR_RANGE[1]))
+    grey = np.repeat(rgb[..., :1], 3, axis=2)
+    assert chroma(grey) < 1e-3
+    np.testing.assert_array_equal(match_chroma(grey, 30.0), grey)
+
+
+def test_chroma_match_share_gives_both_classes_the_same_colourfulness_and_zero_leaves_crops_unchanged(photos):
+    """chroma_match 0 draws nothing extra (older recipes replay the same crops); chroma_match 1 makes a dull
+    and a vivid version of one photo equally colourful on average (their classes could differ only so);
+    bad shares fail."""
+    from forensics.data import CHROMA_TARGET, chroma, scale_saturation
+
+    rgb = next(iter(photos.values()))
+    old, zero = Augmenter("mild", 48, saturation=0.6), Augmenter("mild", 48, saturation=0.6, chroma_match=0.0)
+    for seed in range(6):
+        np.testing.assert_array_equal(old(rgb, np.random.default_rng(seed)), zero(rgb, np.random.default_rng(seed)))
+    matched = Augmenter("flip", 48, chroma_match=1.0)
+    photo = photos["chelsea"]
+    dull, vivid = scale_saturation(photo, 0.75), scale_saturation(photo, 1.3)
+    assert chroma(vivid) > 1.6 * chroma(dull)
+    # the same seed crops the same place and draws the same target for both
+    pairs = np.array([[chroma(matched(im, np.random.default_rng(seed))) for im in (dull, vivid)] for seed in range(40)])
+    assert np.median(np.abs(pairs[:, 0] - pairs[:, 1]) / pairs[:, 1]) < 0.05
+    assert pairs.min() < CHROMA_TARGET[0] + 6 and pairs.max() > CHROMA_TARGET[1] - 10
+    with pytest.raises(ValueError, match="chroma_match_fraction must be within 0-1"):
+        Augmenter("mild", 48, chroma_match=1.5)
+
+
 @pytest.mark.parametrize("hard_label, files_kw, share_kw", [(0, "hard_reals", "hard_share"),
                                                            (1, "hard_fakes", "hard_fake_share")])
 def test_hard_share_draws_that_share_of_its_class_from_the_hard_files(tmp_path, photos, hard_label, files_kw,
