@@ -5,8 +5,9 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -118,7 +119,7 @@ class Augmenter:
     (in between: JPEG 50-100 half of the time). With `reencode` > 0, that share of images is first
     re-encoded whole as a sharing site would (`web_reencode`). With `saturation` > 0, that share of
     images first has its colour saturation scaled (`scale_saturation`), as a phone's vivid or muted
-    filter does, so that colourfulness alone is no evidence either way. With `grey` > 0, that share
+    filter does, so that such a filter is no evidence either way. With `grey` > 0, that share
     of images is first turned grey (three equal channels of its luma), so the model must also find
     the evidence without colour. With `jpeg` > 0, that share of images is first re-saved whole as
     JPEG (quality 70-100, `whole_jpeg`), so that a lossless file is no evidence either way. With
@@ -157,18 +158,20 @@ class Augmenter:
         so its short side is 1-1.25x the crop, as a scanned thumbnail is), half native-resolution crops."""
         size = self.size if size is None else size
         # drawn only when enabled, so runs without it keep their random streams
-        factor = rng.uniform(*SATURATION_RANGE) if self.saturation and rng.random() < self.saturation else None
+        colour: Optional[Callable[[np.ndarray], np.ndarray]] = None
+        if self.saturation and rng.random() < self.saturation:
+            colour = partial(scale_saturation, factor=rng.uniform(*SATURATION_RANGE))
         if self.chroma_match and rng.random() < self.chroma_match:
-            factor = ChromaTarget(rng.uniform(*CHROMA_TARGET))
+            colour = partial(match_chroma, target=rng.uniform(*CHROMA_TARGET))
         if self.grey and rng.random() < self.grey:
-            factor = 0.0  # saturation 0: every pixel at its own grey level
+            colour = partial(scale_saturation, factor=0.0)  # every pixel at its own grey level
         if self.reencode and rng.random() < self.reencode:
-            if factor is not None:  # the filter comes before the upload's re-encoding
-                rgb, factor = recolour(rgb, factor), None
+            if colour is not None:  # the filter comes before the upload's re-encoding
+                rgb, colour = colour(rgb), None
             rgb = web_reencode(rgb, rng, size)
         if self.jpeg and rng.random() < self.jpeg:
-            if factor is not None:  # the filter comes before the file is saved
-                rgb, factor = recolour(rgb, factor), None
+            if colour is not None:  # the filter comes before the file is saved
+                rgb, colour = colour(rgb), None
             rgb = whole_jpeg(rgb, rng)
         if size < self.size and rng.random() < 0.5:
             short = min(rgb.shape[:2])
@@ -183,8 +186,8 @@ class Augmenter:
         if self.kind != "none" and rng.random() < 0.5:
             rgb = rgb[:, ::-1]
         rgb = np.ascontiguousarray(rgb)
-        if factor is not None:  # pointwise, so on the crop (cheaper) before blur and JPEG
-            rgb = recolour(rgb, factor)
+        if colour is not None:  # on the crop (cheaper) before blur and JPEG
+            rgb = colour(rgb)
         if self._pixel is not None:
             # seeded from the stream's generator, so a resumed stream repeats the same pixels
             self._pixel.set_random_seed(int(rng.integers(2**31)))
@@ -196,11 +199,16 @@ class Augmenter:
 SATURATION_RANGE = (0.5, 1.6)
 
 
+def _luma(x: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of float RGB pixels."""
+    return x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
 def scale_saturation(rgb: np.ndarray, factor: float) -> np.ndarray:
     """uint8 RGB with its saturation scaled by `factor`: each pixel moved away from (factor > 1) or
     towards (< 1) its own grey level (ITU-R 601 luma), as PIL's ImageEnhance.Color does."""
     x = rgb.astype(np.float32)
-    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    grey = _luma(x)
     out = grey[..., None] + factor * (x - grey[..., None])
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
@@ -212,16 +220,11 @@ CHROMA_TARGET = (4.0, 40.0)
 CHROMA_FACTOR_RANGE = (0.2, 4.0)
 
 
-class ChromaTarget(float):
-    """A mean-chroma level to match (`match_chroma`), told apart from a plain saturation factor."""
-
-
 def chroma(rgb: np.ndarray) -> float:
     """Mean chroma of uint8 RGB: the mean absolute distance of each channel from its pixel's grey
     level (ITU-R 601 luma), 0 for a grey image."""
     x = rgb.astype(np.float32)
-    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return float(np.abs(x - grey[..., None]).mean())
+    return float(np.abs(x - _luma(x)[..., None]).mean())
 
 
 def match_chroma(rgb: np.ndarray, target: float) -> np.ndarray:
@@ -232,11 +235,6 @@ def match_chroma(rgb: np.ndarray, target: float) -> np.ndarray:
         return rgb
     factor = float(np.clip(target / level, *CHROMA_FACTOR_RANGE))
     return scale_saturation(rgb, factor)
-
-
-def recolour(rgb: np.ndarray, factor: float) -> np.ndarray:
-    """The Augmenter's colour step: `match_chroma` for a `ChromaTarget`, else `scale_saturation`."""
-    return match_chroma(rgb, factor) if isinstance(factor, ChromaTarget) else scale_saturation(rgb, factor)
 
 
 # whole-image re-encoding as sharing sites do it: JPEG at these qualities and a downscale by these
