@@ -29,6 +29,7 @@ ROLES = ("default", "fast")
 COLOUR_FILTERS = (("vivid", 1.5), ("muted", 0.5))
 # the group of benchmarks/outside_reals.py that holds rendered graphics, scored apart from its photographs
 GRAPHICS_GROUP = "rendered graphics (not photographs)"
+LFW_GROUP = "LFW face thumbnails (25 px, grayscale)"
 ROLE_TEXT = {"default": "the embedded default detector",
              "fast": "shipped as `--model fast`: the speed-first detector"}
 
@@ -151,6 +152,16 @@ def versus(base_scores: dict, other_scores: dict, reals: list, fakes: list) -> d
     return {c: paired_bootstrap_mean_ap(base_scores[c], other_scores[c], reals, fakes) for c in COMPARED_CONDITIONS}
 
 
+def ap_without_top_real(clean: dict, reals: list, ap_by_real: dict) -> dict[str, float]:
+    """How much one photo matters: each fake set's pooled AP with one photo left out, the highest-scoring
+    photo of the real source it has its lowest AP against (`ap_by_real`: {fake: {real: AP}})."""
+    out = {}
+    for f, row in ap_by_real.items():
+        worst = min(row, key=row.get)
+        out[f] = _ap({**clean, worst: np.delete(clean[worst], np.argmax(clean[worst]))}, reals, f)
+    return out
+
+
 def interval_text(v: dict) -> str:
     """'+0.00003 [-0.00019, +0.00031]': a `paired_bootstrap_mean_ap` result in one phrase."""
     return f"{v['difference']:+.5f} [{v['low']:+.5f}, {v['high']:+.5f}]"
@@ -259,6 +270,40 @@ def _enlarged_caveat(card: dict) -> list[str]:
             "either way."]
 
 
+# threshold profiles published with a model (`forensics scan --profile NAME`): each is the strictest
+# 1%-false-positive threshold of the real sources of one kind
+THRESHOLD_PROFILES = {
+    "portraits": {"what": "photos of faces: CelebA, including the CelebA faces upscaled from 32 and 64 px, and faces-hq",
+                  "sources": ("real:train", "real:faces-hq", "real:real_celeba32to128", "real:real_celeba64to128")},
+}
+
+
+def profile_figures(clean: dict, per_source_t: dict, reals: list, fakes: list) -> dict:
+    """For each of `THRESHOLD_PROFILES` whose sources are all among `reals`: its threshold (the highest
+    of its sources' own), the share of each fake set it flags, each real source's false-positive rate
+    at it (sources of other kinds included, which is why it is a profile), and each of its sources at
+    the threshold its other sources set (the threshold held out)."""
+    from forensics.metrics import rate_upper_bound
+
+    def fpr(n: str, t: float) -> dict:
+        k = int((clean[n] >= t).sum())
+        return {"n": int(clean[n].size), "fpr": k / clean[n].size, "fpr_upper95": rate_upper_bound(k, clean[n].size)}
+
+    out = {}
+    for name, prof in THRESHOLD_PROFILES.items():
+        own = [n for n in prof["sources"] if n in reals]
+        if len(own) != len(prof["sources"]):
+            continue
+        t = max(per_source_t[n] for n in own)
+        out[name] = {"what": prof["what"], "sources": own, "threshold": t,
+                     "tpr": {f: float((clean[f] >= t).mean()) for f in fakes},
+                     "fpr": {n: fpr(n, t) for n in reals},
+                     "held_out": {n: {"threshold": max(per_source_t[r] for r in own if r != n),
+                                      **fpr(n, max(per_source_t[r] for r in own if r != n))}
+                                  for n in own if len(own) > 1}}
+    return out
+
+
 def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: float) -> dict:
     """Threshold (max of per-real-source thresholds for `target_fpr`), FPR per real source, AP per fake
     source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
@@ -289,6 +334,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
             k = int((clean[n] >= max(others)).sum())
             out["held_out_threshold"][n] = {"threshold": max(others), "n": int(clean[n].size), "fpr": k / clean[n].size,
                                             "fpr_upper95": rate_upper_bound(k, clean[n].size)}
+    out["profiles"] = profile_figures(clean, per_source_t, reals, fakes)
     # scores `forensics scan` marks "near threshold": under the threshold, at or over every other source's
     runner_up = runner_up_threshold({"per_source_threshold": per_source_t}, threshold)
     if runner_up:
@@ -299,6 +345,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     # the same AP against one real source at a time: which real photos hold a fake set's AP down
     out["ap_by_real"] = {f: {r: binary_metrics(np.r_[np.zeros(clean[r].size), np.ones(clean[f].size)],
                                                np.r_[clean[r], clean[f]])["ap"] for r in reals} for f in fakes}
+    out["ap_without_top_real"] = ap_without_top_real(clean, reals, out["ap_by_real"])
     deg = scores_of(maps["jpeg75_resize0.5"], rule)
     for n in fakes:
         out["ap"][n]["jpeg75_resize0.5"] = _ap(deg, reals, n)
@@ -700,7 +747,9 @@ def main() -> None:
         cfg = json.loads((args.run / "config.json").read_text())
         calibration = {"target_fpr": args.target_fpr, "rule": "max over real sources",
                        "per_source_threshold": per_source_t,
-                       "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()}}
+                       "per_source_fpr": {n: v["fpr"] for n, v in card["fpr"].items()},
+                       "profiles": {n: {"threshold": round(v["threshold"], 6), "what": v["what"], "sources": v["sources"]}
+                                    for n, v in card.get("profiles", {}).items()}}
         cfg.update(threshold=round(threshold, 6), **rule.to_config(), model_id=det.model_id, calibration=calibration)
         cfg["training"] = {k: v for k, v in cfg["training"].items() if k not in ("out",)}
         (dst / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
@@ -963,7 +1012,10 @@ def _threshold_caveat(card: dict) -> list[str]:
             + ", ".join(f"{f} ({card['tpr_at_threshold'][f]:.3f})" for f in missed)
             + " are flagged (TPR in brackets) although their AP is higher." + without
             + " Where the photos to be scanned are all of one kind (say, portraits), calibrating on real photos "
-            "of that kind (`forensics calibrate`) gives a threshold that fits them."]
+            "of that kind (`forensics calibrate`) gives a threshold that fits them"
+            + (f"; for portraits the model ships one (`--profile portraits`, {card['profiles']['portraits']['threshold']:.3f}"
+               ", with its caveats under \"Threshold profile\")" if "portraits" in (card.get("profiles") or {}) else "")
+            + "."]
 
 
 def ok(value, target: float, at_most: bool = False) -> str:
@@ -1012,6 +1064,39 @@ def _held_out_threshold(card: dict) -> list[str]:
     worst = max(rows, key=lambda n: rows[n]["fpr"])
     L += ["", f"Worst: {worst}, {rows[worst]['fpr']:.1%} of its validation photos flagged at {rows[worst]['threshold']:.4f}."
           if rows[worst]["fpr"] > 0 else "No held-out source has a false positive at the others' threshold."]
+    return L
+
+
+def _threshold_profiles(card: dict) -> list[str]:
+    """The published threshold profiles: what each flags and what it costs on each kind of real photo."""
+    profiles = card.get("profiles") or {}
+    L = []
+    lfw = ((card.get("outside_reals") or {}).get("groups") or {}).get(LFW_GROUP, {}).get("clean")
+    for name, v in profiles.items():
+        t = v["threshold"]
+        L += ["", f"### Threshold profile `{name}` (`forensics scan --profile {name}`)", "",
+              f"For {v['what']}: the highest of those sources' own 1% thresholds, {t:.6f}, in place of the shipped "
+              f"{card['threshold']:.6f}. Scores do not change, only the verdict. It is calibrated on faces only, so "
+              "use it only where every photo scanned is a portrait.", "",
+              "| set | n | flagged at the profile's threshold | 95% upper bound (real sets) |", "|---|---|---|---|"]
+        for n, r in v["fpr"].items():
+            kind = "" if n in v["sources"] else " (not a face source)"
+            L.append(f"| {n}{kind} | {r['n']} | {r['fpr']:.3f} | {r['fpr_upper95']:.3f} |")
+        for f, rate in v["tpr"].items():
+            L.append(f"| {f} | {card['ap'][f]['n']} | {rate:.3f} | - |")
+        held = v.get("held_out") or {}
+        if held:
+            L += ["", "Each of its sources at the threshold its other sources set (only the threshold is held out): "
+                  + "; ".join(f"{n} {h['fpr']:.3f} of {h['n']} at {h['threshold']:.4f}" for n, h in held.items()) + "."]
+            worst = max(held, key=lambda n: held[n]["fpr"])
+            if held[worst]["fpr"] > card.get("target_fpr", 0.01):
+                L[-1] += (f" The profile's threshold is {worst}'s own: without it, {held[worst]['fpr']:.0%} of its photos "
+                          "would be flagged, so portraits unlike all of these sources may see far more than 1% false "
+                          "positives; calibrating on real photos of the kind scanned (`forensics calibrate`) is the "
+                          "safer course.")
+        if lfw:
+            L += ["", f"Of the {lfw['n']} LFW face thumbnails from outside the training data (above), the highest scores "
+                  f"{lfw['max_score']:.3f}: {'none' if lfw['max_score'] < t else 'some'} at the profile's threshold."]
     return L
 
 
@@ -1130,7 +1215,7 @@ def _ap_by_real(card: dict) -> list[str]:
          "| fake source | " + " | ".join(r.split(":", 1)[1] for r in reals) + " |", "|---|" + "---|" * len(reals)]
     for f, row in by_real.items():
         L.append(f"| {f} | " + " | ".join(f"{row[r]:.3f}" for r in reals) + " |")
-    notes = []
+    notes, without = [], card.get("ap_without_top_real") or {}
     for f, row in by_real.items():
         if card["ap"][f]["clean"] >= 0.99:
             continue
@@ -1138,6 +1223,7 @@ def _ap_by_real(card: dict) -> list[str]:
         top = (card.get("highest_real") or {}).get(worst)
         notes.append(f"{f}: {card['ap'][f]['clean']:.3f} pooled, lowest against {worst} ({row[worst]:.3f})"
                      + (f", whose highest-scoring photo `{top['file']}` scores {top['score']:.3f}" if top else "")
+                     + (f" (without that one photo the pooled AP would be {without[f]:.3f})" if f in without else "")
                      + "; " + ", ".join(f"{r.split(':', 1)[1]} {v:.3f}" for r, v in row.items() if r != worst))
     if notes:
         L += ["", "Fake sets under 0.99 clean AP:", "", *[f"- {n}" for n in notes]]
@@ -1351,6 +1437,7 @@ def write_card(card: dict, path: Path) -> None:
     L += _unused_real_fpr(card)
     L += _held_out_threshold(card)
     L += _outside_reals(card)
+    L += _threshold_profiles(card)
     L += ["", "## Average precision per fake set (vs all real validation images; fake = positive)", "",
           "| fake source | n | AP clean (target 0.99) | AP after JPEG 75 + 0.5x resize of both classes (target 0.95) | TPR at shipped threshold |"
           + (" marked near threshold |" if near else ""),

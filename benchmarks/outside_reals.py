@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from default_model_card import GRAPHICS_GROUP, score_arrays, write_card  # benchmarks/: the card's own
+from default_model_card import GRAPHICS_GROUP, LFW_GROUP, score_arrays, write_card  # benchmarks/: the card's own
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def outside_real_figures(det, threshold: float, near_from: Optional[float] = Non
             "jpeg75_resize0.5": _summary(reencoded, threshold, near_from)}
     faces = lfw_faces()
     if faces:
-        groups["LFW face thumbnails (25 px, grayscale)"] = {"clean": _summary(score_arrays(det, faces), threshold, near_from)}
+        groups[LFW_GROUP] = {"clean": _summary(score_arrays(det, faces), threshold, near_from)}
     return {"threshold": threshold, "near_from": near_from, "groups": groups}
 
 

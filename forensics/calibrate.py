@@ -40,6 +40,27 @@ def runner_up_threshold(calibration: Optional[dict], threshold: float) -> Option
     return float(second), str(strictest)
 
 
+def threshold_profiles(calibration: Optional[dict]) -> dict[str, float]:
+    """Named thresholds a model was calibrated for on one kind of real photo ({name: threshold}), from
+    its calibration record's "profiles" ({name: {"threshold": ..., "sources": [...], "what": ...}});
+    empty when it has none. A profile without a threshold in [0, 1] is a CheckpointError."""
+    import math
+
+    from forensics.checkpoint import CheckpointError
+
+    profiles = (calibration or {}).get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise CheckpointError("config field 'calibration.profiles' must be an object")
+    out = {}
+    for name, entry in profiles.items():
+        t = entry.get("threshold") if isinstance(entry, dict) else None
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
+            raise CheckpointError(f"config field 'calibration.profiles.{name}.threshold' must be a number in "
+                                  f"[0.0, 1.0], got {t!r}")
+        out[str(name)] = float(t)
+    return out
+
+
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple[float, float]:
     """Slope and intercept of a (weighted) logistic fit of the labels (1 = fake) on logit(score): the
     Platt rescaling that makes the scores read as P(fake) on these images (Newton steps, lightly

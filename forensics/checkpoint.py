@@ -235,6 +235,10 @@ def validate_config(cfg: dict[str, Any]) -> None:
         check_number(cfg, "threshold", 0.0, 1.0)
     if "temperature" in cfg:
         check_number(cfg, "temperature", 1e-3, 1e3)
+    if isinstance(cfg.get("calibration"), dict):
+        from forensics.calibrate import threshold_profiles
+
+        threshold_profiles(cfg["calibration"])
     pre = cfg.get("preprocessing")
     if pre is None:
         return

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
-from forensics.calibrate import runner_up_threshold
+from forensics.calibrate import runner_up_threshold, threshold_profiles
 from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
@@ -250,6 +250,20 @@ class Detector:
             sha256=decoded.sha256, heatmap=summary, provenance=provenance, notes=tuple(notes),
             file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4))
 
+    def threshold_profiles(self) -> dict[str, float]:
+        """Thresholds this model was calibrated for on one kind of real photo, e.g. {"portraits": 0.69}:
+        each the strictest 1%-false-positive threshold of the real sources of that kind."""
+        return threshold_profiles(self.config.get("calibration"))
+
+    def use_profile(self, name: str) -> None:
+        """Take the verdict threshold of one of `threshold_profiles()` (scores do not change); a name the
+        model has no profile for is a ValueError that lists the ones it has."""
+        profiles = self.threshold_profiles()
+        if name not in profiles:
+            have = ", ".join(sorted(profiles)) or "none"
+            raise ValueError(f"model {self.model_id} has no threshold profile {name!r} (profiles: {have})")
+        self.threshold = profiles[name]
+
     def near_miss_note(self, score: float) -> Optional[str]:
         """A note for a score under the verdict threshold but at or over the threshold that every real
         calibration source except the strictest would set on its own; None otherwise."""
@@ -346,7 +360,8 @@ class Detector:
     def describe(self) -> dict[str, Any]:
         rf, stride, _ = self._geometry
         return {"model": self.model_id, "arch": self.config.get("arch"), "receptive_field": rf,
-                "stride": stride, "threshold": self.threshold, "temperature": self.temperature,
+                "stride": stride, "threshold": self.threshold, "threshold_profiles": self.threshold_profiles(),
+                "temperature": self.temperature,
                 "aggregation": self.score_rule.name, "score_scaling": self.score_rule.to_config()["score_scaling"],
                 "device": str(self.device),
                 "source": str(self.source) if self.source else None}

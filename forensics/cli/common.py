@@ -25,13 +25,19 @@ def fail(msg: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_detector(model: Optional[str], device: str, threshold: Optional[float] = None):
-    """Load a Detector or exit 2 with one clear line."""
+def load_detector(model: Optional[str], device: str, threshold: Optional[float] = None,
+                  profile: Optional[str] = None):
+    """Load a Detector or exit 2 with one clear line; `threshold` or a threshold `profile` (not both)
+    replaces its verdict threshold."""
     from forensics.checkpoint import CheckpointError
     from forensics.detector import Detector
 
+    if threshold is not None and profile is not None:
+        fail("--threshold and --profile both set the verdict threshold; give one")
     try:
         det = Detector.load(model, device=device)
+        if profile is not None:
+            det.use_profile(profile)
     except (CheckpointError, ValueError, RuntimeError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     if threshold is not None:

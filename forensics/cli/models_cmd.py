@@ -12,6 +12,7 @@ def models(
 ) -> None:
     """List detector architectures, shipped detector weights and bundled generator weights."""
     from forensics.aggregate import ScoreRule
+    from forensics.calibrate import threshold_profiles
     from forensics.detector import shipped_models
     from forensics.models import build_model, list_architectures, parameter_count
 
@@ -29,6 +30,7 @@ def models(
         rule = ScoreRule.from_config(cfg)
         shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
                         "input_filter": cfg.get("input_filter"), "threshold": cfg.get("threshold"),
+                        "threshold_profiles": threshold_profiles(cfg.get("calibration")),
                         "aggregation": rule.name, "score_scaling": rule.to_config()["score_scaling"],
                         "path": str(path)})
     gens = []
@@ -54,7 +56,8 @@ def models(
     for s in shipped:
         typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
                    f"image score {s['aggregation']}"
-                   + (" Platt-rescaled" if s["score_scaling"] else "") + f", threshold {s['threshold']})")
+                   + (" Platt-rescaled" if s["score_scaling"] else "") + f", threshold {s['threshold']}"
+                   + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items()) + ")")
     if gens:
         typer.echo("Bundled generators:")
         for g in gens:

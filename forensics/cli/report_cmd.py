@@ -23,6 +23,10 @@ def report(
     top_k: int = typer.Option(32, "--top-k", min=1, help="Top patches shown per set."),
     worst: int = typer.Option(6, "--worst", min=0, help="Worst false positives / negatives shown."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Override the model's decision threshold."),
+    profile: Optional[str] = typer.Option(
+        None, "--profile",
+        help="Use a threshold the model was calibrated for on one kind of real photo, e.g. portraits "
+             "(`forensics models` lists them)."),
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),
     figures_dir: Optional[Path] = typer.Option(None, "--figures-dir",
                                                help="Also keep the figures, analysis.json and metrics.json here."),
@@ -55,7 +59,7 @@ def report(
         fail(f"--out must be an .html file, got {out}")
     if link_figures and figures_dir is None:
         fail("--link-figures needs --figures-dir")
-    det = load_detector(model, device, threshold)
+    det = load_detector(model, device, threshold, profile)
     command = "forensics " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     try:
         path, analysis, metrics = build_report(

@@ -20,6 +20,10 @@ def scan(
     model: Optional[str] = typer.Option(None, "--model", help="Model directory or shipped model name (default: embedded)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Override the model's decision threshold."),
+    profile: Optional[str] = typer.Option(
+        None, "--profile",
+        help="Use a threshold the model was calibrated for on one kind of real photo, e.g. portraits "
+             "(`forensics models` lists them)."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when an image is flagged fake."),
     provenance: Optional[bool] = typer.Option(None, "--provenance/--no-provenance",
                                               help="Inspect metadata/credentials/watermarks (default: on when available)."),
@@ -30,7 +34,7 @@ def scan(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
 ) -> None:
     """Scan images: print verdict and P(fake) per image (exit 1 if any is flagged fake)."""
-    det = load_detector(model, device, threshold)
+    det = load_detector(model, device, threshold, profile)
     n_ok = n_fake = 0
     try:
         results = det.scan_many([str(p) for p in paths], batch_size=batch_size, provenance=provenance,

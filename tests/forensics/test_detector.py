@@ -116,3 +116,19 @@ def test_near_threshold_note_only_where_the_strictest_source_alone_keeps_a_score
     assert overridden.near_miss_note(strict) is None
     assert Detector(detector.model, {**detector.config, "threshold": strict, "calibration": {"target_fpr": 0.01}},
                     device=detector.device).near_miss_note(score) is None
+
+
+def test_use_profile_takes_its_threshold_and_names_the_profiles_on_a_miss(detector):
+    profiled = Detector(detector.model, {**detector.config, "calibration": {
+        "per_source_threshold": {"real:a": 0.4}, "profiles": {"portraits": {"threshold": 0.69, "sources": ["real:a"]}}}},
+        device=detector.device)
+    assert profiled.threshold_profiles() == {"portraits": 0.69}
+    assert profiled.describe()["threshold_profiles"] == {"portraits": 0.69}
+    profiled.use_profile("portraits")
+    assert profiled.threshold == 0.69
+    with pytest.raises(ValueError, match=r"no threshold profile 'pets' \(profiles: portraits\)"):
+        profiled.use_profile("pets")
+    bare = Detector(detector.model, {**detector.config, "calibration": {"target_fpr": 0.01}}, device=detector.device)
+    assert bare.threshold_profiles() == {}
+    with pytest.raises(ValueError, match=r"\(profiles: none\)"):
+        bare.use_profile("portraits")

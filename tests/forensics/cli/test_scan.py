@@ -136,3 +136,53 @@ def test_scan_marks_a_fake_verdict_on_a_rendered_graphic(tmp_path):
     assert "\tFAKE\t" in plain.stdout and plain.stdout.rstrip().endswith("looks rendered, not photographed")
     rec = json.loads(run("scan", "--json", wheel).stdout)
     assert rec["label"] == "fake" and any(n.startswith("looks rendered:") for n in rec["notes"])
+
+
+def _with_profiles(detector, model_dir, profiles):
+    """A copy of the default whose calibration record carries these threshold profiles."""
+    import shutil
+
+    from forensics.checkpoint import read_config
+
+    shutil.copytree(detector.source, model_dir)
+    cfg = read_config(model_dir)
+    cfg["calibration"] = {**(cfg.get("calibration") or {}), "profiles": profiles}
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+
+
+def test_profile_sets_the_verdict_threshold_and_unknown_or_clashing_ones_fail(detector, photo_files, tmp_path):
+    score = detector.scan(photo_files[0], provenance=False).score
+    low = round(score / 2, 6)
+    _with_profiles(detector, tmp_path / "model", {"portraits": {"threshold": low, "sources": ["real:a"]}})
+    rec = json.loads(run("scan", "--json", "--model", tmp_path / "model", "--profile", "portraits",
+                         photo_files[0]).stdout)
+    assert rec["label"] == "fake" and rec["threshold"] == low and rec["score"] == score
+    assert run("scan", "--model", tmp_path / "model", "--profile", "portraits", photo_files[0]).returncode == 1
+    unknown = run("scan", "--model", tmp_path / "model", "--profile", "landscapes", photo_files[0])
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert "no threshold profile 'landscapes' (profiles: portraits)" in unknown.stderr
+    both = run("scan", "--model", tmp_path / "model", "--profile", "portraits", "--threshold", 0.5, photo_files[0])
+    assert both.returncode == 2 and "--threshold and --profile" in both.stderr
+
+
+def test_a_config_with_a_broken_profile_fails_to_load_with_one_line(detector, photo_files, tmp_path):
+    _with_profiles(detector, tmp_path / "model", {"portraits": {"threshold": 1.5}})
+    r = run("scan", "--model", tmp_path / "model", photo_files[0])
+    assert r.returncode == 2
+    assert "calibration.profiles.portraits.threshold' must be a number in [0.0, 1.0], got 1.5" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_shipped_default_has_a_portrait_profile_below_its_threshold_and_lists_it(photo_files):
+    """The card publishes `portraits` with the default (the strictest threshold of the face sources)."""
+    from forensics.detector import shipped_models
+
+    cfg = json.loads((shipped_models()["default"] / "config.json").read_text())
+    portraits = cfg["calibration"]["profiles"]["portraits"]
+    face_thresholds = [cfg["calibration"]["per_source_threshold"][s] for s in portraits["sources"]]
+    assert portraits["threshold"] == max(face_thresholds) < cfg["threshold"]
+    rec = json.loads(run("scan", "--json", "--exit-zero", "--profile", "portraits", photo_files[0]).stdout)
+    assert rec["threshold"] == portraits["threshold"]
+    listed = {d["name"]: d for d in json.loads(run("models", "--json").stdout)["detectors"]}
+    assert listed["default"]["threshold_profiles"] == {"portraits": portraits["threshold"]}
+    assert f"--profile portraits: {portraits['threshold']}" in run("models").stdout
