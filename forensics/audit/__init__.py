@@ -43,7 +43,8 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
           provenance: Optional[bool] = None, csv: Optional[PathLike] = None,
           summary_path: Optional[PathLike] = None, progress: bool = False,
           log: Optional[Callable[[str], None]] = None, ray_address: Optional[str] = None,
-          fsync_every: int = 256, on_record: Optional[Callable[[int], None]] = None) -> AuditSummary:
+          fsync_every: int = 256, on_record: Optional[Callable[[int], None]] = None,
+          profile: Optional[str] = None) -> AuditSummary:
     """Audit every image under `paths` into the JSONL file `out` and return the summary.
 
     Resumable: files already in `out` (same path + size + mtime, or path + sha256 with `by_hash`,
@@ -54,7 +55,11 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     1.6x the images/s of 16 end to end). `dedupe` scores identical content once; later copies get the first copy's score and a note.
     The summary is also written to `summary_path` (default: `<out stem>.summary.json`) and a CSV
     to `csv` (atomically, from the JSONL) when given. `on_record(n)` is called as records are
-    written or skipped (benchmarks, custom progress displays).
+    written or skipped (benchmarks, custom progress displays). `profile` takes one of the model's
+    threshold profiles (`Detector.threshold_profiles`, e.g. "portraits") as the verdict threshold (set on
+    `detector` when one is given); an
+    `out` that already holds this model's records made at another threshold is refused (AuditError),
+    so that one file never mixes two verdict rules.
     """
     from forensics.audit.ledger import Ledger
     from forensics.audit.summary import default_summary_path, summarize, write_csv, write_summary
@@ -75,8 +80,14 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     if detector is not None:
         from forensics.audit.backend import select_backend
 
+        if profile is not None:
+            try:
+                detector.use_profile(profile)
+            except ValueError as e:
+                raise AuditError(str(e)) from None
         detector = select_backend(detector, backend, log)
     model_id = detector.model_id if detector is not None else _model_id(model)
+    threshold = float(detector.threshold) if detector is not None else _threshold(model, profile)
     if batch_size is None:
         from forensics.audit.local import default_batch_size
 
@@ -84,6 +95,12 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
 
     ledger = Ledger(out, model=model_id, by_hash=by_hash, dedupe=dedupe, fsync_every=fsync_every)
     rep = ledger.open()
+    others = sorted(t for t in ledger.thresholds if t != threshold)
+    if others:
+        ledger.close()
+        raise AuditError(f"{out} holds records of {model_id} made at threshold {others[0]:g}; this audit's is "
+                         f"{threshold:g}{f' (--profile {profile})' if profile else ''}: write to another --out so "
+                         "one file does not mix two verdict rules")
     if rep.repaired:
         log(f"warning: {out}: {rep.describe()}")
     if len(ledger):
@@ -112,7 +129,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
             stats = run_ray(candidates, [r for r, u in zip(roots, is_uri) if u], ledger, model=model,
                             device=device, batch_size=batch_size, workers=workers, max_pixels=max_pixels,
                             provenance=provenance, dedupe=dedupe, include=include, tick=tick,
-                            address=ray_address, detector=detector, backend=backend)
+                            address=ray_address, detector=detector, backend=backend, threshold=threshold)
     finally:
         if bar is not None:
             bar.close()
@@ -170,6 +187,23 @@ def _model_id(model: Optional[str]) -> str:
     d = resolve_model_dir(model)
     cfg = read_config(d)
     return str(cfg.get("model_id") or d.name)
+
+
+def _threshold(model: Optional[str], profile: Optional[str]) -> float:
+    """The verdict threshold without loading weights (Ray driver): the model config's, or its `profile`'s."""
+    from forensics.calibrate import threshold_profiles
+    from forensics.checkpoint import check_number, read_config
+    from forensics.detector import resolve_model_dir
+
+    d = resolve_model_dir(model)
+    cfg = read_config(d)
+    if profile is None:
+        return check_number(cfg, "threshold", 0.0, 1.0) if "threshold" in cfg else 0.5
+    profiles = threshold_profiles(cfg.get("calibration"))
+    if profile not in profiles:
+        have = ", ".join(sorted(profiles)) or "none"
+        raise AuditError(f"model {cfg.get('model_id') or d.name} has no threshold profile {profile!r} (profiles: {have})")
+    return profiles[profile]
 
 
 def _progress(enabled: bool, roots: list[str], recursive: bool, include: Sequence[str],

@@ -96,6 +96,7 @@ class Ledger:
         self._size = 0
         self._unsynced = 0
         self._last_sync = time.monotonic()
+        self.thresholds: set[float] = set()  # verdict thresholds of this model's records
         self.superseded = 0  # records appended for a path that already had one (file changed)
         self.appended = 0
         self.repair = RepairReport()
@@ -179,6 +180,8 @@ class Ledger:
         self._paths.add(pkey)
         self._keys.add(record_key(path, rec.get("file_size"), rec.get("mtime"), rec.get("sha256"),
                                   rec.get("model"), self.by_hash))
+        if rec.get("model") == self.model and isinstance(rec.get("threshold"), (int, float)):
+            self.thresholds.add(float(rec["threshold"]))
         sha = rec.get("sha256")
         if (self.dedupe and sha and rec.get("label") != "error" and sha not in self._by_hash
                 and rec.get("model") == self.model):

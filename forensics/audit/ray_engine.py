@@ -46,7 +46,7 @@ class _Scorer:
     """Ray Data callable class: one Detector per actor; a batch of files in, JSON records out."""
 
     def __init__(self, model: Optional[str], device: str, max_pixels: int, provenance: Optional[bool],
-                 batch_size: int, threads: int = 0, backend: str = "auto") -> None:
+                 batch_size: int, threads: int = 0, backend: str = "auto", threshold: Optional[float] = None) -> None:
         import torch
 
         from forensics.audit.backend import select_backend
@@ -54,7 +54,10 @@ class _Scorer:
 
         if threads > 0:
             torch.set_num_threads(threads)
-        self.det = select_backend(Detector.load(model, device=device), backend)
+        det = Detector.load(model, device=device)
+        if threshold is not None:  # the driver's (a threshold profile's), so every actor gives the same verdicts
+            det.threshold = threshold
+        self.det = select_backend(det, backend)
         self.max_pixels = max_pixels
         self.provenance = provenance
         self.batch_size = batch_size
@@ -115,8 +118,10 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
             device: str, batch_size: int, workers: Optional[int], max_pixels: int,
             provenance: Optional[bool], dedupe: bool, include: Sequence[str] = (),
             tick: Callable[[int], None] = lambda n: None, address: Optional[str] = None,
-            detector: Any = None, chunk: int = CHUNK, backend: str = "auto") -> RunStats:
-    """Audit with Ray Data; the driver writes the records (same ledger as the local engine)."""
+            detector: Any = None, chunk: int = CHUNK, backend: str = "auto",
+            threshold: Optional[float] = None) -> RunStats:
+    """Audit with Ray Data; the driver writes the records (same ledger as the local engine). `threshold`
+    (default: the detector's, else the model config's) is the verdict threshold every actor uses."""
     if not ray_available():
         raise RuntimeError(RAY_MISSING)
     import ray
@@ -145,7 +150,9 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
     threads = max(1, n_cpus // actors) if not n_gpus else 0
     stats = RunStats()
     model_id = ledger.model
-    if detector is not None:
+    if threshold is not None:
+        thr = float(threshold)
+    elif detector is not None:
         thr = float(detector.threshold)
     else:
         from forensics.checkpoint import read_config
@@ -175,7 +182,7 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
 
     map_kwargs: dict[str, Any] = dict(
         fn_constructor_kwargs=dict(model=model, device=actor_device, max_pixels=max_pixels, provenance=provenance,
-                                   batch_size=batch_size, threads=threads, backend=backend),
+                                   batch_size=batch_size, threads=threads, backend=backend, threshold=thr),
         batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
     if n_gpus:
         map_kwargs["num_gpus"] = 1

@@ -33,6 +33,10 @@ def audit(
     backend: str = typer.Option("auto", "--backend",
                                 help="Forward pass: auto (ONNX Runtime on CPU when installed, else PyTorch), torch or onnx."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this."),
+    profile: Optional[str] = typer.Option(
+        None, "--profile",
+        help="Use a threshold the model was calibrated for on one kind of real photo, e.g. portraits "
+             "(`forensics models` lists them); an --out made at another threshold is refused."),
     provenance: Optional[bool] = typer.Option(None, "--provenance/--no-provenance",
                                               help="Inspect metadata/credentials/watermarks (default: on when available)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
@@ -74,7 +78,7 @@ def audit(
         summary = run_audit(paths, out, detector=detector, model=model, device=device, engine=engine, backend=backend,
                             batch_size=batch_size, workers=workers, recursive=recursive, include=include or (),
                             by_hash=by_hash, dedupe=dedupe, max_pixels=max_pixels, provenance=provenance,
-                            csv=csv_out, progress=not quiet, log=warn)
+                            csv=csv_out, progress=not quiet, log=warn, profile=profile)
     except AuditError as e:
         fail(str(e))
     except KeyboardInterrupt:

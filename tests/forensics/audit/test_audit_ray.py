@@ -52,3 +52,20 @@ def test_ray_engine_equals_local(tmp_path, detector, local_ray):
     # resume on the Ray engine: nothing new to do, nothing duplicated
     s2 = audit(root, ray_out, engine="ray", device="cpu", workers=1, batch_size=4, provenance=False)
     assert s2.skipped == 14 and s2.scored == 0 and len(_records(ray_out)) == 14
+
+
+def test_ray_engine_applies_a_threshold_profile_on_every_actor(tmp_path, detector, local_ray):
+    """--profile on the Ray engine: the driver resolves the threshold without loading weights and every
+    actor gives verdicts at it; an unknown profile stops before Ray work starts."""
+    from forensics.audit import AuditError
+
+    portraits = detector.threshold_profiles()["portraits"]
+    root = tmp_path / "imgs"
+    make_images(root, 6, size=48, seed=3)
+    out = tmp_path / "ray.jsonl"
+    audit(root, out, engine="ray", device="cpu", workers=1, batch_size=4, provenance=False, profile="portraits")
+    recs = _records(out)
+    assert len(recs) == 6 and {r["threshold"] for r in recs.values()} == {portraits}
+    assert all((r["label"] == "fake") == (r["score"] >= portraits) for r in recs.values())
+    with pytest.raises(AuditError, match="no threshold profile 'pets'"):
+        audit(root, tmp_path / "other.jsonl", engine="ray", device="cpu", workers=1, provenance=False, profile="pets")
