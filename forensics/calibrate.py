@@ -61,6 +61,16 @@ def threshold_profiles(calibration: Optional[dict]) -> dict[str, float]:
     return out
 
 
+def profile_threshold(calibration: Optional[dict], name: str, model_id: str) -> float:
+    """The threshold of profile `name` (`threshold_profiles`); a ValueError naming the profiles there are
+    when `model_id`'s calibration record has no such profile."""
+    profiles = threshold_profiles(calibration)
+    if name not in profiles:
+        have = ", ".join(sorted(profiles)) or "none"
+        raise ValueError(f"model {model_id} has no threshold profile {name!r} (profiles: {have})")
+    return profiles[name]
+
+
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple[float, float]:
     """Slope and intercept of a (weighted) logistic fit of the labels (1 = fake) on logit(score): the
     Platt rescaling that makes the scores read as P(fake) on these images (Newton steps, lightly

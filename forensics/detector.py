@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
-from forensics.calibrate import runner_up_threshold, threshold_profiles
+from forensics.calibrate import profile_threshold, runner_up_threshold, threshold_profiles
 from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
@@ -258,11 +258,7 @@ class Detector:
     def use_profile(self, name: str) -> None:
         """Take the verdict threshold of one of `threshold_profiles()` (scores do not change); a name the
         model has no profile for is a ValueError that lists the ones it has."""
-        profiles = self.threshold_profiles()
-        if name not in profiles:
-            have = ", ".join(sorted(profiles)) or "none"
-            raise ValueError(f"model {self.model_id} has no threshold profile {name!r} (profiles: {have})")
-        self.threshold = profiles[name]
+        self.threshold = profile_threshold(self.config.get("calibration"), name, self.model_id)
 
     def near_miss_note(self, score: float) -> Optional[str]:
         """A note for a score under the verdict threshold but at or over the threshold that every real

@@ -57,9 +57,8 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     to `csv` (atomically, from the JSONL) when given. `on_record(n)` is called as records are
     written or skipped (benchmarks, custom progress displays). `profile` takes one of the model's
     threshold profiles (`Detector.threshold_profiles`, e.g. "portraits") as the verdict threshold (set on
-    `detector` when one is given); an
-    `out` that already holds this model's records made at another threshold is refused (AuditError),
-    so that one file never mixes two verdict rules.
+    `detector` when one is given); an `out` that already holds this model's records made at another
+    threshold is refused (AuditError), so that one file never mixes two verdict rules.
     """
     from forensics.audit.ledger import Ledger
     from forensics.audit.summary import default_summary_path, summarize, write_csv, write_summary
@@ -191,7 +190,7 @@ def _model_id(model: Optional[str]) -> str:
 
 def _threshold(model: Optional[str], profile: Optional[str]) -> float:
     """The verdict threshold without loading weights (Ray driver): the model config's, or its `profile`'s."""
-    from forensics.calibrate import threshold_profiles
+    from forensics.calibrate import profile_threshold
     from forensics.checkpoint import check_number, read_config
     from forensics.detector import resolve_model_dir
 
@@ -199,11 +198,10 @@ def _threshold(model: Optional[str], profile: Optional[str]) -> float:
     cfg = read_config(d)
     if profile is None:
         return check_number(cfg, "threshold", 0.0, 1.0) if "threshold" in cfg else 0.5
-    profiles = threshold_profiles(cfg.get("calibration"))
-    if profile not in profiles:
-        have = ", ".join(sorted(profiles)) or "none"
-        raise AuditError(f"model {cfg.get('model_id') or d.name} has no threshold profile {profile!r} (profiles: {have})")
-    return profiles[profile]
+    try:
+        return profile_threshold(cfg.get("calibration"), profile, str(cfg.get("model_id") or d.name))
+    except ValueError as e:
+        raise AuditError(str(e)) from None
 
 
 def _progress(enabled: bool, roots: list[str], recursive: bool, include: Sequence[str],
