@@ -278,17 +278,19 @@ THRESHOLD_PROFILES = {
 }
 
 
+def flagged_share(real_scores: np.ndarray, threshold: float) -> dict:
+    """How many of these real photos a threshold flags: n, the false-positive rate and its 95% upper bound."""
+    from forensics.metrics import rate_upper_bound
+
+    k = int((real_scores >= threshold).sum())
+    return {"n": int(real_scores.size), "fpr": k / real_scores.size, "fpr_upper95": rate_upper_bound(k, real_scores.size)}
+
+
 def profile_figures(clean: dict, per_source_t: dict, reals: list, fakes: list) -> dict:
     """For each of `THRESHOLD_PROFILES` whose sources are all among `reals`: its threshold (the highest
     of its sources' own), the share of each fake set it flags, each real source's false-positive rate
     at it (sources of other kinds included, which is why it is a profile), and each of its sources at
     the threshold its other sources set (the threshold held out)."""
-    from forensics.metrics import rate_upper_bound
-
-    def fpr(n: str, t: float) -> dict:
-        k = int((clean[n] >= t).sum())
-        return {"n": int(clean[n].size), "fpr": k / clean[n].size, "fpr_upper95": rate_upper_bound(k, clean[n].size)}
-
     out = {}
     for name, prof in THRESHOLD_PROFILES.items():
         own = [n for n in prof["sources"] if n in reals]
@@ -297,10 +299,12 @@ def profile_figures(clean: dict, per_source_t: dict, reals: list, fakes: list) -
         t = max(per_source_t[n] for n in own)
         out[name] = {"what": prof["what"], "sources": own, "threshold": t,
                      "tpr": {f: float((clean[f] >= t).mean()) for f in fakes},
-                     "fpr": {n: fpr(n, t) for n in reals},
-                     "held_out": {n: {"threshold": max(per_source_t[r] for r in own if r != n),
-                                      **fpr(n, max(per_source_t[r] for r in own if r != n))}
-                                  for n in own if len(own) > 1}}
+                     "fpr": {n: flagged_share(clean[n], t) for n in reals},
+                     "held_out": {}}
+        for n in own:
+            others = [per_source_t[r] for r in own if r != n]
+            if others:
+                out[name]["held_out"][n] = {"threshold": max(others), **flagged_share(clean[n], max(others))}
     return out
 
 
@@ -309,7 +313,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     source clean and after JPEG 75 + 0.5x of both classes, TPR at the threshold, and the downscale
     control, from one model's `model_maps` under the image-score `rule`."""
     from forensics.calibrate import runner_up_threshold, threshold_for_fpr
-    from forensics.metrics import binary_metrics, rate_upper_bound
+    from forensics.metrics import binary_metrics
 
     clean = scores_of(maps["clean"], rule)
     per_source_t = {n: threshold_for_fpr(clean[n], target_fpr) for n in reals}
@@ -318,9 +322,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     out: dict = {"threshold": threshold, "per_source_threshold": per_source_t, "fpr": {}, "ap": {},
                  "tpr_at_threshold": {}}
     for n in reals:
-        k = int((clean[n] >= threshold).sum())
-        out["fpr"][n] = {"n": int(clean[n].size), "fpr": k / clean[n].size, "fpr_upper95": rate_upper_bound(k, clean[n].size),
-                         "fpr_at_0.5": float((clean[n] >= 0.5).mean())}
+        out["fpr"][n] = {**flagged_share(clean[n], threshold), "fpr_at_0.5": float((clean[n] >= 0.5).mean())}
     for n in fakes:
         m = binary_metrics(np.r_[np.zeros(real_all.size), np.ones(clean[n].size)], np.r_[real_all, clean[n]], threshold)
         out["ap"][n] = {"clean": m["ap"], "n": int(clean[n].size)}
@@ -331,9 +333,7 @@ def accuracy_figures(maps: dict, reals: list, fakes: list, rule, target_fpr: flo
     for n in reals:
         others = [per_source_t[r] for r in reals if r != n]
         if others:
-            k = int((clean[n] >= max(others)).sum())
-            out["held_out_threshold"][n] = {"threshold": max(others), "n": int(clean[n].size), "fpr": k / clean[n].size,
-                                            "fpr_upper95": rate_upper_bound(k, clean[n].size)}
+            out["held_out_threshold"][n] = {"threshold": max(others), **flagged_share(clean[n], max(others))}
     out["profiles"] = profile_figures(clean, per_source_t, reals, fakes)
     # scores `forensics scan` marks "near threshold": under the threshold, at or over every other source's
     runner_up = runner_up_threshold({"per_source_threshold": per_source_t}, threshold)
