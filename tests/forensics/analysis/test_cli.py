@@ -80,6 +80,10 @@ def test_report_usage_errors_exit_2(small_folders, tmp_path):
     bad = invoke("report", "--real", small_folders["real"], "--fake", f"gan={small_folders['fake']}",
                  "--out", tmp_path / "r.pdf")
     assert bad.exit_code == 2 and ".html" in bad.stderr
+    bad = invoke("report", "--real", small_folders["real"], "--fake", f"gan={small_folders['fake']}",
+                 "--out", tmp_path / "r.html", "--profile", "pets")
+    assert bad.exit_code == 2 and "no threshold profile 'pets' (profiles: portraits)" in bad.stderr
+    assert not (tmp_path / "r.html").exists()
 
 
 @needs_data
