@@ -13,7 +13,9 @@ its interval above -0.0015 clean, -0.010 re-encoded: `NONINFERIORITY_MARGIN`); e
 it against the first (the card's `ship_blockers`), and the reasons it fails are printed.
 One line of JSON per run goes to `--json` if given. With `--grey`, every image (both classes, every
 condition) is first turned grey (three equal channels of its luma): a diagnostic of how much of each
-run's evidence survives without colour, not the card's protocol.
+run's evidence survives without colour, not the card's protocol. With `--compare-sets fake:ldif,fake:stab`,
+each later run's mean-AP differences from the first are also given over those fake sets alone (same files,
+same paired bootstrap; a diagnostic of where a change acts, never the replacement rule).
 """
 from __future__ import annotations
 
@@ -59,6 +61,10 @@ def main() -> None:
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--aggregation", default=None, help="image-score rule for every run (default: each run's own)")
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per run here")
+    ap.add_argument("--compare-sets", default=None,
+                    help="comma-separated fake sets (e.g. fake:ldif,fake:glid3,fake:stab): also report each later "
+                         "run's mean-AP differences from the first over these sets alone (a diagnostic; the "
+                         "replacement rule always uses every set)")
     ap.add_argument("--grey", action="store_true",
                     help="turn every image grey before scoring (a diagnostic, not the card's protocol)")
     args = ap.parse_args()
@@ -68,6 +74,10 @@ def main() -> None:
 
     _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source,
                                                  prepare=(lambda rgb: scale_saturation(rgb, 0.0)) if args.grey else None)
+    subset = [f.strip() for f in args.compare_sets.split(",")] if args.compare_sets else []
+    unknown = [f for f in subset if f not in fakes]
+    if unknown:
+        ap.error(f"--compare-sets: no fake set {', '.join(unknown)} on the card (sets: {', '.join(fakes)})")
     first = first_fig = None
     for run in args.runs:
         row, scores, fig = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
@@ -78,6 +88,8 @@ def main() -> None:
         else:
             row["vs_first"] = versus(first, scores, reals, fakes)
             row["blockers"] = ship_blockers(first_fig, {**fig, "vs_shipped": row["vs_first"]}, args.target_fpr)
+            if subset:
+                row["vs_first_on"] = {"sets": subset, **versus(first, scores, reals, subset)}
         print(f"{row['model']} ({run}{', grey inputs' if args.grey else ''}): threshold {row['threshold']:.6f}, mean AP {row['mean_ap_clean']:.6f} clean / "
               f"{row['mean_ap_jpeg75_resize0.5']:.4f} JPEG75+0.5x, worst FPR {row['worst_real_fpr']:.3f} (control "
               f"{row['worst_control_fpr']:.3f}, colour filters {row['worst_colour_fpr']:.3f}), "
@@ -87,6 +99,9 @@ def main() -> None:
             print("    minus the first run's, with 95% paired bootstrap interval: " + "; ".join(
                 f"{c} {interval_text(v)}" for c, v in row["vs_first"].items()),
                 flush=True)
+            if "vs_first_on" in row:
+                print(f"    on {', '.join(subset)} alone: " + "; ".join(
+                    f"{c} {interval_text(v)}" for c, v in row["vs_first_on"].items() if c != "sets"), flush=True)
             print("    replaces the first run under the card's rule: "
                   + (f"no ({', '.join(row['blockers'])})" if row["blockers"] else "yes"), flush=True)
         if args.json:
