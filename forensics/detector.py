@@ -79,6 +79,11 @@ class CellMap:
         return (max(0, x0), max(0, y0), min(width, x0 + rf), min(height, y0 + rf))
 
 
+def config_threshold(config: dict[str, Any]) -> float:
+    """The verdict threshold a detector config sets (0.5 when it sets none)."""
+    return check_number(config, "threshold", 0.0, 1.0) if "threshold" in config else 0.5
+
+
 def rendered_graphic_note(rgb: np.ndarray) -> Optional[str]:
     """A note when an image looks rendered (a logo, chart, test pattern) rather than photographed
     (`forensics.graphic_cue`), None otherwise. Scans ask only for fake and near-threshold verdicts,
@@ -104,7 +109,7 @@ class Detector:
         self.device = device
         self.source = source
         self.preprocessing = Preprocessing.from_dict(config.get("preprocessing"))
-        self.threshold = check_number(config, "threshold", 0.0, 1.0) if "threshold" in config else 0.5
+        self.threshold = config_threshold(config)
         self.temperature = check_number(config, "temperature", 1e-3, 1e3) if "temperature" in config else 1.0
         self.score_rule = ScoreRule.from_config(config)
         self.model_id = str(config.get("model_id") or (source.name if source else config.get("arch")))

@@ -191,13 +191,13 @@ def _model_id(model: Optional[str]) -> str:
 def _threshold(model: Optional[str], profile: Optional[str]) -> float:
     """The verdict threshold without loading weights (Ray driver): the model config's, or its `profile`'s."""
     from forensics.calibrate import profile_threshold
-    from forensics.checkpoint import check_number, read_config
-    from forensics.detector import resolve_model_dir
+    from forensics.checkpoint import read_config
+    from forensics.detector import config_threshold, resolve_model_dir
 
     d = resolve_model_dir(model)
     cfg = read_config(d)
     if profile is None:
-        return check_number(cfg, "threshold", 0.0, 1.0) if "threshold" in cfg else 0.5
+        return config_threshold(cfg)
     try:
         return profile_threshold(cfg.get("calibration"), profile, str(cfg.get("model_id") or d.name))
     except ValueError as e:

@@ -156,9 +156,9 @@ def run_ray(candidates: Iterable[Candidate], uris: Sequence[str], ledger: Any, *
         thr = float(detector.threshold)
     else:
         from forensics.checkpoint import read_config
-        from forensics.detector import resolve_model_dir
+        from forensics.detector import config_threshold, resolve_model_dir
 
-        thr = float(read_config(resolve_model_dir(model)).get("threshold", 0.5))
+        thr = config_threshold(read_config(resolve_model_dir(model)))
 
     def sources() -> Iterator[Candidate]:
         yield from candidates
