@@ -156,7 +156,13 @@ class Augmenter:
         """One augmented `size` x `size` crop (default: the augmenter's size). A size below the
         augmenter's is a small batch: half of its crops are whole-image thumbnails (the image shrunk
         so its short side is 1-1.25x the crop, as a scanned thumbnail is), half native-resolution crops."""
+        return self.crop(rgb, rng, size)[0]
+
+    def crop(self, rgb: np.ndarray, rng: np.random.Generator, size: Optional[int] = None) -> tuple[np.ndarray, bool]:
+        """The augmented crop (as `__call__` makes it, from the same random draws) and whether its
+        image was re-encoded whole first (`web_reencode`)."""
         size = self.size if size is None else size
+        reencoded = False
         # drawn only when enabled, so runs without it keep their random streams
         colour: Optional[Callable[[np.ndarray], np.ndarray]] = None
         if self.saturation and rng.random() < self.saturation:
@@ -169,6 +175,7 @@ class Augmenter:
             if colour is not None:  # the filter comes before the upload's re-encoding
                 rgb, colour = colour(rgb), None
             rgb = web_reencode(rgb, rng, size)
+            reencoded = True
         if self.jpeg and rng.random() < self.jpeg:
             if colour is not None:  # the filter comes before the file is saved
                 rgb, colour = colour(rgb), None
@@ -192,7 +199,7 @@ class Augmenter:
             # seeded from the stream's generator, so a resumed stream repeats the same pixels
             self._pixel.set_random_seed(int(rng.integers(2**31)))
             rgb = self._pixel(image=rgb)["image"]
-        return rgb
+        return rgb, reencoded
 
 
 # colour-saturation factors of the saturation augmentation (1 = unchanged; 0 would be grey)
@@ -300,12 +307,14 @@ class BalancedStream(IterableDataset):
     With `small_fraction` > 0, that fraction of batches (runs of `batch_size` items, as the
     DataLoader groups them per worker) is cropped at one side from SMALL_SIZES instead. With
     `hard_share` > 0, that share of real draws comes from `hard_reals`, and with `hard_fake_share` > 0
-    that share of fake draws from `hard_fakes` (see `forensics.mining`)."""
+    that share of fake draws from `hard_fakes` (see `forensics.mining`). With `flag_reencoded`, each
+    item is (crop, label, whether the augmenter re-encoded its image), from the same random draws."""
 
     def __init__(self, sources: Sequence[Source], augmenter: Augmenter, seed: int, *, rank: int = 0,
                  source_weights: Optional[Mapping[str, float]] = None, batch_size: int = 1,
                  small_fraction: float = 0.0, hard_reals: Sequence[Path] = (), hard_share: float = 0.0,
-                 hard_fakes: Sequence[Path] = (), hard_fake_share: float = 0.0) -> None:
+                 hard_fakes: Sequence[Path] = (), hard_fake_share: float = 0.0,
+                 flag_reencoded: bool = False) -> None:
         if not 0.0 <= small_fraction <= 1.0:
             raise ValueError(f"small_fraction must be within 0-1, got {small_fraction}")
         for name, share, files in (("hard_share", hard_share, hard_reals), ("hard_fake_share", hard_fake_share, hard_fakes)):
@@ -326,8 +335,9 @@ class BalancedStream(IterableDataset):
         self.seed = seed
         self.rank = rank
         self.start_step = 0
+        self.flag_reencoded = flag_reencoded
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+    def __iter__(self) -> Iterator[tuple]:
         info = torch.utils.data.get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         rng = np.random.default_rng([self.seed, self.rank, wid, self.start_step])
@@ -366,8 +376,9 @@ class BalancedStream(IterableDataset):
                                      f"all {totals[label]} files failed to decode (e.g. {first}: {why})")
                 k -= 1
                 continue
-            crop = self.augmenter(rgb, rng, size)
-            yield torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).contiguous(), label
+            crop, reencoded = self.augmenter.crop(rgb, rng, size)
+            pixels = torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).contiguous()
+            yield (pixels, label, reencoded) if self.flag_reencoded else (pixels, label)
 
 
 class ValidationSet(Dataset):

@@ -25,6 +25,7 @@ from forensics.checkpoint import atomic_write_json, save_checkpoint, save_state
 from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
                             make_sources)
 from forensics.device import full_precision, resolve_device
+from forensics.distill import distillation_loss, load_teacher
 from forensics.image_loss import image_loss, require_differentiable
 from forensics.metrics import binary_metrics
 from forensics.models import build_model
@@ -78,6 +79,8 @@ class TrainConfig:
     hard_per_source: bool = False  # take the hard share within each training source, not over the class
     aggregation: Optional[str] = None  # image-score rule, e.g. topk:0.5 (default: init_from's, else mean_prob)
     image_loss_weight: float = 0.0  # weight of the loss on each crop's aggregated P(fake), added to the cell loss
+    distill_from: Optional[str] = None  # frozen teacher model whose cell outputs the crops not re-encoded follow
+    distill_weight: float = 0.0  # weight of that distillation loss (KL per cell), added to the cell loss
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -300,6 +303,11 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"image_loss_weight must be >= 0, got {cfg.image_loss_weight}")
     if cfg.image_loss_weight:
         require_differentiable(score_rule)  # before any work, not at the first step
+    if cfg.distill_weight < 0:
+        raise ValueError(f"distill_weight must be >= 0, got {cfg.distill_weight}")
+    if bool(cfg.distill_weight) != bool(cfg.distill_from):
+        raise ValueError("distillation needs both distill_from (the teacher model) and distill_weight > 0")
+    teacher = load_teacher(Path(cfg.distill_from), device) if cfg.distill_from else None
     model = build_model(cfg.arch, cfg.input_filter).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
@@ -349,7 +357,8 @@ def train(cfg: TrainConfig) -> Path:
     stream = BalancedStream(train_sources, augmenter, cfg.seed, rank=rank,
                             source_weights=cfg.source_weights, batch_size=per_rank_batch,
                             small_fraction=cfg.small_fraction, hard_reals=hard, hard_share=cfg.hard_real_share,
-                            hard_fakes=hard_fakes, hard_fake_share=cfg.hard_fake_share)
+                            hard_fakes=hard_fakes, hard_fake_share=cfg.hard_fake_share,
+                            flag_reencoded=teacher is not None)
     stream.start_step = start_epoch * cfg.steps_per_epoch
     loader = DataLoader(stream, batch_size=per_rank_batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)
@@ -376,13 +385,17 @@ def train(cfg: TrainConfig) -> Path:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, epoch * cfg.steps_per_epoch + i,
                                             cfg.epochs * cfg.steps_per_epoch)
-            x, y = next(batches)
+            x, y, *flags = next(batches)
             x, y = normalize(x.to(device), pre), y.to(device)
             logits = net(x)
             target = y.view(-1, 1, 1).expand(-1, logits.shape[2], logits.shape[3])
             loss = F.cross_entropy(logits, target)
             if cfg.image_loss_weight:
                 loss = loss + cfg.image_loss_weight * image_loss(logits, y, score_rule)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+                loss = loss + cfg.distill_weight * distillation_loss(logits, teacher_logits, ~flags[0].bool())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

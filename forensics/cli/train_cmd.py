@@ -90,6 +90,12 @@ def train(
         None, "--image-loss-weight",
         help="Add this weight times the cross-entropy of each crop's image score (under the run's --aggregation "
              "rule) to the per-cell loss, so training also optimises the aggregated score (default 0: cells only)."),
+    distill_from: Optional[Path] = typer.Option(
+        None, "--distill-from",
+        help="Teacher detector/run directory (same cut): on the crops not re-encoded, the cell outputs follow "
+             "the teacher's (KL per cell), so a stage that learns re-encoded images keeps what the teacher ranked."),
+    distill_weight: Optional[float] = typer.Option(
+        None, "--distill-weight", help="Weight of that distillation loss (needs --distill-from; default 0: none)."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -114,6 +120,7 @@ def train(
                      hard_fake_model=str(hard_fake_model) if hard_fake_model else None,
                      hard_per_source=hard_per_source, aggregation=aggregation,
                      image_loss_weight=image_loss_weight,
+                     distill_from=str(distill_from) if distill_from else None, distill_weight=distill_weight,
                      progress=False if quiet else None)
     try:
         if config:

@@ -331,3 +331,32 @@ def test_hard_share_draws_that_share_of_its_class_from_the_hard_files(tmp_path, 
         BalancedStream(sources, Augmenter("none", 48), 0, **{share_kw: 0.2})
     with pytest.raises(ValueError, match=share_kw):
         BalancedStream(sources, Augmenter("none", 48), 0, **{files_kw: [flat], share_kw: 1.2})
+
+
+def test_crop_flags_reencoded_images_and_matches_the_plain_crop(photos):
+    """`Augmenter.crop` makes the crop `__call__` makes from the same draws and says whether it re-encoded."""
+    rgb = next(iter(photos.values()))
+    aug = Augmenter("mild", 48, reencode=0.5)
+    flags = []
+    for seed in range(12):
+        crop, reencoded = aug.crop(rgb, np.random.default_rng(seed))
+        np.testing.assert_array_equal(crop, aug(rgb, np.random.default_rng(seed)))
+        flags.append(reencoded)
+    assert any(flags) and not all(flags)
+    assert not any(Augmenter("mild", 48).crop(rgb, np.random.default_rng(s))[1] for s in range(4))
+    assert all(Augmenter("mild", 48, reencode=1.0).crop(rgb, np.random.default_rng(s))[1] for s in range(4))
+
+
+def test_stream_can_flag_reencoded_crops_without_changing_them(tmp_path, photos):
+    """With flag_reencoded, items carry the re-encoding flag as a third element; the crops are the same."""
+    from forensics.data import BalancedStream
+
+    sources = _two_class_sources(tmp_path, next(iter(photos.values())))
+    plain = iter(BalancedStream(sources, Augmenter("mild", 48, reencode=0.5), 3))
+    flagged = iter(BalancedStream(sources, Augmenter("mild", 48, reencode=0.5), 3, flag_reencoded=True))
+    seen = set()
+    for _ in range(16):
+        (x, y), (fx, fy, reencoded) = next(plain), next(flagged)
+        assert torch.equal(x, fx) and y == fy
+        seen.add(reencoded)
+    assert seen == {True, False}
