@@ -568,7 +568,7 @@ def recipe_chain(run: Path) -> list[dict]:
                        "jpeg_fraction": tr.get("jpeg_fraction", 0.0),
                        "chroma_match_fraction": tr.get("chroma_match_fraction", 0.0),
                        "image_loss_weight": tr.get("image_loss_weight", 0.0),
-                       **hard_mining_fields(tr)})
+                       **distillation_fields(tr), **hard_mining_fields(tr)})
 
     visit(run)
     return stages
@@ -665,7 +665,7 @@ def main() -> None:
             "jpeg_fraction": tr.get("jpeg_fraction", 0.0),
             "chroma_match_fraction": tr.get("chroma_match_fraction", 0.0),
             "image_loss_weight": tr.get("image_loss_weight", 0.0), "seed": tr.get("seed", 0),
-            **hard_mining_fields(tr), **figures}
+            **distillation_fields(tr), **hard_mining_fields(tr), **figures}
 
     if args.earlier_card:
         carried, why = carried_trials(json.loads(args.earlier_card.read_text()), card, _committed_name(args.earlier_card))
@@ -762,10 +762,14 @@ def _resolution_caveat(card: dict) -> list[str]:
     if not vs:
         return []
     half = {c: float(np.median([v[c]["high"] - v[c]["low"] for v in vs])) / 2 for c in vs[0]}
+    few = len(vs) < 5
     return [f"- These files resolve mean-AP differences down to about {half['clean']:.4f} clean and "
-            f"{half['jpeg75_resize0.5']:.3f} after JPEG 75 + 0.5x (half the median width of the trials' 95% paired "
-            "bootstrap intervals in \"Stages tried and not kept\"); smaller differences between models, this one "
-            "included, are not evidence that one is better."]
+            f"{half['jpeg75_resize0.5']:.3f} after JPEG 75 + 0.5x (half the median width of the 95% paired "
+            f"bootstrap intervals of the {len(vs)} trial{'s' if len(vs) > 1 else ''} scored against this model in "
+            "\"Stages tried and not kept\""
+            + ("; so few that the figure is a rough guide, since it depends on how alike the models compared are; the "
+               "replacement rule's margins stay as set" if few else "")
+            + "); smaller differences between models, this one included, are not evidence that one is better."]
 
 
 def _selection_caveat(recipe: list[dict]) -> str:
@@ -817,6 +821,13 @@ def _saturation_range() -> str:
     return f"{SATURATION_RANGE[0]:g}-{SATURATION_RANGE[1]:g}x"
 
 
+def distillation_fields(training: dict) -> dict:
+    """A stage's distillation options as the card records them (none for a stage without one)."""
+    if not training.get("distill_from"):
+        return {}
+    return {"distill_from": training["distill_from"], "distill_weight": training.get("distill_weight", 0.0)}
+
+
 def _trial_change(t: dict) -> str:
     """What a trial stage did differently, in one cell."""
     if t.get("averaged_from"):
@@ -835,6 +846,8 @@ def _trial_change(t: dict) -> str:
             + "".join(f", {part}" for part in _hard_mining_parts(t, long=True))
             + (f", image-score loss (weight {t['image_loss_weight']:g}) added to the cell loss"
                if t.get("image_loss_weight") else "")
+            + (f", cells of the crops not re-encoded distilled from {t['distill_from']} (weight {t['distill_weight']:g})"
+               if t.get("distill_from") else "")
             + (f", random seed {t['seed']}" if t.get("seed") else ""))
 
 
@@ -1354,6 +1367,10 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
                 hard += f"; {st['chroma_match_fraction']:.0%} of images chroma-matched"
             if st.get("image_loss_weight"):
                 hard += f"; image-score loss x{st['image_loss_weight']:g} added to the cell loss"
+            if st.get("distill_from"):
+                teacher = stage_of.get(st["distill_from"])
+                hard += (f"; cells of crops not re-encoded distilled from {f'stage {teacher}' if teacher else st['distill_from']}"
+                         f" x{st['distill_weight']:g}")
             rows.append(f"| {i + 1} | `forensics train --config {st['config']}` | {st['arch']} | {st['augment']}{hard} "
                         f"| {st.get('small_fraction') or 0:.0%} | {st.get('reencode_fraction') or 0:.0%} | {st.get('lr', '-')} "
                         f"| {st['selection']} | {st['epochs_run']} x {st['steps_per_epoch']} | {st['best_epoch']} |")
@@ -1404,6 +1421,11 @@ def write_card(card: dict, path: Path) -> None:
             "cross-entropy of each crop's image score under the model's score rule, so the cells that rule reads "
             "(for top-k, a real crop's most-fake cells) are trained on the score the model is judged by"
             if any(st.get("image_loss_weight") for st in card.get("recipe", [])) else "")
+         + (". A stage with distillation also holds its cells, on the crops it did not re-encode, to a frozen "
+            "teacher's: it adds that weight times the KL divergence of each cell's real/fake distribution from the "
+            "teacher's (which normalises with the batch's statistics, as the training student does), so what it "
+            "learns from re-encoded images does not change what the teacher does on the rest"
+            if any(st.get("distill_from") for st in card.get("recipe", [])) else "")
          + ". Bundled-generator samples (32 px; gmm 64 px) and their matched CelebA reals are upsampled to "
          "128 px through the same path.", "",
          "## Architecture", "",

@@ -66,3 +66,33 @@ def test_portrait_profile_takes_the_strictest_face_threshold_and_reports_what_it
     assert "| real:imagenet-sample (not a face source) | 30 | 0.067 |" in text
     assert "| fake:web | 32 | 0.938 | - |" in text
     assert "the highest scores 0.510: none at the profile's threshold" in text
+
+
+def test_recipe_and_trial_text_name_the_distillation_teacher():
+    """A distilled stage says which stage it was held to, and with what weight; other stages say nothing of it."""
+    from default_model_card import _recipe_rows, _trial_change, distillation_fields
+
+    plain = {"run": "runs/a", "config": "configs/a.json", "arch": "r18", "augment": "mild", "selection": "last",
+             "epochs_run": 2, "steps_per_epoch": 5, "best_epoch": 1, "lr": "0.0002 cosine"}
+    distilled = {**plain, "run": "runs/b", "config": "configs/b.json",
+                 **distillation_fields({"distill_from": "runs/a", "distill_weight": 2.0})}
+    rows = _recipe_rows([plain, distilled])
+    assert "distilled" not in rows[0]
+    assert "distilled from stage 1 x2" in rows[1]
+    assert distillation_fields({"distill_from": None}) == {}
+    trial = {**distilled, "size": 64, "init_from": "runs/a", "epochs_run": 2}
+    assert "distilled from runs/a (weight 2)" in _trial_change(trial)
+
+
+def test_resolution_caveat_counts_the_trials_it_rests_on():
+    from default_model_card import _resolution_caveat
+
+    def trial(width):
+        return {"vs_shipped": {"clean": {"low": -width / 2, "high": width / 2},
+                               "jpeg75_resize0.5": {"low": -width * 5, "high": width * 5}}}
+
+    few = _resolution_caveat({"trials": {"a": trial(0.002), "b": trial(0.004)}})[0]
+    assert "0.0015 clean" in few and "of the 2 trials" in few and "rough guide" in few
+    many = _resolution_caveat({"trials": {str(i): trial(0.003) for i in range(6)}})[0]
+    assert "of the 6 trials" in many and "rough guide" not in many
+    assert _resolution_caveat({"trials": {}}) == []
