@@ -393,7 +393,7 @@ def train(cfg: TrainConfig) -> Path:
             if cfg.image_loss_weight:
                 loss = loss + cfg.image_loss_weight * image_loss(logits, y, score_rule)
             if teacher is not None:
-                with torch.no_grad():
+                with torch.no_grad():  # the whole batch, so its BatchNorm statistics are the student's
                     teacher_logits = teacher(x)
                 loss = loss + cfg.distill_weight * distillation_loss(logits, teacher_logits, ~flags[0].bool())
             opt.zero_grad(set_to_none=True)
