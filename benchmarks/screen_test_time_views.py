@@ -20,7 +20,8 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import COMPARED_CONDITIONS, card_inputs, interval_text, versus  # noqa: E402
+from default_model_card import COMPARED_CONDITIONS, _ap, card_inputs, interval_text, versus  # noqa: E402
+from forensics.perturb import parse_perturbation  # noqa: E402
 
 View = Callable[[np.ndarray], np.ndarray]
 
@@ -29,15 +30,9 @@ def _flip(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, ::-1])
 
 
-def _scaled(factor: float) -> View:
-    def view(rgb: np.ndarray) -> np.ndarray:
-        from forensics.stability import resize
-
-        return resize(rgb, factor)
-    return view
-
-
-VIEWS: dict[str, View] = {"flip": _flip, "up2": _scaled(2.0), "down0.75": _scaled(0.75)}
+# the scaled views are the degradation sweep's resize (bicubic up, area down)
+VIEWS: dict[str, View] = {"flip": _flip, "up2": parse_perturbation("resize:2"),
+                          "down0.75": parse_perturbation("resize:0.75")}
 
 COMBINATIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "mean": lambda plain, viewed: (plain + viewed) / 2,
@@ -64,7 +59,7 @@ def ap_row(scores: dict, reals: list, fakes: list) -> dict:
     from forensics.metrics import mean_ap
 
     return {"mean_ap": {c: mean_ap(scores[c], reals, fakes) for c in COMPARED_CONDITIONS},
-            "ap": {f: [round(mean_ap(scores[c], reals, [f]), 4) for c in COMPARED_CONDITIONS] for f in fakes}}
+            "ap": {f: [round(_ap(scores[c], reals, f), 4) for c in COMPARED_CONDITIONS] for f in fakes}}
 
 
 def main() -> None:
