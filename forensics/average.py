@@ -18,7 +18,7 @@ from forensics.checkpoint import read_config, read_state, save_checkpoint
 
 # must agree between the parts: anything else would average tensors that mean different things (the
 # image-score rule does not touch the tensors: the result takes the last part's, or `score_rule`)
-MATCHING_KEYS = ("arch", "input_filter", "preprocessing")
+MATCHING_KEYS = ("arch", "input_filter", "head_hidden", "preprocessing")
 
 
 def read_average_config(path: Path) -> dict[str, Any]:

@@ -220,6 +220,8 @@ def validate_config(cfg: dict[str, Any]) -> None:
     for key in ("input_filter", "aggregation", "model_id"):
         if key in cfg and cfg[key] is not None and not isinstance(cfg[key], str):
             raise CheckpointError(f"config field {key!r} must be a string, got {cfg[key]!r}")
+    if cfg.get("head_hidden") is not None:
+        _int_field(cfg, "head_hidden", 0, 4096, "")
     agg = cfg.get("aggregation", "mean_prob")
     if agg not in AGGREGATIONS:
         raise CheckpointError(f"config field 'aggregation' is {agg!r}; choose one of {', '.join(AGGREGATIONS)}")

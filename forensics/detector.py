@@ -18,7 +18,7 @@ from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeErr
 from forensics.device import full_precision, resolve_device
 from forensics.fusion import fold_batchnorm
 from forensics.graphic_cue import shipped_cue
-from forensics.models import PatchClassifier, build_model, parse_arch
+from forensics.models import PatchClassifier, build_from_config, parse_arch
 from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
 from forensics.results import GRAPHIC_PREFIX, LABEL_FAKE, LABEL_REAL, NEAR_MISS_PREFIX, ScanResult, error_result
 
@@ -128,7 +128,7 @@ class Detector:
             raise CheckpointError(f"{model_dir / 'config.json'}: {e}") from None
         try:
             parse_arch(str(cfg.get("arch")))
-            net = build_model(cfg["arch"], input_filter=cfg.get("input_filter") or "none")
+            net = build_from_config(cfg)
         except ValueError as e:
             raise CheckpointError(f"{model_dir}: {e}") from None
         state = read_state(model_dir, cfg)

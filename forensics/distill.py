@@ -9,18 +9,20 @@ import torch
 import torch.nn.functional as F
 
 
-def load_teacher(model_dir: Path, device: torch.device) -> torch.nn.Module:
+def load_teacher(model_dir: Path, device: torch.device, *, batch_statistics: bool = True) -> torch.nn.Module:
     """The detector saved in `model_dir` (safetensors + JSON config) on `device`, frozen: no gradients,
     and in training mode with its BatchNorm statistics held (momentum 0), so that on each batch it
     normalises with the batch's statistics as the training student does; a student equal to its
-    teacher then has no distillation loss and only a change of weights creates one."""
+    teacher then has no distillation loss and only a change of weights creates one. With
+    `batch_statistics=False` it normalises with its saved statistics instead (eval mode), as a student
+    whose trunk is frozen does."""
     from forensics.checkpoint import read_config, read_state
-    from forensics.models import build_model
+    from forensics.models import build_from_config
 
     cfg = read_config(model_dir)
-    teacher = build_model(cfg["arch"], cfg.get("input_filter", "none"))
+    teacher = build_from_config(cfg)
     teacher.load_state_dict(read_state(model_dir, cfg))
-    teacher.to(device).train()
+    teacher.to(device).train(batch_statistics)
     for module in teacher.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = 0.0  # running statistics stay as saved

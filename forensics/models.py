@@ -111,18 +111,44 @@ def _out_channels(trunk: nn.Module) -> int:
     return int(c)
 
 
-class PatchClassifier(nn.Module):
-    """Truncated backbone + 1x1 conv: maps (N,3,H,W) to per-cell logits (N,2,h,w)."""
+class CellMLP(nn.Module):
+    """A per-cell two-layer head (1x1 conv, BatchNorm, ReLU, 1x1 conv to 2 logits) added to the linear
+    head's logits. Its last layer starts at zero, so a model warm-started from a linear-head detector
+    begins with exactly that detector's outputs and the branch only adds what training teaches it."""
 
-    def __init__(self, arch: str, input_filter: str = "none") -> None:
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, hidden, kernel_size=1, bias=False), nn.BatchNorm2d(hidden),
+                                  nn.ReLU(inplace=True), nn.Conv2d(hidden, 2, kernel_size=1))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.body(features)
+
+
+class PatchClassifier(nn.Module):
+    """Truncated backbone + 1x1 conv: maps (N,3,H,W) to per-cell logits (N,2,h,w). With `head_hidden`
+    > 0, a per-cell MLP of that width (`CellMLP`) is added to the 1x1 conv's logits."""
+
+    def __init__(self, arch: str, input_filter: str = "none", head_hidden: int = 0) -> None:
         super().__init__()
         self.spec = parse_arch(arch)
         self.arch = arch
         self.input_filter = input_filter
+        self.head_hidden = int(head_hidden)
+        if self.head_hidden < 0:
+            raise ValueError(f"head_hidden must be >= 0, got {head_hidden}")
+        if self.head_hidden and not self.spec.is_patch:
+            raise ValueError(f"head_hidden needs a patch model; {arch} is a full-image classifier")
         self.prefilter = _make_prefilter(input_filter)
+        self.head_mlp: CellMLP | None = None
         if self.spec.is_patch:
             self.trunk = build_trunk(self.spec)
-            self.head = nn.Conv2d(_out_channels(self.trunk), 2, kernel_size=1)
+            channels = _out_channels(self.trunk)
+            self.head = nn.Conv2d(channels, 2, kernel_size=1)
+            if self.head_hidden:
+                self.head_mlp = CellMLP(channels, self.head_hidden)
             self.classifier = None
         else:
             self.trunk = None
@@ -134,7 +160,9 @@ class PatchClassifier(nn.Module):
         x = self.prefilter(x)
         if self.classifier is not None:
             return self.classifier(x)[:, :, None, None]
-        return self.head(self.trunk(x))
+        features = self.trunk(x)
+        logits = self.head(features)
+        return logits if self.head_mlp is None else logits + self.head_mlp(features)
 
     @property
     def is_patch(self) -> bool:
@@ -163,9 +191,14 @@ def _make_prefilter(input_filter: str) -> nn.Module:
     raise ValueError(f"unknown input filter '{input_filter}' (use none or residual)")
 
 
-def build_model(arch: str, input_filter: str = "none") -> PatchClassifier:
+def build_model(arch: str, input_filter: str = "none", head_hidden: int = 0) -> PatchClassifier:
     """Build a detector network by registry name (random init; weights come from checkpoints)."""
-    return PatchClassifier(arch, input_filter=input_filter)
+    return PatchClassifier(arch, input_filter=input_filter, head_hidden=head_hidden)
+
+
+def build_from_config(cfg: dict) -> PatchClassifier:
+    """The network a saved detector's config.json describes (arch, input filter, head width)."""
+    return build_model(cfg["arch"], cfg.get("input_filter") or "none", int(cfg.get("head_hidden") or 0))
 
 
 @lru_cache(maxsize=None)

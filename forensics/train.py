@@ -81,6 +81,8 @@ class TrainConfig:
     image_loss_weight: float = 0.0  # weight of the loss on each crop's aggregated P(fake), added to the cell loss
     distill_from: Optional[str] = None  # frozen teacher model whose cell outputs the crops not re-encoded follow
     distill_weight: float = 0.0  # weight of that distillation loss (KL per cell), added to the cell loss
+    head_hidden: int = 0  # width of a per-cell MLP added to the linear head (0: linear head only)
+    freeze_trunk: bool = False  # train the head(s) only; the trunk keeps its weights and BatchNorm statistics
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "TrainConfig":
@@ -120,6 +122,16 @@ def warm_start(model: torch.nn.Module, model_dir: Path) -> tuple[int, int]:
         raise ValueError(f"{model_dir}: no tensor matches the new model by name and shape; nothing to start from")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in match.items()}, strict=False)
     return len(match), len(own)
+
+
+def freeze_trunk(model: torch.nn.Module) -> None:
+    """Hold a patch model's trunk fixed: no gradients, and BatchNorm in eval mode (set again after every
+    `train()`), so only its head(s) learn and the features stay those of the detector it started from."""
+    if getattr(model, "trunk", None) is None:
+        raise ValueError("freeze_trunk needs a patch model (a full-image classifier has no separate trunk)")
+    for p in model.trunk.parameters():
+        p.requires_grad_(False)
+    model.trunk.eval()
 
 
 def selection_score(ap_pooled: float, per_source: dict[str, Any], selection: str) -> float:
@@ -307,9 +319,16 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"distill_weight must be >= 0, got {cfg.distill_weight}")
     if bool(cfg.distill_weight) != bool(cfg.distill_from):
         raise ValueError("distillation needs both distill_from (the teacher model) and distill_weight > 0")
-    teacher = load_teacher(Path(cfg.distill_from), device) if cfg.distill_from else None
-    model = build_model(cfg.arch, cfg.input_filter).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.freeze_trunk and not (cfg.init_from or (state_dir / "last.safetensors").is_file()):
+        raise ValueError("freeze_trunk needs init_from: a frozen trunk must start from a trained detector's")
+    # a frozen trunk normalises with its saved statistics, so the teacher does too (student == teacher at start)
+    teacher = load_teacher(Path(cfg.distill_from), device, batch_statistics=not cfg.freeze_trunk) \
+        if cfg.distill_from else None
+    model = build_model(cfg.arch, cfg.input_filter, cfg.head_hidden).to(device)
+    if cfg.freeze_trunk:
+        freeze_trunk(model)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                           weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"val_ap": -1.0, "val_loss": math.inf, "epoch": -1}
     start_epoch = 0
@@ -365,7 +384,8 @@ def train(cfg: TrainConfig) -> Path:
     val_set = ValidationSet(val_sources, cfg.val_size, per_source=cfg.val_per_source)
     val_loader = DataLoader(val_set, batch_size=32, num_workers=cfg.workers)
     val_names = [n for _, _, n in val_set.items]
-    run_config = {"arch": cfg.arch, "input_filter": cfg.input_filter, "preprocessing": pre.to_dict(),
+    run_config = {"arch": cfg.arch, "input_filter": cfg.input_filter,
+                  **({"head_hidden": cfg.head_hidden} if cfg.head_hidden else {}), "preprocessing": pre.to_dict(),
                   **score_rule.to_config(), "threshold": 0.5, "temperature": 1.0,
                   "model_id": cfg.model_id or out.name,
                   "training": {**asdict(cfg), "sources": {s.name: len(s.files) for s in train_sources},
@@ -378,6 +398,8 @@ def train(cfg: TrainConfig) -> Path:
         if stale >= cfg.patience:
             break
         net.train()
+        if cfg.freeze_trunk:
+            model.trunk.eval()
         t0, losses = time.time(), []
         bar = progress_bar(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                            enabled=cfg.progress and rank == 0)

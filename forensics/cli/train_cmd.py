@@ -96,6 +96,13 @@ def train(
              "the teacher's (KL per cell), so a stage that learns re-encoded images keeps what the teacher ranked."),
     distill_weight: Optional[float] = typer.Option(
         None, "--distill-weight", help="Weight of that distillation loss (needs --distill-from; default 0: none)."),
+    head_hidden: Optional[int] = typer.Option(
+        None, "--head-hidden",
+        help="Add a per-cell MLP head of this width to the linear 1x1 head (default 0: linear only); it starts "
+             "at zero, so a model warm-started from a linear-head detector begins with that detector's outputs."),
+    freeze_trunk: Optional[bool] = typer.Option(
+        None, "--freeze-trunk/--train-trunk",
+        help="Train the head(s) only, keeping the --init-from model's trunk and its BatchNorm statistics."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
@@ -121,6 +128,7 @@ def train(
                      hard_per_source=hard_per_source, aggregation=aggregation,
                      image_loss_weight=image_loss_weight,
                      distill_from=str(distill_from) if distill_from else None, distill_weight=distill_weight,
+                     head_hidden=head_hidden, freeze_trunk=freeze_trunk,
                      progress=False if quiet else None)
     try:
         if config:

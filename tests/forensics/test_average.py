@@ -95,3 +95,13 @@ def test_recipe_file_is_checked(tmp_path):
     bad.write_text(json.dumps({"models": {"runs/a": 1, "runs/b": 1}, "out": "runs/c", "aggregation": "median"}))
     with pytest.raises(ValueError, match="unknown aggregation 'median'"):
         read_average_config(bad)
+
+
+def test_parts_with_different_heads_are_refused(tmp_path):
+    a = _saved(tmp_path / "a")
+    torch.manual_seed(1)
+    b = save_checkpoint(tmp_path / "b", build_model("resnet18_layer1", head_hidden=8).state_dict(),
+                        {"arch": "resnet18_layer1", "input_filter": "residual", "head_hidden": 8, "threshold": 0.8})
+    with pytest.raises(ValueError, match="head_hidden .* differs"):
+        average_detectors({str(a): 1, str(b): 1}, tmp_path / "x")
+    assert not (tmp_path / "x").exists()

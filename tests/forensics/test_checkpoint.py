@@ -74,3 +74,19 @@ def test_corrupt_weights_and_json(model_dir):
 def test_unknown_model_name():
     with pytest.raises(CheckpointError, match="shipped"):
         resolve_model_dir("no-such-model")
+
+
+def test_head_width_is_read_from_the_config_and_checked(tmp_path, model_dir):
+    model = build_model("resnet18_layer1", head_hidden=8)
+    run = save_checkpoint(tmp_path / "mlp", model.state_dict(),
+                          {"arch": "resnet18_layer1", "head_hidden": 8, "threshold": 0.5})
+    assert Detector.load(run, device="cpu").model.head_mlp is not None
+    cfg = json.loads((run / "config.json").read_text())
+    for bad in (-1, "8", 1.5):
+        (run / "config.json").write_text(json.dumps({**cfg, "head_hidden": bad}))
+        with pytest.raises(CheckpointError, match="head_hidden"):
+            Detector.load(run)
+    # weights without the head's tensors do not load as a model with one
+    (model_dir / "config.json").write_text(json.dumps({**read_config(model_dir), "head_hidden": 8}))
+    with pytest.raises(CheckpointError, match="do not match"):
+        Detector.load(model_dir)

@@ -56,3 +56,19 @@ def test_teacher_is_loaded_from_safetensors_frozen_and_computes_as_a_training_st
         if "running" in k:
             torch.testing.assert_close(v, saved[k])
     assert distillation_loss(model(x), out, torch.ones(4, dtype=torch.bool)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_teacher_can_normalise_with_its_saved_statistics(tmp_path):
+    """For a student whose trunk is frozen (eval-mode BatchNorm), the teacher computes as that model in eval mode."""
+    model = build_model("resnet18_layer1", "residual")
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(tmp_path / "teacher", model.state_dict(),
+                    {"arch": "resnet18_layer1", "input_filter": "residual", "threshold": 0.5})
+    teacher = load_teacher(tmp_path / "teacher", torch.device("cpu"), batch_statistics=False)
+    assert not teacher.training
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(teacher(x), model.eval()(x))

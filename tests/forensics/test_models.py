@@ -75,3 +75,34 @@ def test_residual_input_filter_removes_flat_colour():
     model = build_model("resnet18_layer1", input_filter="residual")
     flat = torch.full((1, 3, 32, 32), 0.3)
     assert model.prefilter(flat).abs().max() < 1e-6
+
+
+def test_cell_mlp_head_starts_at_zero_so_a_warm_start_keeps_the_linear_models_outputs():
+    from forensics.fusion import fold_batchnorm
+    from forensics.models import build_from_config
+
+    torch.manual_seed(0)
+    linear = build_model("resnet18_layer1", "residual").eval()
+    mlp = build_from_config({"arch": "resnet18_layer1", "input_filter": "residual", "head_hidden": 16})
+    missing, unexpected = mlp.load_state_dict(linear.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(k.startswith("head_mlp.") for k in missing)
+    mlp.eval()
+    x = torch.rand(2, 3, 48, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x), linear(x))
+        # once its last layer is non-zero the branch changes the logits, cell by cell, on the same grid
+        torch.nn.init.normal_(mlp.head_mlp.body[-1].weight)
+        out = mlp(x)
+        assert out.shape == linear(x).shape and not torch.allclose(out, linear(x))
+        folded = fold_batchnorm(mlp)  # the head's Conv+BatchNorm pair folds like the trunk's
+        assert folded is not mlp
+        torch.testing.assert_close(folded(x), out, rtol=1e-4, atol=1e-4)
+    assert measure_geometry("resnet18_layer1", "residual") == mlp.geometry()  # 1x1 layers: same patches
+    assert parameter_count(mlp) - parameter_count(linear) == 64 * 16 + 2 * 16 + 16 * 2 + 2
+
+
+def test_cell_mlp_head_is_checked():
+    with pytest.raises(ValueError, match="head_hidden must be >= 0"):
+        build_model("resnet18_layer1", head_hidden=-1)
+    with pytest.raises(ValueError, match="needs a patch model"):
+        build_model("resnet18_full", head_hidden=8)

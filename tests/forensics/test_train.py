@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from forensics import Detector
@@ -355,3 +356,25 @@ def test_distillation_keeps_the_student_near_its_teacher_and_is_checked(folders,
         with pytest.raises(ValueError, match=match):
             train(_cfg(folders, tmp_path / "bad", **bad))
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+def test_a_frozen_trunk_stage_trains_only_its_mlp_head(folders, tmp_path):
+    """With head_hidden and freeze_trunk, a stage warm-started from a linear-head detector keeps that
+    detector's trunk tensors (BatchNorm statistics included) and learns only its heads; the run loads
+    as a detector with the MLP head."""
+    from forensics.checkpoint import read_state
+
+    base = train(_cfg(folders, tmp_path / "base", epochs=1, steps_per_epoch=10))
+    run = train(_cfg(folders, tmp_path / "mlp", epochs=1, steps_per_epoch=10, lr=1e-3, init_from=str(base),
+                     head_hidden=16, freeze_trunk=True, reencode_fraction=0.5, distill_from=str(base),
+                     distill_weight=1.0))
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["head_hidden"] == 16 and cfg["training"]["freeze_trunk"] is True
+    before, after = read_state(base, json.loads((base / "config.json").read_text())), read_state(run, cfg)
+    trunk = [k for k in before if k.startswith("trunk.")]
+    assert trunk and all(torch.equal(before[k], after[k]) for k in trunk)
+    assert after["head_mlp.body.3.weight"].abs().sum() > 0  # started at zero, trained
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert Detector.load(run, device="cpu").model.head_mlp is not None
+    with pytest.raises(ValueError, match="freeze_trunk needs init_from"):
+        train(_cfg(folders, tmp_path / "bad", freeze_trunk=True))
