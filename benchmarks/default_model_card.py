@@ -624,6 +624,7 @@ def main() -> None:
     calibration = calibration_figures(maps, reals, fakes, rule)
     highest_real = {n: {"file": sets[n][1][int(np.argmax(clean[n]))].name, "score": float(clean[n].max())} for n in reals}
     card: dict = {"model": det.model_id, "role": args.role, "arch": cfg["arch"], "input_filter": cfg.get("input_filter"),
+                  "head_hidden": cfg.get("head_hidden") or 0,
                   "target_fpr": args.target_fpr, "best_epoch": cfg.get("best_epoch"), **fig,
                   "highest_real": highest_real, "calibration": calibration,
                   "training": {k: cfg["training"].get(k) for k in ("sources", "val_sources", "size", "augment",
@@ -1430,7 +1431,10 @@ def write_card(card: dict, path: Path) -> None:
          "128 px through the same path.", "",
          "## Architecture", "",
          f"- `{card['arch']}` with input filter `{card['input_filter']}` (timm backbone truncated after an early stage, "
-         f"1x1 conv to 2 logits per cell; image score = {card.get('score_rule', {}).get('text', 'mean of per-cell P(fake)')}).",
+         f"1x1 conv to 2 logits per cell"
+         + (f", plus a per-cell MLP head of width {card['head_hidden']} added to those logits"
+            if card.get("head_hidden") else "")
+         + f"; image score = {card.get('score_rule', {}).get('text', 'mean of per-cell P(fake)')}).",
          (f"- Best epoch: {card['best_epoch']}." if card.get("best_epoch") is not None else
           f"- Weights: {_average_text(card['recipe'][-1]['averaged_from'])}.")
          + f" Threshold {card['threshold']:.4f}: the largest of the per-source "

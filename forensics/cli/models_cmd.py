@@ -29,7 +29,8 @@ def models(
         cfg = json.loads((path / "config.json").read_text())
         rule = ScoreRule.from_config(cfg)
         shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
-                        "input_filter": cfg.get("input_filter"), "threshold": cfg.get("threshold"),
+                        "input_filter": cfg.get("input_filter"), "head_hidden": cfg.get("head_hidden") or 0,
+                        "threshold": cfg.get("threshold"),
                         "threshold_profiles": threshold_profiles(cfg.get("calibration")),
                         "aggregation": rule.name, "score_scaling": rule.to_config()["score_scaling"],
                         "path": str(path)})
@@ -55,7 +56,8 @@ def models(
     typer.echo("Shipped detector weights:")
     for s in shipped:
         typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
-                   f"image score {s['aggregation']}"
+                   + (f"MLP head {s['head_hidden']}, " if s["head_hidden"] else "")
+                   + f"image score {s['aggregation']}"
                    + (" Platt-rescaled" if s["score_scaling"] else "") + f", threshold {s['threshold']}"
                    + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items()) + ")")
     if gens:
