@@ -224,3 +224,25 @@ def calibrate(
     except (CheckpointError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(rec, indent=2))
+
+
+def fit_head(
+    config: Path = typer.Option(..., "--config", help="JSON head-fit recipe (init_from, out, and options)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: the recipe's out)."),
+    device: Optional[str] = typer.Option(None, "--device"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Refit a detector's head on whole-image features of its training images, clean and re-encoded
+    (the trunk is kept as it is)."""
+    from forensics.checkpoint import CheckpointError
+    from forensics.head_fit import HeadFitConfig, run_head_fit
+
+    try:
+        cfg = HeadFitConfig.from_file(config, out=str(out) if out else None, device=device,
+                                      progress=False if quiet else None)
+        run = run_head_fit(cfg)
+    except json.JSONDecodeError as e:
+        fail(f"{config}: invalid JSON ({e})")
+    except (ValueError, TypeError, CheckpointError, FileNotFoundError) as e:
+        fail(str(e))
+    typer.echo(f"head refit saved to {run}")
