@@ -552,6 +552,12 @@ def recipe_chain(run: Path) -> list[dict]:
             stages.append({"run": _rel(run), "config": configs.get(run.resolve()), "command": "average",
                            "arch": cfg.get("arch"), "averaged_from": parts})
             return
+        fit = cfg.get("head_fit")
+        if fit:  # a head refit on whole images of the stage it starts from
+            visit(REPO / fit["init_from"])
+            stages.append({"run": _rel(run), "config": configs.get(run.resolve()), "command": "fit-head",
+                           "arch": cfg.get("arch"), "head_fit": head_fit_fields(fit)})
+            return
         tr = cfg.get("training", {})
         if tr.get("init_from"):
             visit(REPO / tr["init_from"])  # an absolute init_from stays absolute
@@ -655,6 +661,9 @@ def main() -> None:
         label = trial_label(tdet.model_id, trial.name, taken=[card["model"], *card["trials"]])
         if last.get("command") == "average":
             card["trials"][label] = {"config": last["config"], "averaged_from": last["averaged_from"], **figures}
+            continue
+        if last.get("command") == "fit-head":
+            card["trials"][label] = {"config": last["config"], "head_fit": last["head_fit"], **figures}
             continue
         card["trials"][label] = {
             "config": last["config"], "init_from": tr.get("init_from"), "augment": tr.get("augment"),
@@ -781,6 +790,11 @@ def _selection_caveat(recipe: list[dict]) -> str:
                 "later stage that did not lower the clean mean AP), so a little optimism remains. The averaged "
                 "stages keep their last epoch (learning rate annealed to 0); earlier stages chose their best epoch "
                 "on these files (`selection` column). None of these files was trained on.")
+    if recipe and recipe[-1].get("command") == "fit-head":
+        return ("- Model selection: the final stage refits the head for a fixed number of epochs on training images "
+                "only (no choice made on validation files); the trunk is the earlier stages', which chose their best "
+                "epoch on these validation files where their `selection` column says so. None of these files was "
+                "trained on.")
     if recipe and recipe[-1]["selection"] == "last":
         return ("- Model selection: the final stage keeps its last epoch (learning rate annealed to 0, no choice "
                 "made on validation files), so its figures are not picked among noisy epochs. The earlier stages "
@@ -789,6 +803,20 @@ def _selection_caveat(recipe: list[dict]) -> str:
     return ("- The best epoch was chosen on the same validation files this card scores (mean per-source AP, "
             "the `selection` column of the recipe), so the AP figures above are optimistic for a model picked "
             "among noisy epochs; the training log (`metrics.json` of the run) shows the neighbouring epochs.")
+
+
+def head_fit_fields(fit: dict) -> dict:
+    """A head-refit stage's settings as the card records them (from its config's `head_fit`)."""
+    return {k: fit.get(k) for k in ("init_from", "images_per_source", "reencoded_views", "cells_per_view",
+                                    "head_hidden", "epochs", "lr")}
+
+
+def _head_fit_text(fit: dict, start: str) -> str:
+    """One phrase for a head refit: what it starts from and what it fits on."""
+    return (f"head refit on whole training images of {start} ({fit['images_per_source']} per source, clean and "
+            f"{fit['reencoded_views']}x re-encoded, {fit['cells_per_view']} cells each"
+            + (f"; per-cell MLP of width {fit['head_hidden']}" if fit.get("head_hidden") else "; linear head")
+            + f"), {fit['epochs']} epochs at lr {fit['lr']:g}, trunk kept")
 
 
 def _average_text(parts: list[dict]) -> str:
@@ -833,6 +861,8 @@ def _trial_change(t: dict) -> str:
     """What a trial stage did differently, in one cell."""
     if t.get("averaged_from"):
         return _average_text(t["averaged_from"])
+    if t.get("head_fit"):
+        return _head_fit_text(t["head_fit"], t["head_fit"]["init_from"])
     return (f"{t['augment']} augmentation, {t['size']} px crops, lr {t['lr']}, {t['epochs_run']} epochs from {t['init_from']}"
             + (f", sources drawn more often: {', '.join(f'{k} x{v:g}' for k, v in t['source_weights'].items())}"
                if t.get("source_weights") else "")
@@ -983,7 +1013,7 @@ def _small_images(card: dict) -> list[str]:
 def _stages_by_augment(recipe: list[dict]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for i, st in enumerate(recipe):
-        if st.get("command") != "average":
+        if st.get("command") not in ("average", "fit-head"):
             out.setdefault(st["augment"], []).append(str(i + 1))
     return out
 
@@ -1356,6 +1386,13 @@ def _recipe_rows(recipe: list[dict]) -> list[str]:
             parts = " and ".join(f"stage {stage_of.get(p['model'], p['model'])} ({p['weight']:g})" for p in st["averaged_from"])
             rows.append(f"| {i + 1} | `forensics average --config {st['config']}` | {st['arch']} | weight average of "
                         f"{parts} | - | - | - | - | - | - |")
+        elif st.get("command") == "fit-head":
+            fit = st["head_fit"]
+            start = stage_of.get(fit["init_from"])
+            rows.append(f"| {i + 1} | `forensics fit-head --config {st['config']}` | {st['arch']} | "
+                        f"{_head_fit_text(fit, f'stage {start}' if start else fit['init_from'])} | - | "
+                        f"{fit['reencoded_views']} of {fit['reencoded_views'] + 1} views | {fit['lr']:g} cosine | last | "
+                        f"{fit['epochs']} epochs | {fit['epochs'] - 1} |")
         else:
             hard = "".join(f"; {part}" for part in _hard_mining_parts(st, long=False))
             if st.get("saturation_fraction"):

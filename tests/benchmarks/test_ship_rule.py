@@ -105,3 +105,28 @@ def test_the_recipe_of_a_soup_lists_each_parallel_stage_once_after_what_it_start
     stages = recipe_chain(Path(soup))
     assert [Path(s["run"]).name for s in stages] == ["base", "seed0", "seed1", "soup"]
     assert stages[-1]["command"] == "average" and stages[1]["lr"] == "0.0001 constant"
+
+
+def test_a_head_refit_follows_the_stage_it_starts_from_in_the_recipe(tmp_path):
+    """A `forensics fit-head` run is its own stage after its init_from (not after that model's own start),
+    with a row, a trial text and a model-selection note that say what it fit."""
+    import json
+
+    from default_model_card import _recipe_rows, _selection_caveat, _trial_change, recipe_chain
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"arch": "resnet18_layer3_slim", "training": {"lr": 0.001}}))
+    refit = tmp_path / "refit"
+    refit.mkdir()
+    fit = {"init_from": str(base), "images_per_source": 200, "reencoded_views": 2, "cells_per_view": 48,
+           "head_hidden": 0, "epochs": 30, "lr": 0.001}
+    (refit / "config.json").write_text(json.dumps({"arch": "resnet18_layer3_slim", "head_fit": fit,
+                                                   "training": {"lr": 0.001, "init_from": "elsewhere"}}))
+    stages = recipe_chain(refit)
+    assert [Path(s["run"]).name for s in stages] == ["base", "refit"]
+    assert stages[-1]["command"] == "fit-head" and stages[-1]["head_fit"] == fit
+    row = _recipe_rows(stages)[-1]
+    assert "`forensics fit-head --config None`" in row and "of stage 1 (200 per source" in row and "linear head" in row
+    assert "trunk kept" in _trial_change({"head_fit": fit}) and str(base) in _trial_change({"head_fit": fit})
+    assert "refits the head for a fixed number of epochs on training images" in _selection_caveat(stages)
