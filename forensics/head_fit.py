@@ -54,11 +54,18 @@ class HeadFitConfig:
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> "HeadFitConfig":
         """Load a JSON recipe; explicit overrides (not None) win."""
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such recipe file")
         data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a head-fit recipe is a JSON object")
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"{path}: unknown head-fit options {sorted(unknown)}")
         data.update({k: v for k, v in overrides.items() if v is not None})
+        missing = [k for k in ("init_from", "out") if not data.get(k)]
+        if missing:
+            raise ValueError(f"{path}: a head-fit recipe needs {' and '.join(missing)}")
         return cls(**data)
 
     def check(self) -> None:

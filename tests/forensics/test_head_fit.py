@@ -99,6 +99,11 @@ def test_bad_recipes_fail_with_one_line_errors(base, tmp_path):
     bad.write_text(json.dumps({"init_from": str(base), "out": str(tmp_path / "x"), "epochs": 0}))
     res = runner.invoke(app, ["fit-head", "--config", str(bad)])
     assert res.exit_code != 0 and "epochs must be >= 1" in res.output
+    bad.write_text(json.dumps({"init_from": str(base)}))
+    res = runner.invoke(app, ["fit-head", "--config", str(bad)])
+    assert res.exit_code != 0 and "needs out" in res.output
+    res = runner.invoke(app, ["fit-head", "--config", str(tmp_path / "none.json")])
+    assert res.exit_code != 0 and "none.json: no such recipe file" in res.output
     bad.write_text("{")
     res = runner.invoke(app, ["fit-head", "--config", str(bad)])
     assert res.exit_code != 0 and "invalid JSON" in res.output
