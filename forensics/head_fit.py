@@ -48,7 +48,7 @@ class HeadFitConfig:
     seed: int = 0
     source_weights: Optional[dict[str, float]] = None
     model_id: Optional[str] = None
-    device: str = "cpu"
+    device: str = "auto"  # cuda when there is one, else cpu
     progress: bool = True
 
     @classmethod
@@ -187,23 +187,50 @@ def fit_head(model: torch.nn.Module, feats: torch.Tensor, labels: torch.Tensor, 
     return history
 
 
+def _model_with_head(init: Path, base: dict, head_hidden: int) -> torch.nn.Module:
+    """`init`'s detector rebuilt with a head of width `head_hidden` (a new MLP starts at zero), in eval mode."""
+    from forensics.checkpoint import read_state
+    from forensics.models import build_model, parse_arch
+
+    if not parse_arch(str(base.get("arch"))).is_patch:
+        raise ValueError(f"{init}: a head refit needs a patch model, not {base.get('arch')}")
+    model = build_model(base["arch"], base.get("input_filter") or "none", head_hidden)
+    state = read_state(init, base)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state or own[k].shape != state[k].shape]
+    if any(not k.startswith("head_mlp.") for k in missing):
+        raise ValueError(f"{init}: its weights do not fit {base['arch']} (missing {missing[:3]})")
+    model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+    return model.eval()
+
+
+def _validation_record(model: torch.nn.Module, val_sources: list, training: dict, pre, device: torch.device,
+                       rule) -> dict[str, Any]:
+    """Validation loss, AP and per-source figures under the crop stages' protocol (centre crops of held-back files)."""
+    from forensics.data import ValidationSet
+    from forensics.metrics import binary_metrics
+    from forensics.train import _per_source, evaluate_loader, selection_score
+
+    val_set = ValidationSet(val_sources, int(training.get("val_size", 128)),
+                            per_source=int(training.get("val_per_source", 150)))
+    ev = evaluate_loader(model, torch.utils.data.DataLoader(val_set, batch_size=32), pre, device, rule)
+    ap = binary_metrics(ev["labels"], ev["scores"])["ap"]
+    per_source = _per_source(ev["scores"], ev["labels"], [n for (_, _, n), ok in zip(val_set.items, ev["ok"]) if ok])
+    return {"val_loss": ev["loss"], "val_ap": ap, "val_selection": selection_score(ap, per_source, "last"),
+            "per_source": per_source}
+
+
 def run_head_fit(cfg: HeadFitConfig) -> Path:
     """The whole stage: build `init_from`'s model with the requested head, cache cells of its training
     sources, fit the head, record the validation AP (the crop stages' protocol) and save the run."""
     from forensics.aggregate import ScoreRule
-    from forensics.checkpoint import read_config, read_state, save_checkpoint
-    from forensics.data import ValidationSet
+    from forensics.checkpoint import atomic_write_json, read_config, save_checkpoint
     from forensics.device import resolve_device
-    from forensics.metrics import binary_metrics
-    from forensics.models import build_model
     from forensics.preprocess import Preprocessing
-    from forensics.train import _per_source, evaluate_loader, selection_score
 
     cfg.check()
     init = Path(cfg.init_from)
     base = read_config(init)
-    if not parse_patch(base):
-        raise ValueError(f"{init}: a head refit needs a patch model, not {base.get('arch')}")
     training = dict(base.get("training") or {})
     real = cfg.real or training.get("real")
     fake = cfg.fake or training.get("fake")
@@ -212,52 +239,29 @@ def run_head_fit(cfg: HeadFitConfig) -> Path:
         raise ValueError(f"{init}: its config names no training sources; give real and fake")
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = build_model(base["arch"], base.get("input_filter") or "none", cfg.head_hidden)
-    state = read_state(init, base)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state or own[k].shape != state[k].shape]
-    if any(not k.startswith("head_mlp.") for k in missing):
-        raise ValueError(f"{init}: its weights do not fit {base['arch']} (missing {missing[:3]})")
-    model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
-    model.to(device).eval()
-    for p in model.trunk.parameters():
-        p.requires_grad_(False)
+    model = _model_with_head(init, base, cfg.head_hidden).to(device)
     pre = Preprocessing.from_dict(base.get("preprocessing"))
-    sources = make_sources([Path(d) for d in real], REAL, split="train", val_fraction=val_fraction) + \
-        make_sources([Path(d) for d in fake], FAKE, split="train", val_fraction=val_fraction)
-    feats, labels, owners, names = cache_cells(model, sources, cfg, pre, device)
-    weights = cell_weights(labels, owners, names, cfg.source_weights)
-    history = fit_head(model, feats, labels, weights, cfg, device)
 
-    rule = ScoreRule.from_config(base)
-    val_sources = make_sources([Path(d) for d in real], REAL, split="val", val_fraction=val_fraction) + \
-        make_sources([Path(d) for d in fake], FAKE, split="val", val_fraction=val_fraction)
-    val_set = ValidationSet(val_sources, int(training.get("val_size", 128)),
-                            per_source=int(training.get("val_per_source", 150)))
-    ev = evaluate_loader(model, torch.utils.data.DataLoader(val_set, batch_size=32), pre, device, rule)
-    m = binary_metrics(ev["labels"], ev["scores"])
-    per_source = _per_source(ev["scores"], ev["labels"], [n for (_, _, n), ok in zip(val_set.items, ev["ok"]) if ok])
-    history[-1].update(val_loss=ev["loss"], val_ap=m["ap"], val_selection=selection_score(m["ap"], per_source, "last"),
-                       per_source=per_source)
-    for h in history[:-1]:
-        h.update(val_ap=None)
+    def sources(split: str) -> list:
+        return make_sources([Path(d) for d in real], REAL, split=split, val_fraction=val_fraction) + \
+            make_sources([Path(d) for d in fake], FAKE, split=split, val_fraction=val_fraction)
+
+    feats, labels, owners, names = cache_cells(model, sources("train"), cfg, pre, device)
+    history = fit_head(model, feats, labels, cell_weights(labels, owners, names, cfg.source_weights), cfg, device)
+    for h in history:
+        h["val_ap"] = None
+    history[-1].update(_validation_record(model, sources("val"), training, pre, device, ScoreRule.from_config(base)))
+
     out = Path(cfg.out)
     config = {k: v for k, v in base.items() if k not in ("format", "format_version", "weights", "calibration",
-                                                         "averaged_from", "best_epoch", "validation")}
+                                                         "averaged_from", "best_epoch", "validation", "head_hidden")}
     config.update({"model_id": cfg.model_id or out.name, "threshold": 0.5, "best_epoch": cfg.epochs - 1,
-                   "validation": {"ap": m["ap"], "loss": ev["loss"]},
-                   "head_fit": {**asdict(cfg), "cells_per_source": {n: int((owners == i).sum()) for i, n in enumerate(names)}},
+                   "validation": {"ap": history[-1]["val_ap"], "loss": history[-1]["val_loss"]},
+                   **({"head_hidden": cfg.head_hidden} if cfg.head_hidden else {}),
+                   "head_fit": {**asdict(cfg),
+                                "cells_per_source": {n: int((owners == i).sum()) for i, n in enumerate(names)}},
                    "training": {**training, "real": list(real), "fake": list(fake), "val_fraction": val_fraction}})
-    config.pop("head_hidden", None)
-    if cfg.head_hidden:
-        config["head_hidden"] = cfg.head_hidden
     save_checkpoint(out, model.state_dict(), config)
-    (out / "metrics.json").write_text(json.dumps({"best": {"val_ap": m["ap"], "epoch": cfg.epochs - 1},
-                                                  "history": history}, indent=1))
+    atomic_write_json(out / "metrics.json", {"best": {"val_ap": history[-1]["val_ap"], "epoch": cfg.epochs - 1},
+                                             "history": history})
     return out
-
-
-def parse_patch(cfg: dict) -> bool:
-    from forensics.models import parse_arch
-
-    return parse_arch(str(cfg.get("arch"))).is_patch

@@ -36,7 +36,7 @@ def test_refit_learns_the_head_and_keeps_the_trunk(base, tmp_path):
     blank = _blank_head(base, tmp_path / "blank")
     run = run_head_fit(HeadFitConfig(init_from=str(blank), out=str(tmp_path / "fit"), images_per_source=12,
                                      reencoded_views=1, cells_per_view=16, head_hidden=8, epochs=8,
-                                     batch_size=128, lr=1e-2, progress=False))
+                                     batch_size=128, lr=1e-2, progress=False, device="cpu"))
     cfg = read_config(run)
     assert cfg["head_hidden"] == 8 and cfg["head_fit"]["init_from"] == str(blank)
     assert cfg["training"]["real"] == read_config(base)["training"]["real"]
@@ -66,7 +66,7 @@ def test_only_training_files_are_fit(base, folders, tmp_path, monkeypatch):
     import forensics.head_fit as head_fit
 
     cfg = HeadFitConfig(init_from=str(base), out=str(tmp_path / "fit"), images_per_source=1000, reencoded_views=0,
-                        cells_per_view=4, head_hidden=0, epochs=1, progress=False)
+                        cells_per_view=4, head_hidden=0, epochs=1, progress=False, device="cpu")
     model_cfg = read_config(base)
     from forensics.data import make_sources
     from forensics.models import build_model
