@@ -48,22 +48,24 @@ def role_of(card: dict) -> str:
     return card.get("role") or ("default" if Path(card.get("card", "")).stem == "default_model" else "fast")
 
 
-def all_val_files(cfg: dict) -> dict[str, tuple[int, list[Path]]]:
-    """{source name: (label, every held-back validation file)} of the run's training sources."""
+def all_val_files(cfg: dict, split: str = "val") -> dict[str, tuple[int, list[Path]]]:
+    """{source name: (label, every held-back validation file)} of the run's training sources (with
+    `split="train"`, every training file instead)."""
     from forensics.data import FAKE, REAL, make_sources
 
     t = cfg["training"]
     out = {}
     for dirs, label in ((t["real"], REAL), (t["fake"], FAKE)):
-        for s in make_sources([REPO / d for d in dirs], label, split="val", val_fraction=t["val_fraction"]):
+        for s in make_sources([REPO / d for d in dirs], label, split=split, val_fraction=t["val_fraction"]):
             out[s.name] = (label, list(s.files))
     return out
 
 
-def val_files(cfg: dict, per_source: int) -> dict[str, tuple[int, list[Path]]]:
-    """The card's evenly spaced subsample of at most `per_source` validation files per source."""
+def val_files(cfg: dict, per_source: int, split: str = "val") -> dict[str, tuple[int, list[Path]]]:
+    """The card's evenly spaced subsample of at most `per_source` validation files per source (of the
+    training files with `split="train"`)."""
     out = {}
-    for name, (label, files) in all_val_files(cfg).items():
+    for name, (label, files) in all_val_files(cfg, split).items():
         step = max(1, len(files) // per_source)
         out[name] = (label, files[::step][:per_source])
     return out

@@ -19,23 +19,12 @@ from typing import Callable
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from default_model_card import val_files  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val")
 CONDITIONS = ("clean", "jpeg75_resize0.5")
-
-
-def split_files(cfg: dict, split: str, per_source: int) -> dict[str, tuple[int, list[Path]]]:
-    """{source name: (label, evenly spaced files of that split, at most `per_source`)} of the model's recipe."""
-    from forensics.data import FAKE, REAL, make_sources
-
-    t = cfg["training"]
-    out = {}
-    for dirs, label in ((t["real"], REAL), (t["fake"], FAKE)):
-        for s in make_sources([REPO / d for d in dirs], label, split=split, val_fraction=t["val_fraction"]):
-            files = list(s.files)
-            step = max(1, len(files) // per_source)
-            out[s.name] = (label, files[::step][:per_source])
-    return out
 
 
 def gap_figures(scores: dict, labels: dict[str, int]) -> dict:
@@ -105,7 +94,7 @@ def main() -> None:
 
     det = Detector.load(args.model, device="cpu")
     degrade = parse_perturbation("jpeg:75+resize:0.5")
-    files = {split: split_files(det.config, split, args.per_source) for split in SPLITS}
+    files = {split: val_files(det.config, args.per_source, split) for split in SPLITS}
     missing = [n for n in files["val"] if not files["train"].get(n)]
     if missing:
         sys.exit(f"error: no training files for {', '.join(missing)} (is ../shared/data there?)")

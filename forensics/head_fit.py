@@ -204,29 +204,17 @@ def _model_with_head(init: Path, base: dict, head_hidden: int) -> torch.nn.Modul
     return model.eval()
 
 
-def _validation_record(model: torch.nn.Module, val_sources: list, training: dict, pre, device: torch.device,
-                       rule) -> dict[str, Any]:
-    """Validation loss, AP and per-source figures under the crop stages' protocol (centre crops of held-back files)."""
-    from forensics.data import ValidationSet
-    from forensics.metrics import binary_metrics
-    from forensics.train import _per_source, evaluate_loader, selection_score
-
-    val_set = ValidationSet(val_sources, int(training.get("val_size", 128)),
-                            per_source=int(training.get("val_per_source", 150)))
-    ev = evaluate_loader(model, torch.utils.data.DataLoader(val_set, batch_size=32), pre, device, rule)
-    ap = binary_metrics(ev["labels"], ev["scores"])["ap"]
-    per_source = _per_source(ev["scores"], ev["labels"], [n for (_, _, n), ok in zip(val_set.items, ev["ok"]) if ok])
-    return {"val_loss": ev["loss"], "val_ap": ap, "val_selection": selection_score(ap, per_source, "last"),
-            "per_source": per_source}
-
-
 def run_head_fit(cfg: HeadFitConfig) -> Path:
     """The whole stage: build `init_from`'s model with the requested head, cache cells of its training
     sources, fit the head, record the validation AP (the crop stages' protocol) and save the run."""
     from forensics.aggregate import ScoreRule
+    from torch.utils.data import DataLoader
+
     from forensics.checkpoint import atomic_write_json, read_config, save_checkpoint
+    from forensics.data import ValidationSet
     from forensics.device import resolve_device
     from forensics.preprocess import Preprocessing
+    from forensics.train import validation_figures
 
     cfg.check()
     init = Path(cfg.init_from)
@@ -250,7 +238,10 @@ def run_head_fit(cfg: HeadFitConfig) -> Path:
     history = fit_head(model, feats, labels, cell_weights(labels, owners, names, cfg.source_weights), cfg, device)
     for h in history:
         h["val_ap"] = None
-    history[-1].update(_validation_record(model, sources("val"), training, pre, device, ScoreRule.from_config(base)))
+    val_set = ValidationSet(sources("val"), int(training.get("val_size", 128)),
+                            per_source=int(training.get("val_per_source", 150)))
+    history[-1].update(validation_figures(model, DataLoader(val_set, batch_size=32), [n for _, _, n in val_set.items],
+                                          pre, device, ScoreRule.from_config(base), "last"))
 
     out = Path(cfg.out)
     config = {k: v for k, v in base.items() if k not in ("format", "format_version", "weights", "calibration",

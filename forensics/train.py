@@ -221,6 +221,17 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, pre: Preprocessi
             "loss": float(loss.mean()) if loss.numel() else math.nan}
 
 
+def validation_figures(model: torch.nn.Module, loader: DataLoader, names: list[str], pre: Preprocessing,
+                       device: torch.device, score_rule: ScoreRule, selection: str) -> dict[str, Any]:
+    """A stage's validation record: loss, pooled AP, accuracy, per-source figures and the `selection` score
+    of the images in `loader` (`names`: each image's source, in loader order)."""
+    ev = evaluate_loader(model, loader, pre, device, score_rule)
+    m = binary_metrics(ev["labels"], ev["scores"])
+    per_source = _per_source(ev["scores"], ev["labels"], [n for n, ok in zip(names, ev["ok"]) if ok])
+    return {"val_loss": ev["loss"], "val_ap": m["ap"], "val_acc": m["accuracy"],
+            "val_selection": selection_score(m["ap"], per_source, selection), "per_source": per_source}
+
+
 def _per_source(scores: np.ndarray, labels: np.ndarray, names: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     real = labels == REAL
@@ -426,21 +437,19 @@ def train(cfg: TrainConfig) -> Path:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         stop = torch.zeros(1)
         if rank == 0:
-            ev = evaluate_loader(model, val_loader, pre, device, score_rule)
-            m = binary_metrics(ev["labels"], ev["scores"])
-            per_source = _per_source(ev["scores"], ev["labels"], [n for n, ok in zip(val_names, ev["ok"]) if ok])
-            score = selection_score(m["ap"], per_source, cfg.selection)
-            rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": ev["loss"],
-                   "val_ap": m["ap"], "val_acc": m["accuracy"], "val_selection": score,
+            val = validation_figures(model, val_loader, val_names, pre, device, score_rule, cfg.selection)
+            score = val["val_selection"]
+            rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val["val_loss"],
+                   "val_ap": val["val_ap"], "val_acc": val["val_acc"], "val_selection": score,
                    "seconds": round(time.time() - t0, 1), "lr_end": opt.param_groups[0]["lr"],
-                   "per_source": per_source}
+                   "per_source": val["per_source"]}
             history.append(rec)
             improved = cfg.selection == "last" or \
-                (score, -ev["loss"]) > (best.get("val_selection", best["val_ap"]), -best["val_loss"])
+                (score, -val["val_loss"]) > (best.get("val_selection", best["val_ap"]), -best["val_loss"])
             if improved:
-                best = {"val_ap": m["ap"], "val_loss": ev["loss"], "val_selection": score, "epoch": epoch}
+                best = {"val_ap": val["val_ap"], "val_loss": val["val_loss"], "val_selection": score, "epoch": epoch}
                 save_checkpoint(out, model.state_dict(), {**run_config, "best_epoch": epoch,
-                                                          "validation": {"ap": m["ap"], "loss": ev["loss"]}})
+                                                          "validation": {"ap": val["val_ap"], "loss": val["val_loss"]}})
             stale = 0 if improved else stale + 1
             opt_t, opt_meta = _optimizer_state(opt)
             meta = {"arch": cfg.arch, "epoch": epoch, "history": history, "best": best,
@@ -453,8 +462,8 @@ def train(cfg: TrainConfig) -> Path:
             atomic_write_json(out / "metrics.json", {"best": best, "history": history})
             _plot_curves(history, out / "curves.png")
             if cfg.progress:
-                print(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f}  val loss {ev['loss']:.4f}  "
-                      f"val AP {m['ap']:.4f}  selection {score:.4f}  acc {m['accuracy']:.3f}{'  *' if improved else ''}", file=sys.stderr)
+                print(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f}  val loss {val['val_loss']:.4f}  "
+                      f"val AP {val['val_ap']:.4f}  selection {score:.4f}  acc {val['val_acc']:.3f}{'  *' if improved else ''}", file=sys.stderr)
             stop[0] = float(stale >= cfg.patience)
         if world > 1:
             import torch.distributed as dist
