@@ -126,7 +126,7 @@ def cache_cells(model: torch.nn.Module, sources: list, cfg: HeadFitConfig, pre, 
             continue
         for view in _views(rgb, cfg, rng):
             x = to_tensor(pad_to_min(view, pre.min_side)[0][None], pre).to(device)
-            f = model.trunk(model.prefilter(x))[0].flatten(1).T  # (cells, C)
+            f = model.features(x)[0].flatten(1).T  # (cells, C)
             take = torch.from_numpy(rng.choice(f.shape[0], size=min(cfg.cells_per_view, f.shape[0]), replace=False))
             feats.append(f[take.to(f.device)].half().cpu())
             labels.append(torch.full((len(take),), label, dtype=torch.long))
@@ -168,10 +168,7 @@ def fit_head(model: torch.nn.Module, feats: torch.Tensor, labels: torch.Tensor, 
         for idx in torch.randperm(len(labels), generator=gen).split(cfg.batch_size):
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
-            x = feats[idx].to(device).float()[:, :, None, None]
-            logits = model.head(x)
-            if model.head_mlp is not None:
-                logits = logits + model.head_mlp(x)
+            logits = model.head_logits(feats[idx].to(device).float()[:, :, None, None])
             w = weights[idx].to(device)
             loss = (F.cross_entropy(logits[:, :, 0, 0], labels[idx].to(device), reduction="none") * w).sum() / w.sum()
             opt.zero_grad(set_to_none=True)
@@ -189,27 +186,26 @@ def fit_head(model: torch.nn.Module, feats: torch.Tensor, labels: torch.Tensor, 
 
 def _model_with_head(init: Path, base: dict, head_hidden: int) -> torch.nn.Module:
     """`init`'s detector rebuilt with a head of width `head_hidden` (a new MLP starts at zero), in eval mode."""
-    from forensics.checkpoint import read_state
     from forensics.models import build_model, parse_arch
+    from forensics.train import warm_start
 
     if not parse_arch(str(base.get("arch"))).is_patch:
         raise ValueError(f"{init}: a head refit needs a patch model, not {base.get('arch')}")
     model = build_model(base["arch"], base.get("input_filter") or "none", head_hidden)
-    state = read_state(init, base)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state or own[k].shape != state[k].shape]
-    if any(not k.startswith("head_mlp.") for k in missing):
-        raise ValueError(f"{init}: its weights do not fit {base['arch']} (missing {missing[:3]})")
-    model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+    # an MLP head of another width than the saved one (or none) starts afresh; every other tensor must copy
+    new = sum(1 for k in model.state_dict() if k.startswith("head_mlp.")) if (base.get("head_hidden") or 0) != head_hidden else 0
+    copied, total = warm_start(model, init)
+    if copied < total - new:
+        raise ValueError(f"{init}: its weights do not fit {base['arch']} ({copied} of {total - new} tensors match)")
     return model.eval()
 
 
 def run_head_fit(cfg: HeadFitConfig) -> Path:
     """The whole stage: build `init_from`'s model with the requested head, cache cells of its training
     sources, fit the head, record the validation AP (the crop stages' protocol) and save the run."""
-    from forensics.aggregate import ScoreRule
     from torch.utils.data import DataLoader
 
+    from forensics.aggregate import ScoreRule
     from forensics.checkpoint import atomic_write_json, read_config, save_checkpoint
     from forensics.data import ValidationSet
     from forensics.device import resolve_device

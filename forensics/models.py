@@ -157,10 +157,16 @@ class PatchClassifier(nn.Module):
         self._geometry: tuple[int, int, int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.prefilter(x)
         if self.classifier is not None:
-            return self.classifier(x)[:, :, None, None]
-        features = self.trunk(x)
+            return self.classifier(self.prefilter(x))[:, :, None, None]
+        return self.head_logits(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """A patch model's trunk output (N, C, h, w): what its head(s) read, one C-vector per cell."""
+        return self.trunk(self.prefilter(x))
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-cell logits (N, 2, h, w) from trunk features: the 1x1 head plus the MLP head, if any."""
         logits = self.head(features)
         return logits if self.head_mlp is None else logits + self.head_mlp(features)
 
