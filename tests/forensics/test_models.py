@@ -20,7 +20,8 @@ def test_measured_receptive_field_matches_reference(arch, rf):
 def test_registry_lists_all_families():
     names = list_architectures()
     for b in ("resnet18", "resnet34", "resnet50"):
-        assert ([f"{b}_layer{i}" for i in range(1, 5)] + [f"{b}_layer{i}_slim" for i in range(1, 5)] + [f"{b}_full"]
+        assert ([f"{b}_layer{i}" for i in range(1, 5)] + [f"{b}_layer{i}_slim" for i in range(1, 5)]
+                + [f"{b}_layer{i}_slim_neck" for i in range(1, 5)] + [f"{b}_full"]
                 == [n for n in names if n.startswith(b + "_")])
     for b in ("legacy_xception", "xception41"):
         assert sum(n.startswith(b + "_block") for n in names) == 5
@@ -28,6 +29,8 @@ def test_registry_lists_all_families():
         parse_arch("resnet18_layer9")
     with pytest.raises(ValueError, match="unknown architecture"):
         parse_arch("xception41_block2_slim")  # slim is defined for residual stages only
+    with pytest.raises(ValueError, match="unknown architecture"):
+        parse_arch("resnet18_layer3_neck")  # the neck comes on the slim cut only
 
 
 def test_slim_keeps_first_block_of_each_stage_and_same_output_grid():
@@ -106,3 +109,41 @@ def test_cell_mlp_head_is_checked():
         build_model("resnet18_layer1", head_hidden=-1)
     with pytest.raises(ValueError, match="needs a patch model"):
         build_model("resnet18_full", head_hidden=8)
+
+
+def test_neck_starts_as_the_identity_so_a_warm_start_keeps_the_slim_models_outputs():
+    from forensics.fusion import fold_batchnorm
+
+    spec = parse_arch("resnet18_layer2_slim_neck")
+    assert spec.slim and spec.neck and spec.stage == 2 and not parse_arch("resnet18_layer2_slim").neck
+    torch.manual_seed(0)
+    slim = build_model("resnet18_layer2_slim", "residual").eval()
+    neck = build_model("resnet18_layer2_slim_neck", "residual")
+    assert len(neck.trunk.neck) == 2 and neck.trunk.neck[0].conv2.in_channels == 64  # 128 channels, half wide
+    missing, unexpected = neck.load_state_dict(slim.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(k.startswith("trunk.neck.") for k in missing)
+    neck.eval()
+    x = torch.rand(2, 3, 80, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(neck(x), slim(x))
+        for block in neck.trunk.neck:  # once trained, the blocks change the cells on the same grid
+            torch.nn.init.normal_(block.bn3.weight)
+        out = neck(x)
+        assert out.shape == slim(x).shape and not torch.allclose(out, slim(x))
+        folded = fold_batchnorm(neck)  # the neck's Conv+BatchNorm pairs fold like the trunk's
+        assert folded is not neck
+        torch.testing.assert_close(folded(x), out, rtol=1e-4, atol=1e-4)
+    rf, stride, _ = neck.geometry()
+    slim_rf, slim_stride, _ = slim.geometry()
+    assert stride == slim_stride == 8 and rf == slim_rf + 2 * 2 * stride  # two 3x3 convs at the cells' stride
+
+
+def test_warm_start_from_a_saved_slim_detector_copies_all_but_the_neck(tmp_path):
+    from forensics.checkpoint import save_checkpoint
+    from forensics.train import warm_start
+
+    slim = build_model("resnet18_layer1_slim", "residual")
+    save_checkpoint(tmp_path, slim.state_dict(), {"arch": "resnet18_layer1_slim", "input_filter": "residual"})
+    neck = build_model("resnet18_layer1_slim_neck", "residual")
+    copied, total = warm_start(neck, tmp_path)
+    assert copied == len(slim.state_dict()) and total - copied == sum(1 for k in neck.state_dict() if ".neck." in k)
