@@ -11,6 +11,9 @@ The card's rule for replacing the shipped model: every false-positive target met
 gain resolved (interval above 0), and neither mean AP lower by more than the files resolve (the low end of
 its interval above -0.0015 clean, -0.010 re-encoded: `NONINFERIORITY_MARGIN`); each later run is judged by
 it against the first (the card's `ship_blockers`), and the reasons it fails are printed.
+A run written `A+B` is the prediction ensemble of runs A and B (each image's cell logits averaged,
+scored under A's image-score rule): a diagnostic of what a distillation teacher made of several
+models could know, never a shippable model (it costs the sum of their scans).
 One line of JSON per run goes to `--json` if given. With `--grey`, every image (both classes, every
 condition) is first turned grey (three equal channels of its luma): a diagnostic of how much of each
 run's evidence survives without colour, not the card's protocol. With `--compare-sets fake:ldif,fake:stab`,
@@ -24,28 +27,59 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_model_card import (accuracy_figures, calibration_figures, card_inputs, condition_scores,  # noqa: E402
                                 interval_text, mean_ap_of, model_maps, ship_blockers, versus, worst_colour_fpr,
                                 worst_control_fpr, worst_real_fpr)
 
 
+def _mean_grid(cells: tuple, where: str) -> np.ndarray:
+    if len({np.shape(c) for c in cells}) > 1:
+        raise ValueError(f"{where}: the ensembled models' cell grids differ; ensemble only models of one stride")
+    return np.mean(cells, axis=0)
+
+
+def _mean_maps(maps: list[dict]) -> dict:
+    """Cell logits averaged over several models' `model_maps` (same files, same cell grids)."""
+    if len(maps) == 1:
+        return maps[0]
+    out = {}
+    for cond, sets in maps[0].items():
+        out[cond] = {}
+        for name in sets:
+            per_image = zip(*(m[cond][name] for m in maps))
+            out[cond][name] = [_mean_grid(cells, f"{cond}/{name}") for cells in per_image]
+    return out
+
+
 def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggregation: str | None,
-           target_fpr: float) -> tuple[dict, dict, dict]:
-    """The card's headline figures for one run, scored on `pix` (and its re-encoded copies), its
-    image scores clean and re-encoded (for the comparison with the first run), and its full figures
-    (`accuracy_figures`, for the replacement rule)."""
+           target_fpr: float, cache: dict | None = None) -> tuple[dict, dict, dict]:
+    """The card's headline figures for one run (or `A+B` ensemble), scored on `pix` (and its re-encoded
+    copies), its image scores clean and re-encoded (for the comparison with the first run), and its full
+    figures (`accuracy_figures`, for the replacement rule). `cache` keeps each model's maps between runs."""
     from forensics import Detector
     from forensics.aggregate import ScoreRule
 
-    det = Detector.load(run, device="cpu")
+    cache = {} if cache is None else cache
+    parts = [Path(p) for p in str(run).split("+")]
+    dets, maps = [], []
+    for part in parts:
+        det = Detector.load(part, device="cpu")
+        key = part.resolve().as_posix()
+        if key not in cache:
+            cache[key] = model_maps(det, pix, degraded)
+        dets.append(det)
+        maps.append(cache[key])
+    det = dets[0]
     rule = ScoreRule.parse(aggregation) if aggregation else det.score_rule
     det.score_rule = rule
-    maps = model_maps(det, pix, degraded)
+    maps = _mean_maps(maps)
     fig = accuracy_figures(maps, reals, fakes, rule, target_fpr)
     cal = calibration_figures(maps, reals, fakes, rule)
     scores = condition_scores(maps, rule)
-    return {"run": run.as_posix(), "model": det.model_id, "threshold": fig["threshold"],
+    return {"run": run.as_posix(), "model": "+".join(d.model_id for d in dets), "threshold": fig["threshold"],
             "mean_ap_clean": mean_ap_of(fig, "clean"), "mean_ap_jpeg75_resize0.5": mean_ap_of(fig, "jpeg75_resize0.5"),
             "worst_real_fpr": worst_real_fpr(fig),
             "worst_control_fpr": worst_control_fpr(fig), "worst_colour_fpr": worst_colour_fpr(fig),
@@ -56,7 +90,8 @@ def screen(run: Path, pix: dict, degraded: dict, reals: list, fakes: list, aggre
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", type=Path, nargs="+", help="run directories (config.json + model.safetensors)")
+    ap.add_argument("runs", type=Path, nargs="+",
+                    help="run directories (config.json + model.safetensors); A+B scores their prediction ensemble")
     ap.add_argument("--per-source", type=int, default=80)
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--aggregation", default=None, help="image-score rule for every run (default: each run's own)")
@@ -72,15 +107,16 @@ def main() -> None:
     from forensics import Detector
     from forensics.data import scale_saturation
 
-    _, pix, reals, fakes, degraded = card_inputs(Detector.load(args.runs[0], device="cpu").config, args.per_source,
+    _, pix, reals, fakes, degraded = card_inputs(Detector.load(str(args.runs[0]).split("+")[0], device="cpu").config, args.per_source,
                                                  prepare=(lambda rgb: scale_saturation(rgb, 0.0)) if args.grey else None)
     subset = [f.strip() for f in args.compare_sets.split(",")] if args.compare_sets else []
     unknown = [f for f in subset if f not in fakes]
     if unknown:
         ap.error(f"--compare-sets: no fake set {', '.join(unknown)} on the card (sets: {', '.join(fakes)})")
     first = first_fig = None
+    cache: dict = {}
     for run in args.runs:
-        row, scores, fig = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr)
+        row, scores, fig = screen(run, pix, degraded, reals, fakes, args.aggregation, args.target_fpr, cache)
         if args.grey:
             row["inputs"] = "grey"
         if first is None:
