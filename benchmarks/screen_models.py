@@ -107,7 +107,8 @@ def main() -> None:
     from forensics import Detector
     from forensics.data import scale_saturation
 
-    _, pix, reals, fakes, degraded = card_inputs(Detector.load(str(args.runs[0]).split("+")[0], device="cpu").config, args.per_source,
+    first_model = Detector.load(str(args.runs[0]).split("+")[0], device="cpu")  # the files are its config's
+    _, pix, reals, fakes, degraded = card_inputs(first_model.config, args.per_source,
                                                  prepare=(lambda rgb: scale_saturation(rgb, 0.0)) if args.grey else None)
     subset = [f.strip() for f in args.compare_sets.split(",")] if args.compare_sets else []
     unknown = [f for f in subset if f not in fakes]
