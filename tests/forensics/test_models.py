@@ -80,26 +80,34 @@ def test_residual_input_filter_removes_flat_colour():
     assert model.prefilter(flat).abs().max() < 1e-6
 
 
-def test_cell_mlp_head_starts_at_zero_so_a_warm_start_keeps_the_linear_models_outputs():
+def _check_zero_started_branch(base: torch.nn.Module, grown: torch.nn.Module, prefix: str, wake) -> None:
+    """`grown` is `base` plus a branch (tensors under `prefix`) that starts at zero: given `base`'s weights it
+    gives `base`'s outputs; once `wake(grown)` makes the branch non-zero it changes the logits, cell by cell,
+    on the same grid; its Conv+BatchNorm pairs fold like the trunk's."""
     from forensics.fusion import fold_batchnorm
+
+    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(k.startswith(prefix) for k in missing)
+    base.eval()
+    grown.eval()
+    x = torch.rand(2, 3, 80, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x), base(x))
+        wake(grown)
+        out = grown(x)
+        assert out.shape == base(x).shape and not torch.allclose(out, base(x))
+        folded = fold_batchnorm(grown)
+        assert folded is not grown
+        torch.testing.assert_close(folded(x), out, rtol=1e-4, atol=1e-4)
+
+
+def test_cell_mlp_head_starts_at_zero_so_a_warm_start_keeps_the_linear_models_outputs():
     from forensics.models import build_from_config
 
     torch.manual_seed(0)
-    linear = build_model("resnet18_layer1", "residual").eval()
+    linear = build_model("resnet18_layer1", "residual")
     mlp = build_from_config({"arch": "resnet18_layer1", "input_filter": "residual", "head_hidden": 16})
-    missing, unexpected = mlp.load_state_dict(linear.state_dict(), strict=False)
-    assert unexpected == [] and missing and all(k.startswith("head_mlp.") for k in missing)
-    mlp.eval()
-    x = torch.rand(2, 3, 48, 40)
-    with torch.no_grad():
-        torch.testing.assert_close(mlp(x), linear(x))
-        # once its last layer is non-zero the branch changes the logits, cell by cell, on the same grid
-        torch.nn.init.normal_(mlp.head_mlp.body[-1].weight)
-        out = mlp(x)
-        assert out.shape == linear(x).shape and not torch.allclose(out, linear(x))
-        folded = fold_batchnorm(mlp)  # the head's Conv+BatchNorm pair folds like the trunk's
-        assert folded is not mlp
-        torch.testing.assert_close(folded(x), out, rtol=1e-4, atol=1e-4)
+    _check_zero_started_branch(linear, mlp, "head_mlp.", lambda m: torch.nn.init.normal_(m.head_mlp.body[-1].weight))
     assert measure_geometry("resnet18_layer1", "residual") == mlp.geometry()  # 1x1 layers: same patches
     assert parameter_count(mlp) - parameter_count(linear) == 64 * 16 + 2 * 16 + 16 * 2 + 2
 
@@ -112,27 +120,18 @@ def test_cell_mlp_head_is_checked():
 
 
 def test_neck_starts_as_the_identity_so_a_warm_start_keeps_the_slim_models_outputs():
-    from forensics.fusion import fold_batchnorm
-
     spec = parse_arch("resnet18_layer2_slim_neck")
     assert spec.slim and spec.neck and spec.stage == 2 and not parse_arch("resnet18_layer2_slim").neck
     torch.manual_seed(0)
-    slim = build_model("resnet18_layer2_slim", "residual").eval()
+    slim = build_model("resnet18_layer2_slim", "residual")
     neck = build_model("resnet18_layer2_slim_neck", "residual")
     assert len(neck.trunk.neck) == 2 and neck.trunk.neck[0].conv2.in_channels == 64  # 128 channels, half wide
-    missing, unexpected = neck.load_state_dict(slim.state_dict(), strict=False)
-    assert unexpected == [] and missing and all(k.startswith("trunk.neck.") for k in missing)
-    neck.eval()
-    x = torch.rand(2, 3, 80, 56)
-    with torch.no_grad():
-        torch.testing.assert_close(neck(x), slim(x))
-        for block in neck.trunk.neck:  # once trained, the blocks change the cells on the same grid
+
+    def wake(model):
+        for block in model.trunk.neck:
             torch.nn.init.normal_(block.bn3.weight)
-        out = neck(x)
-        assert out.shape == slim(x).shape and not torch.allclose(out, slim(x))
-        folded = fold_batchnorm(neck)  # the neck's Conv+BatchNorm pairs fold like the trunk's
-        assert folded is not neck
-        torch.testing.assert_close(folded(x), out, rtol=1e-4, atol=1e-4)
+
+    _check_zero_started_branch(slim, neck, "trunk.neck.", wake)
     rf, stride, _ = neck.geometry()
     slim_rf, slim_stride, _ = slim.geometry()
     assert stride == slim_stride == 8 and rf == slim_rf + 2 * 2 * stride  # two 3x3 convs at the cells' stride
