@@ -13,6 +13,7 @@ from typing import Callable
 
 import timm
 import torch
+from timm.models.resnet import Bottleneck
 from torch import nn
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
@@ -89,8 +90,6 @@ def residual_neck(channels: int, blocks: int = NECK_BLOCKS) -> nn.Sequential:
     """`blocks` timm Bottleneck blocks of `channels` in and out, `channels // 2` wide inside. Their last
     BatchNorm starts at zero, so on a trunk that ends in a ReLU each block starts as the identity: a
     neck added to a trained detector (warm start) begins with exactly that detector's outputs."""
-    from timm.models.resnet import Bottleneck
-
     if channels % 4:
         raise ValueError(f"a residual neck needs channels divisible by 4, got {channels}")
     neck = nn.Sequential(*[Bottleneck(channels, channels // 4, base_width=128) for _ in range(blocks)])
