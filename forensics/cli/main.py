@@ -38,6 +38,7 @@ def _register() -> None:
     app.command("eval")(train_cmd.evaluate)
     app.command("calibrate")(train_cmd.calibrate)
     app.command("fit-head")(train_cmd.fit_head)
+    app.command("import-backbone")(train_cmd.import_backbone)
     from forensics.cli import average_cmd
     app.command("average")(average_cmd.average)
     app.command("inspect")(inspect_cmd.inspect)

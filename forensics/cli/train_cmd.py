@@ -246,3 +246,22 @@ def fit_head(
     except (ValueError, TypeError, CheckpointError, FileNotFoundError) as e:
         fail(str(e))
     typer.echo(f"head refit saved to {run}")
+
+
+def import_backbone(
+    weights: Path = typer.Argument(..., help="Pretrained backbone weights: safetensors, timm ResNet tensor names."),
+    arch: str = typer.Option(..., "--arch", help="Detector architecture to start (a ResNet cut, e.g. resnet18_layer3_slim)."),
+    out: Path = typer.Option(..., "--out", help="Detector folder to write (config.json + model.safetensors)."),
+    input_filter: str = typer.Option("none", "--input-filter",
+                                     help="none (what ImageNet weights were trained on) or residual."),
+) -> None:
+    """Write a detector folder whose trunk holds a backbone's pretrained weights, to start training from
+    (`forensics train --init-from OUT`); its head is untrained."""
+    from forensics.backbone_import import import_backbone as run_import
+    from forensics.checkpoint import CheckpointError
+
+    try:
+        copied, total = run_import(weights, arch, out, input_filter)
+    except (ValueError, CheckpointError) as e:
+        fail(str(e))
+    typer.echo(f"{out}: {copied} of {total} tensors from {weights}; train from it with --init-from {out}")
