@@ -5,7 +5,7 @@ The file must be safetensors (never a pickle) holding a timm ResNet's tensors un
 (`conv1.weight`, `layer1.0.bn1.running_mean`, ...), as timm's and torchvision's ResNet exports name them.
 Every tensor of the detector's trunk must be found there with its shape; the 1x1 head (and a neck, if the
 architecture has one) keep their fresh initialisation, so the folder is a starting point, not a detector
-to scan with.
+to scan with (its config says `start_point`, and `Detector.load` refuses it).
 """
 from __future__ import annotations
 
@@ -51,5 +51,5 @@ def import_backbone(weights: Path, arch: str, out: Path, input_filter: str = "no
     model.load_state_dict(copied, strict=False)
     save_checkpoint(Path(out), model.state_dict(),
                     {"arch": arch, "input_filter": input_filter, "model_id": f"{Path(weights).stem}-{arch}-start",
-                     "imported_from": Path(weights).name})
+                     "imported_from": Path(weights).name, "start_point": True})
     return len(copied), len(own)

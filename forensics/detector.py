@@ -126,6 +126,9 @@ class Detector:
             validate_config(cfg)
         except CheckpointError as e:
             raise CheckpointError(f"{model_dir / 'config.json'}: {e}") from None
+        if cfg.get("start_point"):
+            raise CheckpointError(f"{model_dir}: a training start point (imported backbone, untrained head), "
+                                  "not a detector; train from it with --init-from")
         try:
             parse_arch(str(cfg.get("arch")))
             net = build_from_config(cfg)

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from forensics import Detector
 from forensics.backbone_import import import_backbone
 from forensics.checkpoint import CheckpointError, read_config, read_state
 from forensics.cli.main import app
@@ -38,6 +39,8 @@ def test_the_trunk_gets_every_backbone_tensor_and_training_can_start_from_it(res
     assert 0 < copied < total and total == len(saved)
     model = build_model("resnet18_layer3_slim_neck")
     assert warm_start(model, tmp_path / "start") == (total, total)
+    with pytest.raises(CheckpointError, match="a training start point .*untrained head.*, not a detector"):
+        Detector.load(tmp_path / "start", device="cpu")  # its head is untrained: nothing to scan with
 
 
 def test_weights_of_another_backbone_are_refused_with_the_reason(tmp_path):
@@ -56,7 +59,7 @@ def test_weights_of_another_backbone_are_refused_with_the_reason(tmp_path):
         import_backbone(tmp_path / "odd.safetensors", "legacy_xception_block2", tmp_path / "out")
 
 
-def test_the_command_refuses_pickles_and_damaged_files_in_one_line(resnet18_weights, tmp_path):
+def test_the_command_refuses_pickles_and_damaged_files_in_one_line(resnet18_weights, photo_files, tmp_path):
     runner = CliRunner()
     (tmp_path / "model.pth").write_bytes(b"\x80\x04not really")
     res = runner.invoke(app, ["import-backbone", str(tmp_path / "model.pth"), "--arch", "resnet18_layer1",
@@ -72,3 +75,5 @@ def test_the_command_refuses_pickles_and_damaged_files_in_one_line(resnet18_weig
     assert res.exit_code == 0, res.stderr
     assert "train from it with --init-from" in res.stdout
     assert json.loads((tmp_path / "c" / "config.json").read_text())["arch"] == "resnet18_layer2_slim"
+    res = runner.invoke(app, ["scan", str(photo_files[0]), "--model", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "a training start point" in res.stderr and len(res.stderr.strip().splitlines()) == 1
