@@ -40,14 +40,15 @@ def import_backbone(weights: Path, arch: str, out: Path, input_filter: str = "no
     source = read_backbone_weights(weights)
     model = build_model(arch, input_filter)
     own = model.state_dict()
-    trunk = [k for k in own if k.startswith(TRUNK_PREFIX) and not k.endswith("num_batches_tracked")]
-    missing = [k for k in trunk if k[len(TRUNK_PREFIX):] not in source]
-    wrong = [k for k in trunk if k not in missing and source[k[len(TRUNK_PREFIX):]].shape != own[k].shape]
+    timm_name = {k: k[len(TRUNK_PREFIX):] for k in own
+                 if k.startswith(TRUNK_PREFIX) and not k.endswith("num_batches_tracked")}
+    missing = [n for n in timm_name.values() if n not in source]
+    wrong = [n for k, n in timm_name.items() if n in source and source[n].shape != own[k].shape]
     if missing or wrong:
-        example = (missing or wrong)[0][len(TRUNK_PREFIX):]
         raise CheckpointError(f"{weights}: not {spec.backbone} weights under timm's names ({len(missing)} of the "
-                              f"{len(trunk)} trunk tensors missing, {len(wrong)} of another shape; e.g. {example!r})")
-    copied = {k: source[k[len(TRUNK_PREFIX):]].to(own[k].dtype) for k in trunk}
+                              f"{len(timm_name)} trunk tensors missing, {len(wrong)} of another shape; "
+                              f"e.g. {(missing or wrong)[0]!r})")
+    copied = {k: source[n].to(own[k].dtype) for k, n in timm_name.items()}
     model.load_state_dict(copied, strict=False)
     save_checkpoint(Path(out), model.state_dict(),
                     {"arch": arch, "input_filter": input_filter, "model_id": f"{Path(weights).stem}-{arch}-start",

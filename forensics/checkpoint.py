@@ -180,6 +180,14 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     return cfg
 
 
+def require_trained(model_dir: Path, cfg: dict[str, Any]) -> None:
+    """Refuse a training start point (`forensics import-backbone`: pretrained trunk, untrained head) where a
+    trained detector is needed: to scan, to mine hard examples, to teach a distilled stage."""
+    if cfg.get("start_point"):
+        raise CheckpointError(f"{model_dir}: a training start point (imported backbone, untrained head), "
+                              "not a detector; train from it with --init-from")
+
+
 def read_state(model_dir: Path, cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Load the safetensors weights named by a validated config and check they are finite."""
     path = Path(model_dir) / cfg.get("weights", WEIGHTS_NAME)

@@ -12,7 +12,8 @@ import torch
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
 from forensics.calibrate import profile_threshold, runner_up_threshold, threshold_profiles
-from forensics.checkpoint import CheckpointError, check_number, read_config, read_state, validate_config
+from forensics.checkpoint import (CheckpointError, check_number, read_config, read_state, require_trained,
+                                  validate_config)
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
 from forensics.device import full_precision, resolve_device
@@ -126,9 +127,7 @@ class Detector:
             validate_config(cfg)
         except CheckpointError as e:
             raise CheckpointError(f"{model_dir / 'config.json'}: {e}") from None
-        if cfg.get("start_point"):
-            raise CheckpointError(f"{model_dir}: a training start point (imported backbone, untrained head), "
-                                  "not a detector; train from it with --init-from")
+        require_trained(model_dir, cfg)
         try:
             parse_arch(str(cfg.get("arch")))
             net = build_from_config(cfg)

@@ -16,10 +16,11 @@ def load_teacher(model_dir: Path, device: torch.device, *, batch_statistics: boo
     teacher then has no distillation loss and only a change of weights creates one. With
     `batch_statistics=False` it normalises with its saved statistics instead (eval mode), as a student
     whose trunk is frozen does."""
-    from forensics.checkpoint import read_config, read_state
+    from forensics.checkpoint import read_config, read_state, require_trained
     from forensics.models import build_from_config
 
     cfg = read_config(model_dir)
+    require_trained(model_dir, cfg)
     teacher = build_from_config(cfg)
     teacher.load_state_dict(read_state(model_dir, cfg))
     teacher.to(device).train(batch_statistics)

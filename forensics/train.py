@@ -439,10 +439,8 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0:
             val = validation_figures(model, val_loader, val_names, pre, device, score_rule, cfg.selection)
             score = val["val_selection"]
-            rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val["val_loss"],
-                   "val_ap": val["val_ap"], "val_acc": val["val_acc"], "val_selection": score,
-                   "seconds": round(time.time() - t0, 1), "lr_end": opt.param_groups[0]["lr"],
-                   "per_source": val["per_source"]}
+            rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val,
+                   "seconds": round(time.time() - t0, 1), "lr_end": opt.param_groups[0]["lr"]}
             history.append(rec)
             improved = cfg.selection == "last" or \
                 (score, -val["val_loss"]) > (best.get("val_selection", best["val_ap"]), -best["val_loss"])

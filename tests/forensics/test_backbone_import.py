@@ -11,6 +11,7 @@ from forensics import Detector
 from forensics.backbone_import import import_backbone
 from forensics.checkpoint import CheckpointError, read_config, read_state
 from forensics.cli.main import app
+from forensics.distill import load_teacher
 from forensics.models import build_model
 from forensics.train import warm_start
 
@@ -41,6 +42,8 @@ def test_the_trunk_gets_every_backbone_tensor_and_training_can_start_from_it(res
     assert warm_start(model, tmp_path / "start") == (total, total)
     with pytest.raises(CheckpointError, match="a training start point .*untrained head.*, not a detector"):
         Detector.load(tmp_path / "start", device="cpu")  # its head is untrained: nothing to scan with
+    with pytest.raises(CheckpointError, match="a training start point"):
+        load_teacher(tmp_path / "start", torch.device("cpu"))  # nor to distil from
 
 
 def test_weights_of_another_backbone_are_refused_with_the_reason(tmp_path):
