@@ -5,7 +5,6 @@ import glob
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from forensics.fileio import mkstemp_for
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -66,7 +67,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp_for(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -95,7 +96,7 @@ def save_state(state: dict[str, torch.Tensor], path: Path, *, dtype: torch.dtype
             t = t.to(dtype)
         out[k] = t.contiguous()
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp_for(path)
     os.close(fd)
     try:
         save_file(out, tmp, metadata=metadata)

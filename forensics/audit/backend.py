@@ -17,13 +17,13 @@ import importlib.util
 import io
 import os
 import warnings
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
+from forensics.fileio import mkstemp_for
 from forensics.detector import Detector
 from forensics.preprocess import Preprocessing
 
@@ -95,7 +95,7 @@ def cached_onnx(det: Detector) -> Any:
     data = export_onnx(det)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".export.", suffix=".tmp")
+        fd, tmp = mkstemp_for(path, prefix=".export.")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
+
+from forensics.fileio import mkstemp_for
 
 
 @dataclass
@@ -131,7 +132,7 @@ class Ledger:
                     os.fsync(fh.fileno())
             if rep.invalid_lines:
                 self._rewrite_valid()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         self._size = os.fstat(self._fd).st_size
         if rep.invalid_lines:  # offsets changed: rebuild the index
             self._keys.clear(), self._paths.clear(), self._by_hash.clear()
@@ -149,7 +150,7 @@ class Ledger:
         return n
 
     def _rewrite_valid(self) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, tmp = mkstemp_for(self.path)
         try:
             with os.fdopen(fd, "wb") as out, open(self.path, "rb") as src:
                 for line in src:
@@ -256,7 +257,7 @@ class Ledger:
         keep = set(last.values())
         del last
         dropped = 0
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, tmp = mkstemp_for(self.path)
         try:
             with os.fdopen(fd, "wb") as out, open(self.path, "rb") as src:
                 for i, line in enumerate(src):
@@ -275,7 +276,7 @@ class Ledger:
         self.superseded = 0
         self._reindex()
         if was_open:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             self._size = os.fstat(self._fd).st_size
         return dropped
 

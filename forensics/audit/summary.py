@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import csv
 import heapq
+import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from forensics.fileio import mkstemp_for
 from forensics.audit.ledger import iter_records
 from forensics.results import LABEL_FAKE, LABEL_REAL, is_near_miss, looks_rendered
 
@@ -142,9 +143,8 @@ def _csv_row(rec: dict[str, Any]) -> list[Any]:
     heat = rec.get("heatmap") or {}
     prov = rec.get("provenance") or {}
     signals = prov.get("signals") if isinstance(prov, dict) else None
-    sig_txt = ""
-    if isinstance(signals, list):
-        sig_txt = ";".join(str(x.get("name", x) if isinstance(x, dict) else x) for x in signals)
+    # JSON on one line (newlines inside values escaped), so a spreadsheet or json.loads reads the cell
+    sig_txt = json.dumps(signals, ensure_ascii=False, separators=(",", ":")) if isinstance(signals, list) and signals else ""
     row = []
     for f in CSV_FIELDS:
         if f == "heatmap_max":
@@ -165,7 +165,7 @@ def write_csv(out: Union[str, Path], csv_path: Union[str, Path]) -> int:
     """Write the CSV from the JSONL atomically (temp file + rename): never a torn CSV."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp_for(csv_path)
     n = 0
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:

@@ -1,0 +1,34 @@
+"""Temp files for atomic writes (write, fsync, rename) that end up with ordinary file permissions."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def mkstemp_for(path: Union[str, Path], prefix: Optional[str] = None) -> tuple[int, str]:
+    """`tempfile.mkstemp` next to `path` for an atomic write, with the permissions an ordinary new file
+    gets (0666 less the umask, e.g. 0644) instead of mkstemp's 0600, so the renamed file is readable
+    like any other output."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except (OSError, AttributeError):  # pragma: no cover - platforms without fchmod
+        pass
+    return fd, tmp
