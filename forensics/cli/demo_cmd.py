@@ -9,8 +9,9 @@ import typer
 
 def demo(
     out: Path = typer.Option(Path("forensics-demo"), "--out", help="Folder for images, heatmaps and the report."),
-    model: Optional[str] = typer.Option(None, "--model"),
-    device: str = typer.Option("auto", "--device"),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        help="Model directory or shipped model name (default: embedded)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Make a demo folder (bundled-generator fakes + shipped real photos), scan it, write a report."""
     from forensics.demo import run_demo

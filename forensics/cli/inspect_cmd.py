@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from forensics.cli.common import fail
+
 
 def _fmt_detail(detail: dict[str, Any]) -> str:
     parts = []
@@ -77,10 +79,8 @@ def inspect(
     from forensics.provenance import inspect_full
 
     if not path.is_file():
-        typer.echo(f"forensics inspect: {path}: no such file", err=True)
-        raise typer.Exit(2)
+        fail(f"{path}: no such file")
     result = inspect_full(path, deep=deep)
     if "error" in result:
-        typer.echo(f"forensics inspect: {path}: {result['error']}", err=True)
-        raise typer.Exit(2)
+        fail(f"{path}: {result['error']}")
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str) if json_out else render(result))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 
 from forensics import __version__
+from forensics.cli.help import ForensicsCommand, ForensicsGroup
 
 app = typer.Typer(
     name="forensics",
@@ -11,6 +12,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help that reads well at 80 columns (forensics.cli.help)
+    cls=ForensicsGroup,
 )
 
 
@@ -28,27 +31,40 @@ def _root(
     """Detect generated images with patch classifiers and show where the artifacts are."""
 
 
+# One-line summaries for `forensics --help` (each command's docstring is its full help).
+SHORT_HELP = {
+    "scan": "Verdict and P(fake) per image (exit 1 if one is flagged).",
+    "audit": "Resumable batch audit of folders to JSONL, CSV and a summary.",
+    "report": "Score real and fake folders; write one HTML report.",
+    "inspect": "Provenance: metadata, C2PA, watermarks of one file.",
+    "models": "Detector architectures and shipped weights.",
+    "demo": "Make a demo folder, scan it and write a report.",
+    "generate": "Sample a fake image set from a bundled generator.",
+    "train": "Train a patch classifier (resumable).",
+    "eval": "AP, accuracy, TPR at low FPR and calibration per fake set.",
+    "calibrate": "Set the threshold for a target false-positive rate.",
+    "average": "Average detectors of one architecture (a model soup).",
+    "import-backbone": "A detector folder from a pretrained backbone, to train.",
+    "fit-head": "Refit a detector's head on whole-image features.",
+    "analyze": "Mean heatmaps, top patches, regions and spectra per set.",
+}
+
+
 def _register() -> None:
     # One line per command module; each module exposes a plain function.
-    from forensics.cli import demo_cmd, inspect_cmd, models_cmd, scan_cmd, train_cmd
-    from forensics.cli import generate_cmd
-    app.command("scan")(scan_cmd.scan)
-    app.command("models")(models_cmd.models)
-    app.command("train")(train_cmd.train)
-    app.command("eval")(train_cmd.evaluate)
-    app.command("calibrate")(train_cmd.calibrate)
-    app.command("fit-head")(train_cmd.fit_head)
-    app.command("import-backbone")(train_cmd.import_backbone)
-    from forensics.cli import average_cmd
-    app.command("average")(average_cmd.average)
-    app.command("inspect")(inspect_cmd.inspect)
-    app.command("demo")(demo_cmd.demo)
-    from forensics.cli import analyze_cmd, report_cmd
-    app.command("analyze")(analyze_cmd.analyze)
-    app.command("report")(report_cmd.report)
-    app.command("generate")(generate_cmd.generate)
-    from forensics.cli import audit_cmd
-    app.command("audit")(audit_cmd.audit)
+    from forensics.cli import (analyze_cmd, audit_cmd, average_cmd, demo_cmd, generate_cmd, inspect_cmd,
+                               models_cmd, report_cmd, scan_cmd, train_cmd)
+
+    commands = {
+        "scan": scan_cmd.scan, "audit": audit_cmd.audit, "report": report_cmd.report,
+        "inspect": inspect_cmd.inspect, "models": models_cmd.models, "demo": demo_cmd.demo,
+        "generate": generate_cmd.generate, "train": train_cmd.train, "eval": train_cmd.evaluate,
+        "calibrate": train_cmd.calibrate, "average": average_cmd.average,
+        "import-backbone": train_cmd.import_backbone, "fit-head": train_cmd.fit_head,
+        "analyze": analyze_cmd.analyze,
+    }
+    for name, func in commands.items():
+        app.command(name, cls=ForensicsCommand, short_help=SHORT_HELP.get(name))(func)
 
 
 _register()
