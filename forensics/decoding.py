@@ -424,6 +424,47 @@ def load_image(path: Union[str, Path], *, max_pixels: int = DEFAULT_MAX_PIXELS,
                         mtime=st.st_mtime, notes=notes)
 
 
+def is_encoded(obj: object) -> bool:
+    """True for encoded image bytes or a binary file object (anything with `read`), as a web service
+    passes uploads: `bytes`, `bytearray`, `memoryview`, `io.BytesIO`, `open(path, "rb")`, a request stream."""
+    return isinstance(obj, (bytes, bytearray, memoryview)) or (callable(getattr(obj, "read", None))
+                                                                and not isinstance(obj, np.ndarray))
+
+
+def read_encoded(obj: object, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of `is_encoded` input (a file object is read from its current position, at most
+    `max_bytes`); ImageDecodeError with a one-line reason otherwise."""
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        data = bytes(obj)
+    else:
+        try:
+            data = obj.read(max_bytes + 1)  # type: ignore[attr-defined]
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:
+            raise ImageDecodeError(f"cannot read the file object ({_first_line(e)})") from None
+        if isinstance(data, str):
+            raise ImageDecodeError("file object is in text mode: open the image in binary mode ('rb')")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ImageDecodeError(f"file object's read() returned {type(data).__name__}, not bytes")
+        data = bytes(data)
+    if len(data) > max_bytes:
+        raise ImageDecodeError(f"image data too large (over the limit of {max_bytes} bytes)")
+    if not data:
+        raise ImageDecodeError("empty image data (0 bytes)")
+    return data
+
+
+def load_encoded(obj: object, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedImage:
+    """Decode image bytes or a binary file object with the same checks as a file (`load_image`):
+    content identified by its bytes, pixel limit before allocation, one-line errors."""
+    data = read_encoded(obj, max_bytes=max_bytes)
+    rgb, fmt, notes = decode_bytes(data, max_pixels=max_pixels)
+    return DecodedImage(rgb=rgb, format=fmt, sha256=sha256_bytes(data), file_size=len(data), mtime=None,
+                        notes=notes)
+
+
 def as_rgb_array(image: np.ndarray) -> np.ndarray:
     """Validate/convert an in-memory array (HxW, HxWx1/3/4; uint8 or float in [0,1]) to RGB uint8."""
     try:

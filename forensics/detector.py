@@ -26,7 +26,8 @@ from forensics.results import GRAPHIC_PREFIX, LABEL_FAKE, LABEL_REAL, NEAR_MISS_
 WEIGHTS_ROOT = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "default"
 
-ImageInput = Union[str, Path, np.ndarray, DecodedImage]
+# a path, pixels, a DecodedImage, or encoded image bytes / a binary file object (decoded like a file)
+ImageInput = Union[str, Path, np.ndarray, DecodedImage, bytes, bytearray, memoryview, "typing.BinaryIO"]
 
 
 def shipped_models() -> dict[str, Path]:
@@ -218,6 +219,10 @@ class Detector:
             return image.rgb
         if isinstance(image, (str, Path)):
             return load_image(image).rgb
+        from forensics.decoding import is_encoded, load_encoded
+
+        if is_encoded(image):  # bytes, BytesIO, open(..., "rb"): decoded like a file
+            return load_encoded(image).rgb
         return as_rgb_array(image)
 
     # ------------------------------------------------------------------ scanning
@@ -283,6 +288,10 @@ class Detector:
             return None, item
         if isinstance(item, (str, Path)):
             return str(item), load_image(item, max_pixels=max_pixels)
+        from forensics.decoding import is_encoded, load_encoded
+
+        if is_encoded(item):  # bytes, BytesIO, open(..., "rb"): decoded like a file; sha256 of the bytes
+            return None, load_encoded(item, max_pixels=max_pixels)
         rgb = as_rgb_array(item)
         return None, DecodedImage(rgb=rgb, format="array", sha256=sha256_bytes(rgb.tobytes()),
                                   file_size=None, mtime=None)
