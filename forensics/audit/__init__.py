@@ -62,7 +62,7 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     """
     from forensics.audit.ledger import Ledger
     from forensics.audit.summary import default_summary_path, summarize, write_csv, write_summary
-    from forensics.audit.walk import iter_candidates
+    from forensics.audit.walk import Ignored, iter_candidates
     from forensics.decoding import DEFAULT_MAX_PIXELS
 
     log = log or (lambda m: None)
@@ -105,8 +105,9 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     if len(ledger):
         log(f"resuming: {len(ledger)} records already in {out}")
     exclude = [p for p in (out, csv, summary_path) if p is not None]
+    ignored = Ignored()
     candidates = iter_candidates([r for r, u in zip(roots, is_uri) if not u], recursive=recursive,
-                                 include=include, exclude_paths=exclude)
+                                 include=include, exclude_paths=exclude, ignored=ignored)
 
     bar, tick = _progress(progress, roots, recursive, include, is_uri)
     if on_record is not None:
@@ -144,11 +145,22 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
                      duplicates=stats.duplicates, seconds=round(elapsed, 3),
                      images_per_second=round(new_scored / elapsed, 2) if elapsed > 0 and new_scored else 0.0,
                      repaired=rep.describe() or None, compacted=compacted, interrupted=stats.interrupted,
-                     csv=str(csv) if csv else None)
+                     csv=str(csv) if csv else None, files=_file_counts(stats, ignored), ignored=ignored.to_dict())
     if csv is not None and not stats.interrupted:
         write_csv(out, csv)
     write_summary(summ, summary_path)
     return summ
+
+
+def _file_counts(stats: Any, ignored: Any) -> dict[str, int]:
+    """This run's account of every file it walked: each one scored, unreadable, a copy (--dedupe), already
+    recorded by an earlier run, or ignored by its name."""
+    unreadable = stats.errors
+    copies = stats.duplicates
+    scored = stats.scored - unreadable - copies
+    return {"walked": scored + unreadable + copies + stats.skipped + ignored.count, "scored": scored,
+            "unreadable": unreadable, "duplicates": copies, "already_recorded": stats.skipped,
+            "ignored": ignored.count}
 
 
 def check_inputs(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, engine: str = "local",

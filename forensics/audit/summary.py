@@ -45,6 +45,10 @@ class AuditSummary:
     interrupted: bool = False
     csv: Optional[str] = None
     summary_path: Optional[str] = None
+    # this run's account of every file it walked (`files`: walked = scored + unreadable + duplicates +
+    # already_recorded + ignored) and the files it passed over by name (`ignored`: counts per type, examples)
+    files: dict[str, int] = field(default_factory=dict)
+    ignored: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_fake(self) -> int:
@@ -65,6 +69,7 @@ class AuditSummary:
                      + f", {self.seconds:.1f} s, {self.images_per_second:.1f} images/s"
                      + f" ({self.engine} engine, {self.backend})"
                      + (" (interrupted: rerun the same command to resume)" if self.interrupted else ""))
+        lines.extend(self._files_lines())
         if self.repaired:
             lines.append(f"repaired: {self.repaired}")
         h = self.histogram
@@ -83,6 +88,25 @@ class AuditSummary:
             if self.n_errors > max_errors:
                 lines.append(f"  ... {self.n_errors - max_errors} more (see {self.summary_path or self.out})")
         return "\n".join(lines)
+
+    def _files_lines(self) -> list[str]:
+        f, ign = self.files, self.ignored
+        if not f:
+            return []
+        parts = [f"{f.get('scored', 0)} scored", f"{f.get('unreadable', 0)} unreadable"]
+        if f.get("duplicates"):
+            parts.append(f"{f['duplicates']} copies")
+        if f.get("already_recorded"):
+            parts.append(f"{f['already_recorded']} already recorded")
+        parts.append(f"{f.get('ignored', 0)} ignored")
+        lines = [f"files walked: {f.get('walked', 0)} ({', '.join(parts)})"]
+        if ign.get("count"):
+            types = ", ".join(f"{k} {v}" for k, v in ign.get("by_type", {}).items())
+            examples = ", ".join(_one_line(e) for e in ign.get("examples", []))
+            lines.append(f"ignored: {ign['count']} ({types}): {ign.get('reason')}; e.g. {examples}")
+        if ign.get("folders_not_descended"):
+            lines.append(f"subfolders not descended (--no-recursive): {ign['folders_not_descended']}")
+        return lines
 
     def _count_note(self, label: str) -> str:
         if label == LABEL_REAL and self.near_threshold:

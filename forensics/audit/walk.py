@@ -5,7 +5,7 @@ import errno
 import fnmatch
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional, Sequence
 
 from forensics.decoding import IMAGE_EXTENSIONS
@@ -44,6 +44,35 @@ def stat_candidate(path: str) -> Candidate:
     return Candidate(path, st.st_size, st.st_mtime)
 
 
+IGNORED_EXAMPLES = 5
+
+
+@dataclass
+class Ignored:
+    """Files a walk passed over because of their name (not an image extension, or no `--include` match),
+    and folders it did not descend (`--no-recursive`): counts per type plus a few examples, so an audit
+    accounts for every file it walked."""
+
+    reason: str = "not an image file name (known image extensions only; --include to widen)"
+    count: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    folders_not_descended: int = 0
+
+    def add(self, path: str, name: str) -> None:
+        ext = os.path.splitext(name)[1].lower()
+        kind = ext if ext and len(ext) <= 12 and ext[1:].isalnum() else "(no extension)"
+        self.count += 1
+        self.by_type[kind] = self.by_type.get(kind, 0) + 1
+        if len(self.examples) < IGNORED_EXAMPLES:
+            self.examples.append(path)
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "reason": self.reason,
+                "by_type": dict(sorted(self.by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "examples": list(self.examples), "folders_not_descended": self.folders_not_descended}
+
+
 class FileFilter:
     """Which names are audited: image extensions by default, or any `--include` glob."""
 
@@ -58,15 +87,19 @@ class FileFilter:
 
 
 def iter_candidates(roots: Sequence[str], *, recursive: bool = True, include: Sequence[str] = (),
-                    exclude_paths: Iterable[str] = ()) -> Iterator[Candidate]:
+                    exclude_paths: Iterable[str] = (), ignored: Optional[Ignored] = None) -> Iterator[Candidate]:
     """Files under `roots` (directories or files), streamed in sorted order per directory.
 
     Only one directory's entries are held at a time (plus the stack of pending sibling
     directories), so huge trees do not need a full listing in memory. Symbolic links to
     directories are followed once; a link that leads back into a directory being walked is
     reported as an error candidate ("symbolic link loop") instead of recursing forever.
+    Files passed over by name, and folders not descended, are counted in `ignored` when given
+    (the audit's own output files are neither audited nor counted).
     """
     filt = FileFilter(include)
+    if ignored is not None and include:
+        ignored.reason = "not matching --include " + " ".join(include)
     excluded: set[tuple[int, int]] = set()
     for p in exclude_paths:
         try:
@@ -74,6 +107,7 @@ def iter_candidates(roots: Sequence[str], *, recursive: bool = True, include: Se
             excluded.add((est.st_dev, est.st_ino))
         except OSError:
             pass
+    excluded_names = {os.path.basename(os.fspath(p)) for p in exclude_paths}
     for root in _without_nested(roots, recursive):
         try:
             st = os.stat(root)
@@ -83,7 +117,7 @@ def iter_candidates(roots: Sequence[str], *, recursive: bool = True, include: Se
         if not stat.S_ISDIR(st.st_mode):
             yield stat_candidate(root)  # an explicitly named file is always audited
             continue
-        yield from _walk(root, filt, recursive, excluded)
+        yield from _walk(root, filt, recursive, excluded, ignored, excluded_names)
 
 
 def _without_nested(roots: Sequence[str], recursive: bool) -> list[str]:
@@ -103,7 +137,20 @@ def _without_nested(roots: Sequence[str], recursive: bool) -> list[str]:
     return out
 
 
-def _walk(root: str, filt: FileFilter, recursive: bool, excluded: set[tuple[int, int]]) -> Iterator[Candidate]:
+def _is_excluded(entry: os.DirEntry, excluded: set[tuple[int, int]], excluded_names: set[str]) -> bool:
+    """One of the audit's own output files (checked by inode, only for entries with such a name)."""
+    if entry.name not in excluded_names:
+        return False
+    try:
+        st = entry.stat(follow_symlinks=True)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in excluded
+
+
+def _walk(root: str, filt: FileFilter, recursive: bool, excluded: set[tuple[int, int]],
+          ignored: Optional[Ignored] = None, excluded_names: frozenset[str] | set[str] = frozenset()
+          ) -> Iterator[Candidate]:
     root_st = os.stat(root)
     # stack of (directory path, ancestry of (dev, ino) pairs)
     stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, ((root_st.st_dev, root_st.st_ino),))]
@@ -127,6 +174,8 @@ def _walk(root: str, filt: FileFilter, recursive: bool, excluded: set[tuple[int,
                 if not recursive:
                     if filt(entry.name, rel):  # a directory named like an image
                         yield Candidate(path, error="is a directory, not an image file")
+                    elif ignored is not None:
+                        ignored.folders_not_descended += 1
                     continue
                 try:
                     dst = entry.stat(follow_symlinks=True)
@@ -140,6 +189,8 @@ def _walk(root: str, filt: FileFilter, recursive: bool, excluded: set[tuple[int,
                 subdirs.append((path, ancestry + (key,)))
                 continue
             if not filt(entry.name, rel):
+                if ignored is not None and not _is_excluded(entry, excluded, excluded_names):
+                    ignored.add(path, entry.name)
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)

@@ -97,8 +97,11 @@ def audit(
         warn(summary.format_text())
         warn(f"results: {out}" + (f", {csv_out}" if csv_out else "") + f", summary: {summary.summary_path}")
     n_ok = summary.records - summary.n_errors
-    if summary.records and n_ok == 0:
-        raise typer.Exit(EXIT_USAGE)
+    if n_ok == 0:  # nothing readable (an empty folder, only other file types, only unreadable files)
+        ignored = summary.ignored.get("count", 0)
+        fail("no readable input: " + (f"{summary.n_errors} unreadable file(s)" if summary.records else
+                                      f"no image files found in {', '.join(paths)}") +
+             (f", {ignored} file(s) of other types ignored" if ignored else "") + f" (see {summary.summary_path})")
     raise typer.Exit(EXIT_FLAGGED if summary.n_fake and not exit_zero else EXIT_OK)
 
 
