@@ -32,3 +32,24 @@ def mkstemp_for(path: Union[str, Path], prefix: Optional[str] = None) -> tuple[i
     except (OSError, AttributeError):  # pragma: no cover - platforms without fchmod
         pass
     return fd, tmp
+
+
+def output_path_problem(path: Union[str, Path], *, directory: bool = False) -> Optional[str]:
+    """Why `path` cannot be written as an output file (or, with `directory`, made as a folder), checked
+    without writing anything: an existing entry of the wrong kind, a parent that is a file, or a nearest
+    existing parent that is not writable. None when it looks writable."""
+    p = Path(path)
+    if p.exists():
+        if directory and not p.is_dir():
+            return f"{p}: exists and is not a folder"
+        if not directory and p.is_dir():
+            return f"{p}: is a folder; give a file path"
+        return None
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{p}: cannot be created ({parent} is not a folder)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{p}: cannot be created ({parent} is not writable)"
+    return None

@@ -66,7 +66,8 @@ def audit(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, detector
     from forensics.decoding import DEFAULT_MAX_PIXELS
 
     log = log or (lambda m: None)
-    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend)
+    roots, is_uri, out = check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend,
+                                      csv=csv)
     summary_path = Path(summary_path) if summary_path else default_summary_path(out)
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     if max_pixels < 1:
@@ -164,7 +165,8 @@ def _file_counts(stats: Any, ignored: Any) -> dict[str, int]:
 
 
 def check_inputs(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, engine: str = "local",
-                 batch_size: int = 1, backend: str = "auto") -> tuple[list[str], list[bool], Path]:
+                 batch_size: int = 1, backend: str = "auto",
+                 csv: Optional[PathLike] = None) -> tuple[list[str], list[bool], Path]:
     """Validate folders, output path and options before anything heavy is loaded.
 
     Returns (roots, is_uri per root, out path); raises `AuditError` with a one-line reason.
@@ -187,6 +189,12 @@ def check_inputs(paths: Union[PathLike, Sequence[PathLike]], out: PathLike, *, e
     out = Path(out)
     if out.is_dir():
         raise AuditError(f"{out}: --out must be a file path (results.jsonl), not a directory")
+    from forensics.fileio import output_path_problem
+
+    for what, path in (("--out", out), ("--csv", csv)):
+        problem = output_path_problem(path) if path is not None else None
+        if problem:
+            raise AuditError(f"{what} {problem}")
     return roots, is_uri, out
 
 

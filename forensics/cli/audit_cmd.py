@@ -52,7 +52,7 @@ def audit(
     if max_pixels < 1:
         fail("--max-pixels must be positive")
     try:  # usage errors before the model is loaded (fast, one line)
-        check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend)
+        check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend, csv=csv_out)
     except AuditError as e:
         fail(str(e))
     if backend == "onnx":

@@ -34,6 +34,9 @@ def scan(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
 ) -> None:
     """Scan images: print verdict and P(fake) per image (exit 1 if any is flagged fake)."""
+    from forensics.cli.checks import check_scan_args
+
+    check_scan_args(paths, threshold=threshold, profile=profile, heatmap_dir=heatmap_dir)  # before the model loads
     det = load_detector(model, device, threshold, profile)
     n_ok = n_fake = 0
     try:
