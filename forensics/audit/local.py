@@ -3,17 +3,41 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from forensics.audit.decode import Decoded, decode_file, worker_init
 from forensics.audit.ledger import Ledger
 from forensics.audit.walk import Candidate
 from forensics.decoding import DecodedImage
 from forensics.results import error_result
+
+
+@contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """While a decode worker is spawned, hide the caller's `__main__` from multiprocessing, so the worker
+    does not import (run) the caller's script or `-m` module. The workers run only functions of
+    `forensics.audit.decode`, imported by name, so they never need `__main__`; and a plain script that
+    calls `forensics.audit()` without an `if __name__ == "__main__":` guard would otherwise run again in
+    every worker, which fails there and breaks the pool (BrokenProcessPool)."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__file__", None)
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def default_workers() -> int:
@@ -173,7 +197,8 @@ def run_local(candidates: Iterable[Candidate], detector: Any, ledger: Ledger, *,
                 stats.errors += 1
                 continue
             if executor is not None:
-                window.append(executor.submit(decode_file, c.path, c.size, c.mtime, max_pixels, provenance))
+                with main_module_hidden():  # a submit may spawn a worker (spawn context: on demand)
+                    window.append(executor.submit(decode_file, c.path, c.size, c.mtime, max_pixels, provenance))
             else:
                 window.append(_Done(decode_file(c.path, c.size, c.mtime, max_pixels, provenance)))
             while len(window) >= max_inflight:
