@@ -311,6 +311,39 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _crop_transparent(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Score only what is in the image: crop an image with transparent pixels to the bounding box of its
+    visible ones (alpha > 0), so transparent margins (cut-outs, padded stickers) are never scored as
+    content; the transparent pixels left inside that box are composited over white (`_to_rgb`), which the
+    detector reads as evidence either way, and a note says how much of the image that is. A fully
+    transparent image is refused."""
+    if img.mode not in _ALPHA_MODES and not ("transparency" in img.info and img.mode in ("P", "L", "RGB", "1")):
+        return img
+    alpha = np.asarray(img.convert("RGBA").getchannel("A"))
+    if alpha.min() == 255:
+        return img
+    visible = alpha > 0
+    if not visible.any():
+        raise ImageDecodeError("image is fully transparent: nothing to score")
+    rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    h, w = alpha.shape
+    share = 1.0 - float(visible.mean())
+    if box != (0, 0, w, h):
+        img = img.crop(box)
+        alpha = alpha[box[1]:box[3], box[0]:box[2]]
+        notes.append(f"transparent pixels: {share:.0%} of the image; scored the visible area's bounding box "
+                     f"({box[2] - box[0]}x{box[3] - box[1]} of {w}x{h}, offset {box[0]},{box[1]})")
+    inside = float((alpha < 255).mean())
+    if inside > 0:
+        notes.append(f"transparent or translucent pixels: {inside:.0%} of the scored area, composited over white; "
+                     "the detector reads that fill as evidence either way, so the score is weaker evidence")
+    return img
+
+
 def _first_line(e: BaseException) -> str:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
     msg = msg[:200]
@@ -378,6 +411,7 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
             img.load()
             img = _orientation(img, notes)
             stage = "mode"
+            img = _crop_transparent(img, notes)
             rgb = _to_rgb(img)
     except ImageDecodeError:
         raise

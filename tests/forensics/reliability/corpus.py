@@ -276,17 +276,15 @@ def build_corpus(root: Path) -> list[Case]:
     add("png_gray", encode(Image.fromarray(gray), "PNG"), "score", "8-bit grayscale PNG",
         file="gray.png", check=close_to(np.repeat(gray[..., None], 3, axis=2), 0))
     la = np.stack([gray, np.full_like(gray, 255)], axis=2)
-    la[:, : W // 2, 1] = 0  # left half transparent -> white
-    exp = np.repeat(gray[..., None], 3, axis=2).copy()
-    exp[:, : W // 2] = 255
+    la[:, : W // 2, 1] = 0  # left half transparent -> cropped away: only the visible half is scored
+    exp = np.repeat(gray[..., None], 3, axis=2)[:, W // 2:].copy()
     add("png_gray_alpha", encode(Image.fromarray(la), "PNG"), "score",
         "grayscale+alpha PNG, left half transparent", file="gray_alpha.png", check=close_to(exp, 0))
     rgba = np.concatenate([base, np.full((H, W, 1), 255, np.uint8)], axis=2)
     rgba[H // 2:, :, 3] = 0
-    exp = base.copy()
-    exp[H // 2:] = 255
+    exp = base[: H // 2].copy()
     add("png_rgba", encode(Image.fromarray(rgba), "PNG"), "score",
-        "RGBA PNG, bottom half transparent (composited over white)", file="rgba.png", check=close_to(exp, 0))
+        "RGBA PNG, bottom half transparent (cropped to the visible half)", file="rgba.png", check=close_to(exp, 0))
     pal = base_img.quantize(colors=8)
     idx = np.asarray(pal).copy()
     trans_index = int(idx[0, W - 1])  # the green quadrant's palette entry becomes transparent
