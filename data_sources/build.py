@@ -142,23 +142,33 @@ def dhash(im: Image.Image) -> int:
 
 
 class DupIndex:
-    def __init__(self, max_bits: int):
+    """dHash candidates within `max_bits`, confirmed by a 16x16 grey thumbnail (mean abs diff <= max_mad)."""
+
+    def __init__(self, max_bits: int, max_mad: float = 6.0):
         self.max_bits = max_bits
+        self.max_mad = max_mad
         self.hashes = np.zeros(0, dtype=np.uint64)
+        self.thumbs: list[np.ndarray] = []
         self.names: list[str] = []
 
-    def find(self, h: int) -> str | None:
+    def find(self, h: int, thumb: np.ndarray) -> str | None:
         if self.max_bits < 0 or not len(self.hashes):
             return None
         x = np.bitwise_xor(self.hashes, np.uint64(h))
-        # popcount over 8 bytes
         bits = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        i = int(np.argmin(bits))
-        return self.names[i] if bits[i] <= self.max_bits else None
+        for i in np.flatnonzero(bits <= self.max_bits):
+            if float(np.abs(self.thumbs[i] - thumb).mean()) <= self.max_mad:
+                return self.names[i]
+        return None
 
-    def add(self, h: int, name: str) -> None:
+    def add(self, h: int, thumb: np.ndarray, name: str) -> None:
         self.hashes = np.append(self.hashes, np.uint64(h))
+        self.thumbs.append(thumb)
         self.names.append(name)
+
+
+def thumb16(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("L").resize((16, 16), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def open_image(data: bytes) -> Image.Image | None:
@@ -203,7 +213,7 @@ class Builder:
     def __init__(self, out: Path, min_side: int, dup_bits: int):
         self.out = out
         self.min_side = min_side
-        self.dups = DupIndex(dup_bits)
+        self.dups = {"real": DupIndex(dup_bits), "fake": DupIndex(dup_bits)}  # within a label only
         self.records: list[dict] = []
         self.written: set[Path] = set()
         self.skipped: list[str] = []  # reason, origin, tile, kept match
@@ -228,15 +238,15 @@ class Builder:
             stats["tiny"] += 1
             self.skipped.append(f"tiny {w}x{h}\t{origin}\t{tile}\t")
             return
-        hsh = dhash(im)
-        dup = self.dups.find(hsh)
+        hsh, th = dhash(im), thumb16(im)
+        dup = self.dups[src["label"]].find(hsh, th)
         if dup is not None:
             stats["dup"] += 1
             self.skipped.append(f"near-duplicate\t{origin}\t{tile}\t{dup}")
             return
         dest = self.dest_dir(src) / rel_name
         rel = dest.relative_to(self.out).as_posix()
-        self.dups.add(hsh, rel)
+        self.dups[src["label"]].add(hsh, th, rel)
         self.write(dest, data)
         self.records.append({"path": rel, "label": src["label"], "family": src["family"], "source": src["name"],
                              "origin": origin, "tile": tile, "sha256": hashlib.sha256(data).hexdigest(),
