@@ -8,7 +8,7 @@ Scores held-back validation files of every training source at native resolution,
 threshold so that the false-positive rate is <= 1% on the real validation images of EVERY source,
 measures AP per fake set (clean and after JPEG 75 + 0.5x resize of both classes), the format and
 downscale controls, inference cost against a full ResNet-50, and (with --publish) copies the model
-with its calibrated threshold into forensics/weights/default.
+with its calibrated threshold into forensics/weights/patch.
 """
 from __future__ import annotations
 

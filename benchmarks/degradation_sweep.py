@@ -60,7 +60,7 @@ def write_report(fig: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "default")
+    ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "patch")
     ap.add_argument("--per-source", type=int, default=80)
     ap.add_argument("--conditions", default=",".join(CONDITIONS),
                     help="comma list, scored after 'clean' (default: %(default)s)")

@@ -1,6 +1,6 @@
 """How well a detector fits the images it trained on against held-back ones, clean and re-encoded.
 
-    python benchmarks/fit_gap.py --model forensics/weights/default --per-source 80
+    python benchmarks/fit_gap.py --model forensics/weights/patch --per-source 80
 
 For each fake source of the model's recipe and the pooled real sources: AP (that fake set against the pooled
 reals of the same split) on training-split files and on held-back validation files (the card's evenly spaced
@@ -84,7 +84,7 @@ def write_report(fig: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(REPO / "forensics" / "weights" / "default"))
+    ap.add_argument("--model", default=str(REPO / "forensics" / "weights" / "patch"))
     ap.add_argument("--per-source", type=int, default=80)
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "fit_gap")
     args = ap.parse_args()

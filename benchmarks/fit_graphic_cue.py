@@ -122,7 +122,7 @@ def held_out_figures(cue, val_fraction: float, per_source: Optional[int] = None)
     from forensics.decoding import load_image
     from forensics.stability import jpeg
 
-    det = Detector.load(REPO / "forensics" / "weights" / "default", device="cpu")
+    det = Detector.load(REPO / "forensics" / "weights" / "patch", device="cpu")
     _, pix, reals, fakes, degraded = card_inputs(det.config, per_source or 10 ** 9)
     t = cue.threshold
     out: dict = {"validation": {n: noted(probabilities(cue, arrs), t) for n, (_, arrs) in pix.items()},

@@ -201,7 +201,7 @@ def section_train(data: Path, work: Path, quick: bool) -> dict[str, Any]:
     base = dict(real=real, fake=fake, arch="resnet18_layer3_slim", input_filter="residual", steps_per_epoch=steps,
                 batch_size=64, size=64, val_size=128, val_per_source=10, augment="mild", lr=2e-4,
                 progress=False, workers=workers, selection="last", lr_schedule="cosine", small_fraction=0.3,
-                reencode_fraction=0.2, init_from=str(REPO / "forensics" / "weights" / "default"),
+                reencode_fraction=0.2, init_from=str(REPO / "forensics" / "weights" / "patch"),
                 hard_real_share=0.3, patience=1000)
     out: dict[str, Any] = {"steps_per_epoch": steps, "batch_size": 64, "crop": 64, "workers": workers}
     for device, epochs, n_steps in ((DEV, 2, steps), ("cpu", 1, max(10, steps // 4))):

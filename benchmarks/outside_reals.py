@@ -1,6 +1,6 @@
 """Real photographs from outside ../shared/data: the ones that ship inside scikit-image and scikit-learn.
 
-    python benchmarks/outside_reals.py --card reports/default_model.json --model forensics/weights/default
+    python benchmarks/outside_reals.py --card reports/default_model.json --model forensics/weights/patch
 
 None of them was trained on, set a threshold, or chose among trial models, and they come from camera
 pipelines the training sources do not (NASA and SpaceX press photos, a microscope, a fundus camera, a
@@ -154,7 +154,7 @@ def outside_real_figures(det, threshold: float, near_from: Optional[float] = Non
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "default",
+    ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "patch",
                     help="the model the card is for (its shipped directory or run)")
     ap.add_argument("--card", type=Path, default=None,
                     help="card JSON to add the figures to (its Markdown beside it is re-rendered)")

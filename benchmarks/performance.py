@@ -6,7 +6,7 @@
 Same JPEG files for every measurement: real photographs from ../shared/data (ImageNet sample and
 high-resolution faces, centre-cropped and resized with Lanczos), or the photographs bundled with
 scikit-image when the shared data is absent. Models: the shipped default detector
-(`forensics/weights/default`, a truncated ResNet-18; its config names the cut) and a full ResNet-50 classifier
+(`forensics/weights/patch`, a truncated ResNet-18; its config names the cut) and a full ResNet-50 classifier
 (`resnet50_full`, random weights: speed does not depend on the values).
 
 * decode-only: read + hash + decode (the audit's worker function), in one process and through the

@@ -18,6 +18,7 @@ from forensics.fileio import mkstemp_for
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 FORMAT = "forensics-detector"
+FUSED_FORMAT = "forensics-fused"  # patch model + pretrained branch (forensics.pretrained.fused)
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
 FORMAT_VERSION = 1
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -165,12 +166,17 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"{cfg_path}: cannot read config ({e.strerror or e})") from None
     if not isinstance(cfg, dict):
         raise CheckpointError(f"{cfg_path}: config must be a JSON object")
-    if cfg.get("format") != FORMAT:
+    if cfg.get("format") not in (FORMAT, FUSED_FORMAT):
         raise CheckpointError(f"{cfg_path}: not a forensics detector config (format={cfg.get('format')!r})")
     version = cfg.get("format_version", FORMAT_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(f"{cfg_path}: unsupported format_version {version!r} "
                               f"(this version of forensics reads up to {FORMAT_VERSION})")
+    if cfg["format"] == FUSED_FORMAT:  # no weights of its own: a patch model folder and a probe file
+        probe = cfg.get("clip", {}).get("probe", "probe.safetensors") if isinstance(cfg.get("clip"), dict) else None
+        if not isinstance(probe, str) or not _inside(model_dir, model_dir / probe):
+            raise CheckpointError(f"{cfg_path}: clip.probe must name a file inside the model directory")
+        return cfg
     weights = cfg.get("weights", WEIGHTS_NAME)
     if not isinstance(weights, str) or not _inside(model_dir, model_dir / weights):
         raise CheckpointError(f"{cfg_path}: weights path {weights!r} escapes the model directory")

@@ -12,8 +12,8 @@ import torch
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
 from forensics.calibrate import profile_threshold, runner_up_threshold, threshold_profiles
-from forensics.checkpoint import (CheckpointError, check_number, read_config, read_state, require_trained,
-                                  validate_config)
+from forensics.checkpoint import (FUSED_FORMAT, CheckpointError, check_number, read_config, read_state,
+                                  require_trained, validate_config)
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
 from forensics.device import full_precision, resolve_device
@@ -21,10 +21,20 @@ from forensics.fusion import fold_batchnorm
 from forensics.graphic_cue import shipped_cue
 from forensics.models import PatchClassifier, build_from_config, parse_arch
 from forensics.preprocess import Preprocessing, iter_tiles, pad_to_min, to_tensor
-from forensics.results import GRAPHIC_PREFIX, LABEL_FAKE, LABEL_REAL, NEAR_MISS_PREFIX, ScanResult, error_result
+from forensics.results import (GRAPHIC_PREFIX, LABEL_FAKE, LABEL_REAL, LABEL_UNCERTAIN, NEAR_MISS_PREFIX,
+                               PROVENANCE_PREFIX, ScanResult, error_result)
 
 WEIGHTS_ROOT = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "default"
+PATCH_MODEL = "patch"  # the shipped patch model alone: no download, the heatmap's source
+FUSED_MODEL = "fused"  # the shipped default: the patch model fused with the pretrained CLIP branch
+
+
+def default_model_name() -> str:
+    """The shipped model `--model default` (and no --model) means: the fused one when it is shipped."""
+    return FUSED_MODEL if (WEIGHTS_ROOT / FUSED_MODEL / "config.json").is_file() else PATCH_MODEL
+
+
+DEFAULT_MODEL = default_model_name()
 
 # a path, pixels, a DecodedImage, or encoded image bytes / a binary file object (decoded like a file)
 ImageInput = Union[str, Path, np.ndarray, DecodedImage, bytes, bytearray, memoryview, "typing.BinaryIO"]
@@ -39,8 +49,8 @@ def shipped_models() -> dict[str, Path]:
 
 def resolve_model_dir(model: Union[str, Path, None]) -> Path:
     """A model name shipped with the package, or a path to a model/run directory."""
-    if model is None:
-        model = DEFAULT_MODEL
+    if model is None or model == "default":
+        model = default_model_name()
     shipped = shipped_models()
     if isinstance(model, str) and model in shipped:
         return shipped[model]
@@ -86,6 +96,15 @@ def config_threshold(config: dict[str, Any]) -> float:
     return check_number(config, "threshold", 0.0, 1.0) if "threshold" in config else 0.5
 
 
+def declared_generated(provenance: Optional[dict[str, Any]]) -> Optional[str]:
+    """A short description of the strong provenance signals (the file states a generative model made it),
+    or None when there are none."""
+    signals = [s for s in (provenance or {}).get("signals") or [] if isinstance(s, dict) and s.get("strength") == "strong"]
+    if not signals:
+        return None
+    return "; ".join(f"{s.get('kind')}: {str(s.get('value'))[:80]}" for s in signals[:3])
+
+
 def rendered_graphic_note(rgb: np.ndarray) -> Optional[str]:
     """A note when an image looks rendered (a logo, chart, test pattern) rather than photographed
     (`forensics.graphic_cue`), None otherwise. Scans ask only for fake and near-threshold verdicts,
@@ -117,13 +136,30 @@ class Detector:
         self.model_id = str(config.get("model_id") or (source.name if source else config.get("arch")))
         rf, stride, offset = model.geometry()
         self._geometry = (rf, stride, offset)
+        # a fused detector (forensics.pretrained) adds a pretrained branch whose logit the combiner fuses
+        # with the patch score; these stay None for a patch model used alone
+        self.branch: Optional[Any] = None
+        self.combiner: Optional[Any] = None
+        self.fused_config: Optional[dict[str, Any]] = None
+        self.branch_note: Optional[str] = None
+        self.patch_model_id = self.model_id
+        self.patch_threshold = self.threshold
+        # scores under `real_below` are called real; between it and the threshold, uncertain (None: two labels)
+        self.real_below: Optional[float] = (check_number(config, "real_below", 0.0, 1.0)
+                                            if config.get("real_below") is not None else None)
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, model: Union[str, Path, None] = None, *, device: str = "auto") -> "Detector":
-        """Load a shipped model by name (default: the embedded default) or a model/run directory."""
+    def load(cls, model: Union[str, Path, None] = None, *, device: str = "auto",
+             clip: Union[str, Path, None] = None) -> "Detector":
+        """Load a shipped model by name (default: the embedded default) or a model/run directory. A fused
+        model also loads its pretrained branch (`clip`: path of the CLIP encoder file, else
+        $FORENSICS_CLIP_ONNX or the user cache); without that file it scores with its patch model alone
+        and says so in `branch_note` and in every record."""
         model_dir = resolve_model_dir(model)
         cfg = read_config(model_dir)
+        if cfg.get("format") == FUSED_FORMAT:
+            return cls._load_fused(model_dir, cfg, device=device, clip=clip)
         try:
             validate_config(cfg)
         except CheckpointError as e:
@@ -147,6 +183,22 @@ class Detector:
                                       f"expected {tuple(expected[k].shape)} for {cfg['arch']}")
         net.load_state_dict({k: v.float() for k, v in state.items()})
         return cls(net, cfg, device=resolve_device(device), source=model_dir)
+
+    @classmethod
+    def _load_fused(cls, model_dir: Path, cfg: dict[str, Any], *, device: str,
+                    clip: Union[str, Path, None]) -> "Detector":
+        from forensics.pretrained.fused import attach_branch, fused_patch_dir
+
+        det = cls.load(fused_patch_dir(model_dir, cfg), device=device)
+        attach_branch(det, model_dir, cfg, clip=clip)
+        return det
+
+    def adopt_fusion(self, other: "Detector") -> None:
+        """Take `other`'s pretrained branch, combiner and fused verdict threshold (a backend wrapper
+        built from `other` scores exactly as it does)."""
+        for name in ("branch", "combiner", "fused_config", "branch_note", "patch_model_id", "patch_threshold",
+                     "model_id", "threshold", "real_below"):
+            setattr(self, name, getattr(other, name))
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -229,11 +281,38 @@ class Detector:
     def _error(self, path: Optional[str], reason: str, **kw: Any) -> ScanResult:
         return error_result(path, reason, model=self.model_id, threshold=self.threshold, **kw)
 
+    def _branch_outputs(self, decoded: list[DecodedImage]) -> list[Any]:
+        """The pretrained branch's output per image (None without a branch; a one-line error string for an
+        image it could not score, so that one bad image costs one record)."""
+        if self.branch is None:
+            return [None] * len(decoded)
+        try:
+            return list(self.branch.score([d.rgb for d in decoded]))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:
+            if len(decoded) == 1:
+                return [_one_line("pretrained branch failed")]
+        out: list[Any] = []
+        for d in decoded:
+            try:
+                out.append(self.branch.score([d.rgb])[0])
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:
+                out.append(_one_line(f"pretrained branch failed: {type(e).__name__}: {e}"))
+        return out
+
     def _result(self, path: Optional[str], decoded: DecodedImage, cmap: CellMap, seconds: float,
-                provenance: Optional[dict[str, Any]]) -> ScanResult:
+                provenance: Optional[dict[str, Any]], branch_out: Any = None) -> ScanResult:
         # the verdict is taken on the score as reported (6 decimals), so that a record's score and label agree
         # and a threshold calibrated on reported scores flags exactly what it flagged in calibration
-        score = round(self.score_rule(cmap.fake_logit), SCORE_DECIMALS)
+        patch_score = round(self.score_rule(cmap.fake_logit), SCORE_DECIMALS)
+        score, branches = patch_score, None
+        if self.branch is not None or self.branch_note is not None:
+            from forensics.pretrained.fused import fuse
+
+            score, branches = fuse(self, patch_score, branch_out, decoded.width, decoded.height)
         probs = cmap.probabilities
         i, j = np.unravel_index(int(np.argmax(probs)), probs.shape)
         summary = {
@@ -244,6 +323,8 @@ class Detector:
             "max_cell_box": list(cmap.cell_box(int(i), int(j), decoded.height, decoded.width)),
         }
         notes = list(decoded.notes)
+        if self.branch_note:
+            notes.append(self.branch_note)
         side = min(decoded.height, decoded.width)
         if side < self.preprocessing.min_side:
             notes.append(f"image smaller than {self.preprocessing.min_side} px: padded, score is weak evidence")
@@ -256,11 +337,26 @@ class Detector:
             rendered = rendered_graphic_note(decoded.rgb)
             if rendered:
                 notes.append(rendered)
+        label = self.verdict(score)
+        declared = declared_generated(provenance)
+        if declared:
+            notes.append(f"{PROVENANCE_PREFIX} the file declares it was generated ({declared}); flagged fake whatever "
+                         f"the pixel score")
+            label = LABEL_FAKE
         return ScanResult(
-            path=path, score=score, label=LABEL_FAKE if score >= self.threshold else LABEL_REAL,
+            path=path, score=score, label=label,
             threshold=self.threshold, model=self.model_id, width=decoded.width, height=decoded.height,
             sha256=decoded.sha256, heatmap=summary, provenance=provenance, notes=tuple(notes),
-            file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4))
+            file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4), branches=branches)
+
+    def verdict(self, score: float) -> str:
+        """fake at or above the threshold; real under `real_below` (or under the threshold when the model
+        has no such band); uncertain in between."""
+        if score >= self.threshold:
+            return LABEL_FAKE
+        if self.real_below is not None and score >= min(self.real_below, self.threshold):
+            return LABEL_UNCERTAIN
+        return LABEL_REAL
 
     def threshold_profiles(self) -> dict[str, float]:
         """Thresholds this model was calibrated for on one kind of real photo, e.g. {"portraits": 0.69}:
@@ -275,6 +371,8 @@ class Detector:
     def near_miss_note(self, score: float) -> Optional[str]:
         """A note for a score under the verdict threshold but at or over the threshold that every real
         calibration source except the strictest would set on its own; None otherwise."""
+        if self.branch is not None:  # the patch model's per-source calibration does not describe fused scores
+            return None
         runner_up = runner_up_threshold(self.config.get("calibration"), self.threshold)
         if runner_up is None or not runner_up[0] <= score < self.threshold:
             return None
@@ -338,17 +436,21 @@ class Detector:
                 raise
             except Exception as e:
                 maps = [_one_line(f"scoring failed: {type(e).__name__}: {e}")] * len(ok)
-            it = iter(maps)
+            branch_outs = self._branch_outputs(ok)
+            it, bit = iter(maps), iter(branch_outs)
             for p, d, err, t0 in pending:
                 if d is None:
                     yield self._error(p, err or "unknown error")
                     continue
-                cmap = next(it)
+                cmap, bout = next(it), next(bit)
                 if isinstance(cmap, str):
                     yield self._error(p, cmap)
                     continue
+                if isinstance(bout, str):
+                    yield self._error(p, bout)
+                    continue
                 prov = provenance_for(p, provenance)
-                yield self._result(p, d, cmap, time.perf_counter() - t0, prov)
+                yield self._result(p, d, cmap, time.perf_counter() - t0, prov, bout)
             pending.clear()
 
         for item in images:
@@ -371,7 +473,14 @@ class Detector:
 
     def describe(self) -> dict[str, Any]:
         rf, stride, _ = self._geometry
-        return {"model": self.model_id, "arch": self.config.get("arch"), "receptive_field": rf,
+        fused = None
+        if self.fused_config is not None:
+            fused = {"patch_model": self.patch_model_id, "patch_threshold": self.patch_threshold,
+                     "pretrained_branch": "clip-vit-b16 " + self.fused_config["clip"]["features"].get("view", "")
+                     if self.branch is not None else None,
+                     "branch_note": self.branch_note,
+                     "combiner": self.combiner.to_dict() if self.combiner is not None else None}
+        return {"model": self.model_id, "fused": fused, "arch": self.config.get("arch"), "receptive_field": rf,
                 "stride": stride, "threshold": self.threshold, "threshold_profiles": self.threshold_profiles(),
                 "temperature": self.temperature,
                 "aggregation": self.score_rule.name, "score_scaling": self.score_rule.to_config()["score_scaling"],

@@ -8,6 +8,11 @@ from typing import Any, Iterable, Optional
 
 LABEL_FAKE = "fake"
 LABEL_REAL = "real"
+# between a model's "real below" score and its fake threshold: the evidence supports neither verdict
+LABEL_UNCERTAIN = "uncertain"
+# Start of the note on an image flagged fake because the file itself declares it was generated
+# (a strong provenance signal: C2PA generation claim, generator parameters, IPTC trainedAlgorithmicMedia, ...)
+PROVENANCE_PREFIX = "provenance:"
 LABEL_ERROR = "error"
 # Start of the note on a real verdict whose score only the strictest real calibration source keeps under
 # the threshold (`Detector.near_miss_note`); `forensics scan` prints "near threshold", audits count them.
@@ -19,6 +24,11 @@ GRAPHIC_PREFIX = "looks rendered:"
 
 def _has_note(notes: Optional[Iterable[Any]], prefix: str) -> bool:
     return any(isinstance(n, str) and n.startswith(prefix) for n in notes or ())
+
+
+def flagged_by_provenance(notes: Optional[Iterable[Any]]) -> bool:
+    """Whether a record was flagged fake on the file's own declaration of generation."""
+    return _has_note(notes, PROVENANCE_PREFIX)
 
 
 def is_near_miss(notes: Optional[Iterable[Any]]) -> bool:
@@ -52,6 +62,8 @@ class ScanResult:
     mtime: Optional[float] = None
     seconds: Optional[float] = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # a fused detector's per-branch scores: {"patch": {...}, "clip": {...}} (None for a patch model alone)
+    branches: Optional[dict[str, Any]] = None
 
     @property
     def is_fake(self) -> bool:

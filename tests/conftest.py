@@ -43,7 +43,7 @@ def photo_files(tmp_path_factory, photos) -> list[Path]:
 def detector():
     from forensics import Detector
 
-    return Detector.load(device="cpu")
+    return Detector.load("patch", device="cpu")  # the patch model the fused default builds on
 
 
 @pytest.fixture

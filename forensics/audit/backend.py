@@ -113,6 +113,7 @@ class OnnxDetector(Detector):
         import onnxruntime as ort
 
         super().__init__(det.model, det.config, device=torch.device("cpu"), source=det.source)
+        self.adopt_fusion(det)  # a fused detector keeps its pretrained branch, combiner and threshold
         self.model_id = det.model_id
         self.threshold = det.threshold
         opts = ort.SessionOptions()

@@ -26,19 +26,23 @@ def fail(msg: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def load_detector(model: Optional[str], device: str, threshold: Optional[float] = None,
-                  profile: Optional[str] = None):
+                  profile: Optional[str] = None, clip: Optional[str] = None):
     """Load a Detector or exit 2 with one clear line; `threshold` or a threshold `profile` (not both)
-    replaces its verdict threshold."""
+    replaces its verdict threshold. A fused model whose pretrained file is missing loads with its patch
+    model alone, and a warning says so on stderr."""
     from forensics.checkpoint import CheckpointError
     from forensics.detector import Detector
+    from forensics.pretrained.clip_file import PretrainedFileError
 
     if threshold is not None and profile is not None:
         fail("--threshold and --profile both set the verdict threshold; give one")
     try:
-        det = Detector.load(model, device=device)
+        det = Detector.load(model, device=device, clip=clip)
+        if det.branch_note:
+            warn(f"warning: {det.branch_note}")
         if profile is not None:
             det.use_profile(profile)
-    except (CheckpointError, ValueError, RuntimeError) as e:
+    except (CheckpointError, ValueError, RuntimeError, PretrainedFileError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:

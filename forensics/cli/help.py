@@ -21,8 +21,8 @@ from typer.core import TyperCommand, TyperGroup
 
 # (section title, commands in the order shown); commands missing here are listed last
 COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Commands", ("scan", "audit", "report", "inspect", "models", "demo")),
-    ("Training and research", ("generate", "train", "eval", "calibrate", "average", "import-backbone",
+    ("Commands", ("scan", "audit", "report", "inspect", "models", "fetch-clip", "demo")),
+    ("Training and research", ("generate", "train", "train-fused", "eval", "calibrate", "average", "import-backbone",
                                "fit-head", "analyze")),
 )
 

@@ -38,9 +38,11 @@ SHORT_HELP = {
     "report": "Score real and fake folders; write one HTML report.",
     "inspect": "Provenance: metadata, C2PA, watermarks of one file.",
     "models": "Detector architectures and shipped weights.",
+    "fetch-clip": "Download the CLIP encoder the fused default uses (once).",
     "demo": "Make a demo folder, scan it and write a report.",
     "generate": "Sample a fake image set from a bundled generator.",
     "train": "Train a patch classifier (resumable).",
+    "train-fused": "Build a fused detector (patch + CLIP probe) from a recipe.",
     "eval": "AP, accuracy, TPR at low FPR and calibration per fake set.",
     "calibrate": "Set the threshold for a target false-positive rate.",
     "average": "Average detectors of one architecture (a model soup).",
@@ -53,12 +55,13 @@ SHORT_HELP = {
 def _register() -> None:
     # One line per command module; each module exposes a plain function.
     from forensics.cli import (analyze_cmd, audit_cmd, average_cmd, demo_cmd, generate_cmd, inspect_cmd,
-                               models_cmd, report_cmd, scan_cmd, train_cmd)
+                               models_cmd, pretrained_cmd, report_cmd, scan_cmd, train_cmd)
 
     commands = {
         "scan": scan_cmd.scan, "audit": audit_cmd.audit, "report": report_cmd.report,
-        "inspect": inspect_cmd.inspect, "models": models_cmd.models, "demo": demo_cmd.demo,
-        "generate": generate_cmd.generate, "train": train_cmd.train, "eval": train_cmd.evaluate,
+        "inspect": inspect_cmd.inspect, "models": models_cmd.models, "fetch-clip": pretrained_cmd.fetch_clip,
+        "demo": demo_cmd.demo,
+        "generate": generate_cmd.generate, "train": train_cmd.train, "train-fused": pretrained_cmd.train_fused, "eval": train_cmd.evaluate,
         "calibrate": train_cmd.calibrate, "average": average_cmd.average,
         "import-backbone": train_cmd.import_backbone, "fit-head": train_cmd.fit_head,
         "analyze": analyze_cmd.analyze,

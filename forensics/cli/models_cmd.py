@@ -24,11 +24,26 @@ def models(
             rf, stride, _ = m.geometry()
             row.update(receptive_field=rf or "whole image", stride=stride or "-", parameters=parameter_count(m))
         archs.append(row)
+    from forensics.detector import DEFAULT_MODEL, FUSED_FORMAT
+    from forensics.pretrained import clip_file
+
+    clip_ok, clip_where = clip_file.status()
+    pretrained = {"name": "clip-vit-b16-int8", "present": clip_ok,
+                  ("path" if clip_ok else "problem"): clip_where}
     shipped = []
     for name, path in shipped_models().items():
         cfg = json.loads((path / "config.json").read_text())
+        if cfg.get("format") == FUSED_FORMAT:
+            feats = cfg["clip"]["features"]
+            shipped.append({"name": name, "default": name == DEFAULT_MODEL, "model_id": cfg.get("model_id"),
+                            "kind": "fused", "patch_model": cfg.get("patch_model"),
+                            "clip_features": feats, "combiner": cfg.get("combiner"),
+                            "threshold": cfg.get("threshold"), "real_below": cfg.get("real_below"),
+                            "pretrained_present": clip_ok, "path": str(path)})
+            continue
         rule = ScoreRule.from_config(cfg)
-        shipped.append({"name": name, "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
+        shipped.append({"name": name, "default": name == DEFAULT_MODEL, "kind": "patch",
+                        "model_id": cfg.get("model_id"), "arch": cfg.get("arch"),
                         "input_filter": cfg.get("input_filter"), "head_hidden": cfg.get("head_hidden") or 0,
                         "threshold": cfg.get("threshold"),
                         "threshold_profiles": threshold_profiles(cfg.get("calibration")),
@@ -47,19 +62,31 @@ def models(
     except Exception:
         pass
     if json_out:
-        typer.echo(json.dumps({"architectures": archs, "detectors": shipped, "generators": gens}, indent=2))
+        typer.echo(json.dumps({"detectors": shipped, "pretrained": pretrained, "architectures": archs,
+                               "generators": gens}, indent=2))
         return
-    typer.echo("Detector architectures:")
-    for a in archs:
-        extra = f"  rf={a['receptive_field']} stride={a['stride']} params={a['parameters']:,}" if details else ""
-        typer.echo(f"  {a['name']}{extra}")
-    typer.echo("Shipped detector weights:")
+    typer.echo("Shipped detectors:")
     for s in shipped:
-        typer.echo(f"  {s['name']}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
+        mark = " (default)" if s["default"] else ""
+        if s["kind"] == "fused":
+            f = s["clip_features"]
+            blocks = "mean of patch tokens of blocks " + ",".join(map(str, f["mean_blocks"])) + (
+                " + CLS of blocks " + ",".join(map(str, f["cls_blocks"])) if f["cls_blocks"] else "")
+            typer.echo(f"  {s['name']}{mark}: {s['model_id']} (fused: patch model '{s['patch_model']}' + linear probe on "
+                       f"CLIP ViT-B/16 {blocks}, view {f['view']}; fake at P(fake) >= {s['threshold']}, "
+                       f"real below {s['real_below']}, uncertain between)")
+            continue
+        typer.echo(f"  {s['name']}{mark}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
                    + (f"MLP head {s['head_hidden']}, " if s["head_hidden"] else "")
                    + f"image score {s['aggregation']}"
                    + (" Platt-rescaled" if s["score_scaling"] else "") + f", threshold {s['threshold']}"
                    + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items()) + ")")
+    typer.echo("Pretrained encoder (for fused detectors):")
+    typer.echo(f"  CLIP ViT-B/16 INT8 ONNX: {'present, ' + clip_where if clip_ok else 'MISSING: ' + clip_where}")
+    typer.echo("Detector architectures (forensics train --arch):")
+    for a in archs:
+        extra = f"  rf={a['receptive_field']} stride={a['stride']} params={a['parameters']:,}" if details else ""
+        typer.echo(f"  {a['name']}{extra}")
     if gens:
         typer.echo("Bundled generators:")
         for g in gens:

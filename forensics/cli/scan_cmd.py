@@ -19,6 +19,8 @@ def scan(
     heatmap_dir: Optional[Path] = typer.Option(None, "--heatmap-dir", help="Write a heatmap overlay PNG per image here."),
     model: Optional[str] = typer.Option(None, "--model", help="Model directory or shipped model name (default: embedded)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    clip: Optional[str] = typer.Option(None, "--clip", help="Path of the CLIP encoder file for the fused default "
+                                       "(else $FORENSICS_CLIP_ONNX or the cache that `forensics fetch-clip` fills)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Override the model's decision threshold."),
     profile: Optional[str] = typer.Option(
         None, "--profile",
@@ -37,7 +39,7 @@ def scan(
     from forensics.cli.checks import check_scan_args
 
     check_scan_args(paths, threshold=threshold, profile=profile, heatmap_dir=heatmap_dir)  # before the model loads
-    det = load_detector(model, device, threshold, profile)
+    det = load_detector(model, device, threshold, profile, clip)
     n_ok = n_fake = 0
     try:
         results = det.scan_many([str(p) for p in paths], batch_size=batch_size, provenance=provenance,
@@ -60,7 +62,10 @@ def scan(
                 extra = "" if r.stable is None else ("  stable" if r.stable else "  UNSTABLE")
                 extra += "  near threshold" if is_near_miss(r.notes) else ""
                 extra += "  looks rendered, not photographed" if looks_rendered(r.notes) else ""
-                typer.echo(f"{display_path(r.path)}\t{r.label.upper()}\tP(fake)={r.score:.3f}{extra}")
+                typer.echo(f"{display_path(r.path)}\t{r.label.upper()}\tP(fake)={r.score:.3f} "
+                           f"(threshold {r.threshold:.3f}{_branch_text(r)}){extra}")
+                for note in r.notes:
+                    typer.echo(f"  note: {note}")
     except Exception as e:  # unexpected: one line unless --debug
         if debug:
             raise
@@ -69,6 +74,14 @@ def scan(
     if n_ok == 0:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_FLAGGED if n_fake and not exit_zero else EXIT_OK)
+
+
+def _branch_text(r) -> str:
+    """'; patch 0.412, clip 0.973' for a fused verdict; empty for a patch model alone."""
+    b = r.branches or {}
+    if not b.get("clip"):
+        return ""
+    return f"; patch {b['patch']['score']:.3f}, clip {b['clip']['score']:.3f}"
 
 
 def display_path(path: Optional[str]) -> str:

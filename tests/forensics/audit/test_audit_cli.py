@@ -77,7 +77,7 @@ def test_cli_audit_profile_sets_the_threshold_and_one_file_never_mixes_two(mixed
     shipped threshold is refused with one line (exit 2) and left as it was; an unknown profile is one line."""
     from forensics.detector import shipped_models
 
-    portraits = json.loads((shipped_models()["default"] / "config.json").read_text())["calibration"]["profiles"][
+    portraits = json.loads((shipped_models()["patch"] / "config.json").read_text())["calibration"]["profiles"][
         "portraits"]["threshold"]
     out, err = tmp_path / "p.jsonl", tmp_path / "p.err"
     forkserver.start(["audit", str(mixed_folder), "--out", str(out), "--profile", "portraits", "--exit-zero",

@@ -82,14 +82,16 @@ def test_both_shipped_models_scan_and_are_listed(photo_files):
     """`--model fast` is a shipped model of its own (another architecture, its own threshold)."""
     from forensics.detector import shipped_models
 
-    assert {"default", "fast"} <= set(shipped_models())
-    a, b = run("scan", "--json", photo_files[0]), run("scan", "--json", "--model", "fast", photo_files[0])
+    assert {"patch", "fast"} <= set(shipped_models())
+    a, b = run("scan", "--json", "--model", "patch", photo_files[0]), run("scan", "--json", "--model", "fast", photo_files[0])
     ra, rb = json.loads(a.stdout), json.loads(b.stdout)
     assert ra["model"] != rb["model"] and ra["threshold"] != rb["threshold"]
     listed = {d["name"]: d for d in json.loads(run("models", "--json").stdout)["detectors"]}
-    assert listed["fast"]["model_id"] == rb["model"] and listed["default"]["model_id"] == ra["model"]
-    assert listed["fast"]["arch"] != listed["default"]["arch"]
-    for name, d in listed.items():  # each lists the image-score rule its scores are made with
+    assert listed["fast"]["model_id"] == rb["model"] and listed["patch"]["model_id"] == ra["model"]
+    assert listed["fast"]["arch"] != listed["patch"]["arch"]
+    for name, d in listed.items():  # each patch model lists the image-score rule its scores are made with
+        if d["kind"] != "patch":
+            continue
         cfg = json.loads((shipped_models()[name] / "config.json").read_text())
         assert d["aggregation"].split(":")[0] == cfg.get("aggregation", "mean_prob")
 
@@ -115,8 +117,11 @@ def test_scan_marks_a_real_verdict_near_threshold(detector, photo_files, tmp_pat
     assert score < 1.0
     strict = _calibrated_near(detector, score, tmp_path / "model")
     plain = run("scan", "--model", tmp_path / "model", photo_files[0], photo_files[1])
-    first, second = plain.stdout.splitlines()
+    first, second = [line for line in plain.stdout.splitlines() if not line.startswith("  note: ")]
     assert "\tREAL\t" in first and first.endswith("near threshold") and plain.returncode == 0
+    assert f"(threshold {strict:.3f})" in first
+    # the notes the JSON record carries are shown under the verdict line
+    assert "  note: near threshold:" in plain.stdout
     rec = json.loads(run("scan", "--json", "--model", tmp_path / "model", photo_files[0]).stdout)
     assert rec["label"] == "real" and rec["threshold"] == strict
     assert any(n.startswith("near threshold:") and "real:strict" in n for n in rec["notes"])
@@ -133,8 +138,10 @@ def test_scan_marks_a_fake_verdict_on_a_rendered_graphic(tmp_path):
     wheel = tmp_path / "wheel.png"
     shutil.copy(Path(skimage.__file__).parent / "data" / "color.png", wheel)
     plain = run("scan", wheel)
-    assert "\tFAKE\t" in plain.stdout and plain.stdout.rstrip().endswith("looks rendered, not photographed")
-    rec = json.loads(run("scan", "--json", wheel).stdout)
+    verdict = [line for line in plain.stdout.splitlines() if not line.startswith("  note: ")]
+    assert "\tFAKE\t" in verdict[0] and verdict[0].endswith("looks rendered, not photographed")
+    assert "  note: looks rendered:" in plain.stdout
+    rec = json.loads(run("scan", "--json", "--model", "patch", wheel).stdout)
     assert rec["label"] == "fake" and any(n.startswith("looks rendered:") for n in rec["notes"])
 
 
@@ -177,12 +184,13 @@ def test_the_shipped_default_has_a_portrait_profile_below_its_threshold_and_list
     """The card publishes `portraits` with the default (the strictest threshold of the face sources)."""
     from forensics.detector import shipped_models
 
-    cfg = json.loads((shipped_models()["default"] / "config.json").read_text())
+    cfg = json.loads((shipped_models()["patch"] / "config.json").read_text())
     portraits = cfg["calibration"]["profiles"]["portraits"]
     face_thresholds = [cfg["calibration"]["per_source_threshold"][s] for s in portraits["sources"]]
     assert portraits["threshold"] == max(face_thresholds) < cfg["threshold"]
-    rec = json.loads(run("scan", "--json", "--exit-zero", "--profile", "portraits", photo_files[0]).stdout)
+    rec = json.loads(run("scan", "--json", "--exit-zero", "--model", "patch", "--profile", "portraits",
+                         photo_files[0]).stdout)
     assert rec["threshold"] == portraits["threshold"]
     listed = {d["name"]: d for d in json.loads(run("models", "--json").stdout)["detectors"]}
-    assert listed["default"]["threshold_profiles"] == {"portraits": portraits["threshold"]}
+    assert listed["patch"]["threshold_profiles"] == {"portraits": portraits["threshold"]}
     assert f"--profile portraits: {portraits['threshold']}" in run("models").stdout

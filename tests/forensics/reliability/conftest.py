@@ -24,5 +24,5 @@ def shared_detector(monkeypatch, detector):
     """In-process CLI runs reuse the session's loaded (real) default model: loading it is the slow part."""
     from forensics.detector import Detector
 
-    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto": detector))
+    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto", clip=None: detector))
     return detector

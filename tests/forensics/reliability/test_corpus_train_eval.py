@@ -112,7 +112,7 @@ def test_cli_eval_on_corpus_folder(corpus, tmp_path, monkeypatch, detector):
     from forensics.cli.main import app
     from forensics.detector import Detector
 
-    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto": detector))
+    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto", clip=None: detector))
     root, cases = corpus
     fakes = _fake_folder(root, tmp_path)
     out = tmp_path / "results.json"
@@ -139,7 +139,7 @@ def test_cli_eval_fake_set_with_no_readable_file(corpus, tmp_path, monkeypatch, 
     from forensics.cli.main import app
     from forensics.detector import Detector
 
-    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto": detector))
+    monkeypatch.setattr(Detector, "load", classmethod(lambda cls, model=None, device="auto", clip=None: detector))
     root, cases = corpus
     bad = _unreadable_folder(cases, tmp_path / "bad")
     good = _fake_folder(root, tmp_path)

@@ -1,0 +1,162 @@
+"""Image features from CLIP token states: which blocks, which tokens, and a resumable on-disk store.
+
+A `FeatureSpec` names the blocks whose patch-token mean and whose CLS token make an image's feature
+vector (concatenated in that order). The mean of patch tokens is what makes the coarse heatmap exact:
+a linear probe on the mean of tokens is the mean of the probe applied to each token
+(`forensics.pretrained.probe`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from forensics.pretrained.clip_encoder import WIDTH, ClipEncoder, make_view
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Blocks whose mean patch token (`mean_blocks`) and CLS token (`cls_blocks`) form the features."""
+
+    mean_blocks: tuple[int, ...]
+    cls_blocks: tuple[int, ...] = ()
+    view: str = "resize224"
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.mean_blocks) | set(self.cls_blocks)))
+
+    @property
+    def dim(self) -> int:
+        return WIDTH * (len(self.mean_blocks) + len(self.cls_blocks))
+
+    def name(self) -> str:
+        parts = []
+        if self.mean_blocks:
+            parts.append("mean" + ",".join(map(str, self.mean_blocks)))
+        if self.cls_blocks:
+            parts.append("cls" + ",".join(map(str, self.cls_blocks)))
+        return "+".join(parts) + f"@{self.view}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean_blocks": list(self.mean_blocks), "cls_blocks": list(self.cls_blocks), "view": self.view}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
+        return cls(mean_blocks=tuple(int(b) for b in d.get("mean_blocks", ())),
+                   cls_blocks=tuple(int(b) for b in d.get("cls_blocks", ())), view=str(d.get("view", "resize224")))
+
+    def summarise(self, hidden: dict[int, np.ndarray]) -> np.ndarray:
+        """{block: (N, 197, 768)} -> (N, dim) feature vectors."""
+        cols = [hidden[b][:, 1:].mean(axis=1) for b in self.mean_blocks]
+        cols += [hidden[b][:, 0] for b in self.cls_blocks]
+        return np.concatenate(cols, axis=1)
+
+    def columns_in(self, stored: "FeatureSpec") -> np.ndarray:
+        """Indices of this spec's features within a stored feature matrix laid out by `stored`."""
+        idx = []
+        for blocks, kind in ((self.mean_blocks, "mean"), (self.cls_blocks, "cls")):
+            for b in blocks:
+                have = stored.mean_blocks if kind == "mean" else stored.cls_blocks
+                if b not in have:
+                    raise KeyError(f"stored features lack {kind} of block {b}")
+                offset = (list(have).index(b) + (0 if kind == "mean" else len(stored.mean_blocks))) * WIDTH
+                idx.append(np.arange(offset, offset + WIDTH))
+        return np.concatenate(idx)
+
+
+class FeatureStore:
+    """Features of many files under one view and one perturbation, in npz chunks; resumable: files
+    already stored are skipped, and a chunk is written whole (temp file + rename) or not at all."""
+
+    def __init__(self, folder: Path, spec: FeatureSpec, condition: str) -> None:
+        self.folder = Path(folder)
+        self.spec = spec
+        self.condition = condition
+        meta = {"spec": spec.to_dict(), "condition": condition}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta_path = self.folder / "meta.json"
+        if meta_path.exists():
+            have = json.loads(meta_path.read_text())
+            if have != meta:
+                raise ValueError(f"{self.folder} holds features of {have}, not {meta}")
+        else:
+            meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+    def _chunks(self) -> list[Path]:
+        return sorted(self.folder.glob("chunk-*.npz"))
+
+    def load(self) -> tuple[list[str], np.ndarray]:
+        """(keys, (n, dim) float32 features) of everything stored."""
+        keys: list[str] = []
+        feats = []
+        for c in self._chunks():
+            with np.load(c, allow_pickle=False) as z:
+                keys += [str(k) for k in z["keys"]]
+                feats.append(z["feats"].astype(np.float32))
+        return keys, (np.concatenate(feats) if feats else np.zeros((0, self.spec.dim), np.float32))
+
+    def stored_keys(self) -> set[str]:
+        out: set[str] = set()
+        for c in self._chunks():
+            with np.load(c, allow_pickle=False) as z:
+                out.update(str(k) for k in z["keys"])
+        return out
+
+    def _write(self, keys: list[str], feats: np.ndarray) -> None:
+        n = len(self._chunks())
+        path = self.folder / f"chunk-{n:05d}.npz"
+        tmp = self.folder / f".chunk-{n:05d}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), feats=feats.astype(np.float16))
+        tmp.replace(path)
+
+    def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
+                batch: int = 16, chunk: int = 128, progress: Optional[Callable[[int], None]] = None) -> int:
+        """Compute and store features of (key, load_rgb) items not stored yet; returns how many were added.
+        `load_rgb` returns the image as it should be viewed (already perturbed); a loader that raises is skipped."""
+        done = self.stored_keys()
+        keys: list[str] = []
+        feats: list[np.ndarray] = []
+        batch_keys: list[str] = []
+        batch_views: list[np.ndarray] = []
+        added = 0
+
+        def run_batch() -> None:
+            nonlocal added
+            if not batch_views:
+                return
+            hidden = encoder.hidden_states(np.stack(batch_views))
+            feats.append(self.spec.summarise(hidden))
+            keys.extend(batch_keys)
+            added += len(batch_keys)
+            if progress:
+                progress(len(batch_keys))
+            batch_keys.clear()
+            batch_views.clear()
+
+        for key, load in items:
+            if key in done:
+                continue
+            try:
+                rgb = load()
+            except Exception as e:  # noqa: BLE001 - one unreadable file costs one entry
+                print(f"skipped {key}: {type(e).__name__}: {e}")
+                continue
+            batch_views.append(make_view(rgb, self.spec.view)[0])
+            batch_keys.append(key)
+            if len(batch_views) >= batch:
+                run_batch()
+            if len(keys) >= chunk:
+                self._write(keys, np.concatenate(feats))
+                keys, feats = [], []
+        run_batch()
+        if keys:
+            self._write(keys, np.concatenate(feats))
+        return added
+
+
+def store_spec(mean_blocks: Sequence[int], cls_blocks: Sequence[int], view: str) -> FeatureSpec:
+    return FeatureSpec(tuple(mean_blocks), tuple(cls_blocks), view)

@@ -1,0 +1,79 @@
+"""A fused detector: the patch model (heatmap, patch score) plus the pretrained CLIP branch, one verdict.
+
+A fused model folder holds `config.json` (format "forensics-fused": which patch model, the CLIP feature
+set, the combiner's weights, the verdict threshold and its calibration record) and `probe.safetensors`.
+`Detector.load` on such a folder loads the patch model and attaches the branch here; when the encoder
+file is missing the detector scores with the patch model alone and every record says so.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from forensics.aggregate import SCORE_DECIMALS
+from forensics.checkpoint import CheckpointError, check_number
+from forensics.pretrained.clip_file import PretrainedFileError
+from forensics.pretrained.combiner import Combiner, sigmoid
+
+BRANCH_MISSING_PREFIX = "pretrained branch unavailable:"
+
+
+def fused_patch_dir(model_dir: Path, cfg: dict[str, Any]) -> Path:
+    """The patch model a fused config names: a folder relative to the fused model, or a shipped name."""
+    from forensics.detector import resolve_model_dir
+
+    ref = cfg.get("patch_model")
+    if not isinstance(ref, str) or not ref:
+        raise CheckpointError(f"{model_dir / 'config.json'}: a fused model needs 'patch_model' (a name or folder)")
+    local = (Path(model_dir) / ref)
+    if (local / "config.json").is_file():
+        return local
+    return resolve_model_dir(ref)
+
+
+def attach_branch(det: Any, model_dir: Path, cfg: dict[str, Any], *, clip: Union[str, Path, None] = None) -> None:
+    """Give a loaded patch detector its fused model's branch, combiner and threshold (in place)."""
+    from forensics.pretrained.branch import ClipBranch
+
+    det.fused_config = cfg
+    try:
+        combiner = Combiner.from_dict(cfg.get("combiner") or {})
+        threshold = check_number(cfg, "threshold", 0.0, 1.0)
+    except (ValueError, CheckpointError) as e:
+        raise CheckpointError(f"{model_dir / 'config.json'}: {e}") from None
+    try:
+        branch = ClipBranch.load(model_dir, cfg.get("clip") or {}, clip_path=clip)
+    except PretrainedFileError as e:
+        det.branch_note = (f"{BRANCH_MISSING_PREFIX} {e}; verdict from the patch model {det.model_id} alone "
+                           f"at its threshold {det.threshold:.6f}")
+        return
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    det.branch, det.combiner = branch, combiner
+    det.threshold = threshold
+    det.real_below = check_number(cfg, "real_below", 0.0, 1.0) if cfg.get("real_below") is not None else None
+    det.model_id = str(cfg.get("model_id") or Path(model_dir).name)
+
+
+def fuse(det: Any, patch_score: float, branch_out: Any, width: int, height: int) -> tuple[float, dict[str, Any]]:
+    """(verdict score, per-branch record) of one image."""
+    patch = {"model": det.patch_model_id, "score": patch_score, "threshold": det.patch_threshold}
+    if branch_out is None or det.combiner is None:
+        return patch_score, {"patch": patch, "clip": None}
+    tokens = branch_out.token_logits
+    r, c = np.unravel_index(int(np.argmax(tokens)), tokens.shape)
+    clip = {"score": round(float(sigmoid(branch_out.logit)), SCORE_DECIMALS),
+            "logit": round(float(branch_out.logit), 4),
+            "max_token_box": list(branch_out.view.token_box(int(r), int(c), width, height))}
+    score = round(float(sigmoid(det.combiner.logit(branch_out.logit, patch_score))), SCORE_DECIMALS)
+    return score, {"patch": patch, "clip": clip}
+
+
+def token_heatmap(det: Any, rgb: np.ndarray) -> Optional[tuple[np.ndarray, Any]]:
+    """The pretrained branch's coarse 14x14 map of per-token P(fake) terms and its view box, or None."""
+    if det.branch is None:
+        return None
+    out = det.branch.score([rgb])[0]
+    return sigmoid(out.token_logits), out.view

