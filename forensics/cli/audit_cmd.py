@@ -39,6 +39,11 @@ def audit(
              "(`forensics models` lists them); an --out made at another threshold is refused."),
     provenance: Optional[bool] = typer.Option(None, "--provenance/--no-provenance",
                                               help="Inspect metadata/credentials/watermarks (default: on when available)."),
+    report: Optional[Path] = typer.Option(None, "--report",
+                                          help="Also write the HTML report of the audit here (as `forensics "
+                                               "report OUT --out REPORT` would), after the audit."),
+    report_top: int = typer.Option(60, "--report-top", min=0,
+                                   help="Records shown with image and heatmap in the --report gallery."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when an image is flagged fake."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
@@ -55,6 +60,14 @@ def audit(
         check_inputs(paths, out, engine=engine, batch_size=batch_size or 1, backend=backend, csv=csv_out)
     except AuditError as e:
         fail(str(e))
+    if report is not None:
+        from forensics.fileio import output_path_problem
+
+        if report.suffix.lower() not in (".html", ".htm"):
+            fail(f"--report must be an .html file, got {report}")
+        problem = output_path_problem(report)
+        if problem:
+            fail(problem)
     if backend == "onnx":
         from forensics.audit.backend import ONNX_MISSING, onnx_available
 
@@ -96,6 +109,11 @@ def audit(
     if not quiet:
         warn(summary.format_text())
         warn(f"results: {out}" + (f", {csv_out}" if csv_out else "") + f", summary: {summary.summary_path}")
+    if report is not None and summary.records:
+        from forensics.cli.report_cmd import write_audit_html
+
+        write_audit_html(out, report, top=report_top, model=model, device=device,
+                         detector=detector, quiet=quiet, echo_path=False)
     n_ok = summary.records - summary.n_errors
     if n_ok == 0:  # nothing readable (an empty folder, only other file types, only unreadable files)
         ignored = summary.ignored.get("count", 0)
