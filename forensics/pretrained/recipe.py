@@ -167,11 +167,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
 
     # the combiner learns from families and real photos the patch model never trained on
-    patch_unseen = set(cfg.get("patch_unseen_families", []))
-    patch_unseen_reals = set(cfg.get("patch_unseen_real_sources", []))
-    fit_rows = np.isfinite(clip_oof) & np.isfinite(patch) & (
-        ((rows.label == 1) & np.isin(rows.family, list(patch_unseen))) |
-        ((rows.label == 0) & np.isin(rows.source, list(patch_unseen_reals))))
+    patch_unseen = list(cfg.get("patch_unseen_sources", []))
+    fit_rows = np.isfinite(clip_oof) & np.isfinite(patch) & np.isin(rows.source, patch_unseen)
     if fit_rows.sum() and len(set(rows.label[fit_rows])) == 2:
         combiner = fit_combiner(clip_oof[fit_rows], patch[fit_rows], rows.label[fit_rows],
                                 balanced_weights(rows.label[fit_rows], rows.source[fit_rows]))
@@ -216,7 +213,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
                         "fpr_per_source": per_source, "date": _dt.date.today().isoformat()},
         "training": {"recipe": str(config_path), "sources": [
             {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin}
-            for s in sources], "conditions": conditions},
+            for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen},
     }
     atomic_write_json(out_dir / "figures.json", figures)
     atomic_write_json(out_dir / "config.json", model_cfg)

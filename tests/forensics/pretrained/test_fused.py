@@ -1,0 +1,102 @@
+"""A fused detector end to end: real patch model, real CLIP encoder, a probe written to disk."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from forensics.detector import Detector
+from forensics.pretrained import clip_file
+from forensics.pretrained.combiner import Combiner, sigmoid
+from forensics.pretrained.features import FeatureSpec
+from forensics.pretrained.fused import BRANCH_MISSING_PREFIX
+from forensics.pretrained.probe import LinearProbe
+
+SPEC = FeatureSpec((3,), (3,), "resize224")
+
+
+@pytest.fixture()
+def fused_dir(tmp_path):
+    """A fused model folder over the shipped patch model, with a probe of small random weights."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "fused"
+    d.mkdir()
+    LinearProbe(SPEC, np.zeros(SPEC.dim, np.float32), np.full(SPEC.dim, 4.0, np.float32),
+                rng.normal(scale=0.05, size=SPEC.dim).astype(np.float32), 0.1).save(d / "probe.safetensors")
+    cfg = {"format": "forensics-fused", "format_version": 1, "model_id": "fused-test", "patch_model": "patch",
+           "clip": {"features": SPEC.to_dict(), "probe": "probe.safetensors"},
+           "combiner": {"w_clip": 1.0, "w_patch": 0.5, "bias": -0.2}, "threshold": 0.9, "real_below": 0.2}
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def test_records_keep_each_branch_and_fuse_them(fused_dir, photo_files, clip_path):
+    det = Detector.load(fused_dir, device="cpu", clip=clip_path)
+    assert det.branch is not None and det.model_id == "fused-test" and det.threshold == 0.9
+    recs = list(det.scan_many(photo_files[:3], batch_size=3, provenance=False))
+    for r in recs:
+        patch, clip = r.branches["patch"], r.branches["clip"]
+        assert patch["model"] == det.patch_model_id and 0 <= patch["score"] <= 1
+        want = sigmoid(Combiner(1.0, 0.5, -0.2).logit(clip["logit"], patch["score"]))
+        assert r.score == pytest.approx(float(want), abs=2e-4)
+        x0, y0, x1, y1 = clip["max_token_box"]
+        assert 0 <= x0 < x1 <= r.width and 0 <= y0 < y1 <= r.height
+        assert r.label == det.verdict(r.score)
+    # a record does not depend on the batch it was scored in
+    alone = det.scan(photo_files[1], provenance=False)
+    assert alone.score == recs[1].score and alone.branches == recs[1].branches
+    # the heatmap stays the patch model's
+    assert det.heatmap(photo_files[0]).shape == Detector.load("patch", device="cpu").heatmap(photo_files[0]).shape
+
+
+def test_without_the_encoder_file_it_says_so_and_scores_with_the_patch_model(fused_dir, photo_files, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv(clip_file.ENV_VAR, str(tmp_path / "nowhere.onnx"))
+    det = Detector.load(fused_dir, device="cpu")
+    patch = Detector.load("patch", device="cpu")
+    assert det.branch is None and det.branch_note.startswith(BRANCH_MISSING_PREFIX)
+    r = det.scan(photo_files[0], provenance=False)
+    assert r.score == patch.scan(photo_files[0], provenance=False).score
+    assert r.threshold == patch.threshold and r.branches["clip"] is None
+    assert any(n.startswith(BRANCH_MISSING_PREFIX) and "fetch-clip" in n for n in r.notes)
+
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+
+    res = CliRunner().invoke(app, ["scan", "--exit-zero", "--model", str(fused_dir), str(photo_files[0])])
+    assert res.exit_code == 0
+    assert "warning: pretrained branch unavailable" in res.stderr and "forensics fetch-clip" in res.stderr
+
+
+def test_three_verdicts_from_the_bands():
+    det = Detector.load("patch", device="cpu")
+    det.threshold, det.real_below = 0.9, 0.3
+    assert [det.verdict(s) for s in (0.1, 0.3, 0.5, 0.9, 0.99)] == ["real", "uncertain", "uncertain", "fake", "fake"]
+    det.threshold = 0.2  # a --threshold under the band: nothing is uncertain
+    assert [det.verdict(s) for s in (0.1, 0.25)] == ["real", "fake"]
+    det.real_below = None
+    assert det.verdict(0.19) == "real"
+
+
+def test_a_file_that_declares_it_was_generated_is_flagged(tmp_path, photos):
+    rgb = next(iter(photos.values()))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, "
+                                "Size: 512x512, Model: v1-5")
+    path = tmp_path / "generated.png"
+    Image.fromarray(rgb).save(path, pnginfo=info)
+    plain = tmp_path / "plain.png"
+    Image.fromarray(rgb).save(plain)
+    det = Detector.load("patch", device="cpu")
+    flagged, same = det.scan(path, provenance=True), det.scan(plain, provenance=True)
+    assert flagged.label == "fake" and flagged.score == same.score  # the pixel score stays what it is
+    assert any(n.startswith("provenance:") and "png_parameters" in n for n in flagged.notes)
+    assert same.label != "fake" or same.score >= det.threshold
+
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+
+    res = CliRunner().invoke(app, ["scan", "--model", "patch", str(path)])
+    assert res.exit_code == 1 and "\tFAKE\t" in res.stdout and "note: provenance:" in res.stdout
