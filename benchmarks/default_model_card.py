@@ -534,9 +534,9 @@ def _rel(run: Path) -> str:
 def recipe_chain(run: Path) -> list[dict]:
     """The training stages behind a run, oldest first, each after the stages it needs: a training stage
     after the one it warm-starts from (training.init_from), a weight average after every model it
-    averages; each with the config file in configs/ that reproduces it."""
+    averages; each with the config file in configs/ (or research/configs/, for trials) that reproduces it."""
     configs = {}
-    for c in sorted((REPO / "configs").glob("**/*.json")):
+    for c in sorted([*(REPO / "configs").glob("**/*.json"), *(REPO / "research" / "configs").glob("**/*.json")]):
         out = json.loads(c.read_text()).get("out")
         if out:
             configs[(REPO / out).resolve()] = c.relative_to(REPO).as_posix()
@@ -592,12 +592,12 @@ def main() -> None:
     ap.add_argument("--publish", action="store_true", help="copy the calibrated model to forensics/weights/<role>")
     ap.add_argument("--out", type=Path, default=REPO / "reports")
     ap.add_argument("--compare", type=Path, default=None,
-                    help="card JSON of another model scored the same way (e.g. reports/previous/default_v4_model.json): "
+                    help="card JSON of another model scored the same way (e.g. research/cards/default_v4_model.json): "
                          "adds a side-by-side table")
     ap.add_argument("--trial", type=Path, action="append", default=[],
                     help="a run tried as a later stage and not kept (e.g. runs/default_v5): scored on the same files")
     ap.add_argument("--earlier-card", type=Path, default=None,
-                    help="an earlier card JSON scored on the same files (e.g. reports/previous/default_v21_model.json): "
+                    help="an earlier card JSON scored on the same files (e.g. research/cards/default_v21_model.json): "
                          "its trials whose weights are not at hand are carried over, marked, once a model scored "
                          "in both is found to have identical figures")
     ap.add_argument("--compare-model", type=Path, default=None,
@@ -983,7 +983,7 @@ def _trials(card: dict) -> list[str]:
           "rule was fixed before trials v41/v42 were scored; the trials before them had to raise both mean APs. A gain "
           "the files cannot resolve does not earn another recipe stage."
           " The card lists the trials whose weights were at hand when it was made; the cards of earlier defaults"
-          " ([previous/README.md](previous/README.md)) list the trials scored against them.", ""]
+          " ([research/cards/README.md](../research/cards/README.md)) list the trials scored against them.", ""]
     if carried_from:
         L[-1:] = ["", "\\* Not scored again by this run: its weights are not committed (remake it with its config: `forensics train` or `forensics average`). "
                   "Its figures come from an earlier run of this script on the same files with the same protocol ("

@@ -1,6 +1,6 @@
 """Would scoring more views of each image at test time help? A diagnostic on the model card's files.
 
-    python benchmarks/screen_test_time_views.py runs/default_v28_average --views flip,up2 --json reports/screening/test_time_views.jsonl
+    python benchmarks/screen_test_time_views.py runs/default_v28_average --views flip,up2 --json research/screening/test_time_views.jsonl
 
 Scores every card image (80 held-back validation files per source, clean and after JPEG 75 + 0.5x of both
 classes) as the run scores it, then again through each test-time view (`flip`: mirrored left-right;
