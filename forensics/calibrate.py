@@ -11,6 +11,9 @@ import numpy as np
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
 from forensics.checkpoint import CONFIG_NAME, atomic_write_json, read_config
+# the threshold-profile helpers read a config's calibration record: they live in forensics.checkpoint (which
+# validates it) and are re-exported here, so checkpoint and detector never import this module
+from forensics.checkpoint import profile_threshold, runner_up_threshold, threshold_profiles  # noqa: F401
 from forensics.evaluate import score_folder
 from forensics.metrics import balanced_weights
 
@@ -25,50 +28,6 @@ def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float) -> float:
     k = int(np.floor(target_fpr * s.size))  # number of reals allowed above the threshold
     t = s[-k - 1] if k < s.size else s[0]
     return float(min(1.0, round(t + 10.0 ** -SCORE_DECIMALS, SCORE_DECIMALS)))
-
-
-def runner_up_threshold(calibration: Optional[dict], threshold: float) -> Optional[tuple[float, str]]:
-    """Where the verdict threshold is the highest of several per-source thresholds (the model card's
-    "max over real sources" rule): (the threshold every other real source would set, the source that
-    sets the verdict threshold). None without such a record, or when `threshold` is not that maximum."""
-    per_source = (calibration or {}).get("per_source_threshold") or {}
-    if len(per_source) < 2:
-        return None
-    (strictest, top), (_, second) = sorted(per_source.items(), key=lambda kv: kv[1], reverse=True)[:2]
-    if abs(float(top) - threshold) > 1e-6 or not float(second) < threshold:
-        return None
-    return float(second), str(strictest)
-
-
-def threshold_profiles(calibration: Optional[dict]) -> dict[str, float]:
-    """Named thresholds a model was calibrated for on one kind of real photo ({name: threshold}), from
-    its calibration record's "profiles" ({name: {"threshold": ..., "sources": [...], "what": ...}});
-    empty when it has none. A profile without a threshold in [0, 1] is a CheckpointError."""
-    import math
-
-    from forensics.checkpoint import CheckpointError
-
-    profiles = (calibration or {}).get("profiles") or {}
-    if not isinstance(profiles, dict):
-        raise CheckpointError("config field 'calibration.profiles' must be an object")
-    out = {}
-    for name, entry in profiles.items():
-        t = entry.get("threshold") if isinstance(entry, dict) else None
-        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
-            raise CheckpointError(f"config field 'calibration.profiles.{name}.threshold' must be a number in "
-                                  f"[0.0, 1.0], got {t!r}")
-        out[str(name)] = float(t)
-    return out
-
-
-def profile_threshold(calibration: Optional[dict], name: str, model_id: str) -> float:
-    """The threshold of profile `name` (`threshold_profiles`); a ValueError naming the profiles there are
-    when `model_id`'s calibration record has no such profile."""
-    profiles = threshold_profiles(calibration)
-    if name not in profiles:
-        have = ", ".join(sorted(profiles)) or "none"
-        raise ValueError(f"model {model_id} has no threshold profile {name!r} (profiles: {have})")
-    return profiles[name]
 
 
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple[float, float]:

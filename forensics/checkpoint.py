@@ -7,7 +7,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from safetensors import SafetensorError
@@ -253,8 +253,6 @@ def validate_config(cfg: dict[str, Any]) -> None:
     if "temperature" in cfg:
         check_number(cfg, "temperature", 1e-3, 1e3)
     if isinstance(cfg.get("calibration"), dict):
-        from forensics.calibrate import threshold_profiles
-
         threshold_profiles(cfg["calibration"])
     pre = cfg.get("preprocessing")
     if pre is None:
@@ -276,3 +274,43 @@ def validate_config(cfg: dict[str, Any]) -> None:
         _int_field(pre, "tile_overlap", 0, tile // 2, "preprocessing.")
     if "min_side" in pre:
         _int_field(pre, "min_side", 1, tile, "preprocessing.")
+
+
+def runner_up_threshold(calibration: Optional[dict], threshold: float) -> Optional[tuple[float, str]]:
+    """Where the verdict threshold is the highest of several per-source thresholds (the model card's
+    "max over real sources" rule): (the threshold every other real source would set, the source that
+    sets the verdict threshold). None without such a record, or when `threshold` is not that maximum."""
+    per_source = (calibration or {}).get("per_source_threshold") or {}
+    if len(per_source) < 2:
+        return None
+    (strictest, top), (_, second) = sorted(per_source.items(), key=lambda kv: kv[1], reverse=True)[:2]
+    if abs(float(top) - threshold) > 1e-6 or not float(second) < threshold:
+        return None
+    return float(second), str(strictest)
+
+
+def threshold_profiles(calibration: Optional[dict]) -> dict[str, float]:
+    """Named thresholds a model was calibrated for on one kind of real photo ({name: threshold}), from
+    its calibration record's "profiles" ({name: {"threshold": ..., "sources": [...], "what": ...}});
+    empty when it has none. A profile without a threshold in [0, 1] is a CheckpointError."""
+    profiles = (calibration or {}).get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise CheckpointError("config field 'calibration.profiles' must be an object")
+    out = {}
+    for name, entry in profiles.items():
+        t = entry.get("threshold") if isinstance(entry, dict) else None
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
+            raise CheckpointError(f"config field 'calibration.profiles.{name}.threshold' must be a number in "
+                                  f"[0.0, 1.0], got {t!r}")
+        out[str(name)] = float(t)
+    return out
+
+
+def profile_threshold(calibration: Optional[dict], name: str, model_id: str) -> float:
+    """The threshold of profile `name` (`threshold_profiles`); a ValueError naming the profiles there are
+    when `model_id`'s calibration record has no such profile."""
+    profiles = threshold_profiles(calibration)
+    if name not in profiles:
+        have = ", ".join(sorted(profiles)) or "none"
+        raise ValueError(f"model {model_id} has no threshold profile {name!r} (profiles: {have})")
+    return profiles[name]

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from forensics.aggregate import SCORE_DECIMALS, ScoreRule
-from forensics.calibrate import profile_threshold, runner_up_threshold, threshold_profiles
-from forensics.checkpoint import (FUSED_FORMAT, CheckpointError, check_number, read_config, read_state,
-                                  require_trained, validate_config)
+from forensics.checkpoint import (FUSED_FORMAT, CheckpointError, check_number, profile_threshold, read_config,
+                                  read_state, require_trained, runner_up_threshold, threshold_profiles,
+                                  validate_config)
 from forensics.decoding import (DEFAULT_MAX_PIXELS, DecodedImage, ImageDecodeError, as_rgb_array,
                                 load_image, sha256_bytes)
 from forensics.device import full_precision, resolve_device

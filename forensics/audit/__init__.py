@@ -210,8 +210,7 @@ def _model_id(model: Optional[str]) -> str:
 
 def _threshold(model: Optional[str], profile: Optional[str]) -> float:
     """The verdict threshold without loading weights (Ray driver): the model config's, or its `profile`'s."""
-    from forensics.calibrate import profile_threshold
-    from forensics.checkpoint import read_config
+    from forensics.checkpoint import profile_threshold, read_config
     from forensics.detector import config_threshold, resolve_model_dir
 
     d = resolve_model_dir(model)
