@@ -23,7 +23,7 @@ def prepare(work: Path, size: int, n_gen: int, native: int, reuse: Path) -> dict
     """Matched sets; samples already made by benchmarks/prepare_default_data.py (same path) are reused."""
     import generators
 
-    from forensics.matched import prepare_generator_set, prepare_real_set, prepare_resized_set
+    from forensics.training.matched import prepare_generator_set, prepare_real_set, prepare_resized_set
 
     def made(name: str) -> Path | None:
         d = reuse / name
@@ -61,7 +61,7 @@ def train_and_score(sets: dict, train_on: str, arch: str, args) -> dict:
     """Train `arch` on one set's fakes vs the real train split; AP on every set's test split."""
     from forensics import Detector
     from forensics.evaluate import evaluate, strip_scores
-    from forensics.train import TrainConfig, train
+    from forensics.training.train import TrainConfig, train
 
     out = args.work / f"run_{train_on}_{arch}"
     t0 = time.time()

@@ -192,7 +192,7 @@ def section_audit(files: list[tuple[Path, str, str]], work: Path, quick: bool) -
 # ---------------------------------------------------------------------------- train
 def section_train(data: Path, work: Path, quick: bool) -> dict[str, Any]:
     from forensics.detector import Detector
-    from forensics.train import TrainConfig, train
+    from forensics.training.train import TrainConfig, train
 
     real = [str(d) for d in sorted((data / "real").iterdir()) if d.is_dir()]
     fake = [str(d) for d in sorted((data / "fake").iterdir()) if d.is_dir()]
@@ -316,7 +316,7 @@ def _audit_md(sec: dict[str, Any]) -> list[str]:
 
 
 def _train_md(sec: dict[str, Any]) -> list[str]:
-    lines = [f"`forensics.train.train`, resnet18_layer3_slim, batch {sec['batch_size']}, {sec['crop']} px crops, "
+    lines = [f"`forensics.training.train.train`, resnet18_layer3_slim, batch {sec['batch_size']}, {sec['crop']} px crops, "
              f"{sec['workers']} loader processes, warm-started from the default with hard-real mining. "
              "Seconds per step include the epoch's (small) validation, so they are upper bounds.", "",
              "| run | epochs | epoch seconds | s/step (upper bound) |", "|---|---|---|---|"]

@@ -113,7 +113,7 @@ def source_images(n: int) -> list[np.ndarray]:
 
 def write_files(root: Path, photos: list[np.ndarray], size: int, n: int) -> Path:
     """`n` square JPEGs (quality 92) of `size` px: centre crop + Lanczos resize."""
-    from forensics.matched import center_square
+    from forensics.training.matched import center_square
 
     folder = root / f"{size}px"
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
 
 Real CelebA faces and every bundled generator's samples go through the same path: centre square,
 Lanczos to the generators' native resolution (32 px; 64 px for a second real set that matches the
-64 px gmm family), bicubic up to 128 px, PNG (forensics.matched).
+64 px gmm family), bicubic up to 128 px, PNG (forensics.training.matched).
 
 Every stage of the recipe trained on 1500 samples per generator except diffusion, which has the
 first 384 (seeds 0-383: the set an early session's preparation left after six batches of its slow
@@ -45,7 +45,7 @@ def main() -> None:
 
     import generators
 
-    from forensics.matched import prepare_generator_set, prepare_real_set
+    from forensics.training.matched import prepare_generator_set, prepare_real_set
     from forensics.rendered import write_graphics
 
     check_not_overfull(args.out / "rendered_graphics", GRAPHICS)

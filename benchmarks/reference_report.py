@@ -5,7 +5,7 @@
 
 Sets (at most --n images each):
 - real `celeba-32to128`: CelebA validation faces through the bundled generators' data path (centre
-  square, Lanczos to 32 px, bicubic to 128 px, PNG; `forensics.matched`): the matched reals;
+  square, Lanczos to 32 px, bicubic to 128 px, PNG; `forensics.training.matched`): the matched reals;
 - real `celeba`: the same CelebA validation JPEGs as published (178x218);
 - real `faces-hq`: real high-resolution face photos;
 - fake: every bundled generator that has shipped weights, sampled with seeds from --seed on (far
@@ -50,7 +50,7 @@ def generator_names() -> list[str]:
 def build_sets(n: int, work: Path, config: dict, *, seed: int, size: int, progress: bool) -> list:
     """The real and fake ImageSets of the reference report (preparing matched sets into `work`)."""
     from forensics.analysis.pipeline import ImageSet
-    from forensics.matched import prepare_generator_set, prepare_real_set
+    from forensics.training.matched import prepare_generator_set, prepare_real_set
 
     data = DATA_REL
     celeba_val = data / "real" / "celeba" / "val"
@@ -125,7 +125,7 @@ def main() -> int:
           file=sys.stderr)
     command = "python benchmarks/reference_report.py " + " ".join(sys.argv[1:])
     notes = [f"Bundled generators sampled with seeds {args.seed}..{args.seed + args.n - 1} and upsampled to "
-             f"{args.size} px with the matched path (forensics.matched); `celeba-32to128` are real CelebA "
+             f"{args.size} px with the matched path (forensics.training.matched); `celeba-32to128` are real CelebA "
              "validation faces through the same path, so those sets differ only in how the face was made.",
              "Development sets keep only the files the detector was not trained on (per its training record)."]
     out_html = args.out / "index.html"

@@ -17,11 +17,11 @@ def make_demo_folder(out: Path, *, fakes_per_generator: int = 3, seed: int = 0, 
     """real/: photographs shipped with scikit-image/scikit-learn; fake/: samples of every bundled generator.
 
     Generator samples are upsampled to 128 px exactly as in the default detector's training recipe
-    (forensics.matched.upsample), since the generators themselves work at 32 px.
+    (forensics.training.matched.upsample), since the generators themselves work at 32 px.
     """
     import generators
 
-    from forensics.matched import upsample
+    from forensics.training.matched import upsample
 
     real_dir, fake_dir = out / "images" / "real", out / "images" / "fake"
     real_dir.mkdir(parents=True, exist_ok=True)

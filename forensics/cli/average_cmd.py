@@ -21,7 +21,7 @@ def average(
 ) -> None:
     """Average the weights of detectors of one architecture fine-tuned from one another; calibrate after."""
     from forensics.aggregate import ScoreRule
-    from forensics.average import average_detectors, read_average_config
+    from forensics.training.average import average_detectors, read_average_config
     from forensics.checkpoint import CheckpointError
 
     if models and config:

@@ -107,7 +107,7 @@ def train(
 ) -> None:
     """Train a patch classifier (resumes when --out already holds a run)."""
     from forensics.checkpoint import CheckpointError
-    from forensics.train import TrainConfig, train as run_training
+    from forensics.training.train import TrainConfig, train as run_training
 
     overrides = dict(real=[str(p) for p in real] if real else None, fake=[str(p) for p in fake] if fake else None,
                      out=str(out) if out else None, arch=arch, input_filter=input_filter,
@@ -235,7 +235,7 @@ def fit_head(
     """Refit a detector's head on whole-image features of its training images, clean and re-encoded
     (the trunk is kept as it is)."""
     from forensics.checkpoint import CheckpointError
-    from forensics.head_fit import HeadFitConfig, run_head_fit
+    from forensics.training.head_fit import HeadFitConfig, run_head_fit
 
     try:
         cfg = HeadFitConfig.from_file(config, out=str(out) if out else None, device=device,
@@ -257,7 +257,7 @@ def import_backbone(
 ) -> None:
     """Write a detector folder whose trunk holds a backbone's pretrained weights, to start training from
     (`forensics train --init-from OUT`); its head is untrained."""
-    from forensics.backbone_import import import_backbone as run_import
+    from forensics.training.backbone_import import import_backbone as run_import
     from forensics.checkpoint import CheckpointError
 
     try:

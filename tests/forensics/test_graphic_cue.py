@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forensics.data import scale_saturation
+from forensics.training.data import scale_saturation
 from forensics.graphic_cue import (DEFAULT_CUE, FEATURE_NAMES, MIN_SIDE, GraphicCue, graphic_features,
                                    shipped_cue)
 from forensics.rendered import KINDS, render_graphic

@@ -139,7 +139,7 @@ def test_neck_starts_as_the_identity_so_a_warm_start_keeps_the_slim_models_outpu
 
 def test_warm_start_from_a_saved_slim_detector_copies_all_but_the_neck(tmp_path):
     from forensics.checkpoint import save_checkpoint
-    from forensics.train import warm_start
+    from forensics.training.train import warm_start
 
     slim = build_model("resnet18_layer1_slim", "residual")
     save_checkpoint(tmp_path, slim.state_dict(), {"arch": "resnet18_layer1_slim", "input_filter": "residual"})

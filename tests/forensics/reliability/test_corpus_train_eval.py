@@ -46,7 +46,7 @@ def _warnings(stderr: str) -> list[tuple[str, str, str]]:
 
 def test_train_on_corpus_folder(corpus, tmp_path, capfd):
     from forensics import Detector
-    from forensics.train import TrainConfig, train
+    from forensics.training.train import TrainConfig, train
 
     root, cases = corpus
     fakes = _fake_folder(root, tmp_path)

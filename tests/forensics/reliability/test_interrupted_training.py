@@ -73,7 +73,7 @@ def test_sigkill_mid_training_then_resume(tmp_path, capfd):
     script = textwrap.dedent(f"""
         import torch
         torch.set_num_threads(1)
-        from forensics.train import TrainConfig, train
+        from forensics.training.train import TrainConfig, train
         train(TrainConfig(**{_config(real, fake, out, epochs=10_000)!r}))
     """)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
@@ -115,7 +115,7 @@ def test_sigkill_mid_training_then_resume(tmp_path, capfd):
     print(f"killed after epoch {done}; caught mid-write: {caught}")  # shown with -s
 
     # resume in-process: continues at the next epoch, no epoch lost or repeated in the history
-    from forensics.train import TrainConfig, train
+    from forensics.training.train import TrainConfig, train
 
     capfd.readouterr()
     run = train(TrainConfig(**_config(real, fake, out, epochs=done + 3)))

@@ -2,7 +2,7 @@ import numpy as np
 from PIL import Image
 
 from forensics.decoding import load_image
-from forensics.matched import center_square, prepare_real_set, upsample
+from forensics.training.matched import center_square, prepare_real_set, upsample
 
 
 def test_real_set_goes_through_native_resolution_then_upsample(tmp_path, photos):

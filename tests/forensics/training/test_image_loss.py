@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from forensics.aggregate import ScoreRule
-from forensics.image_loss import aggregated_fake_probability, image_loss
+from forensics.training.image_loss import aggregated_fake_probability, image_loss
 
 
 @pytest.mark.parametrize("rule", ["mean_prob", "mean_logit", "topk:0.5", "topk:0.1"])

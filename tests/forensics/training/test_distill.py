@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from forensics.checkpoint import save_checkpoint
-from forensics.distill import distillation_loss, load_teacher
+from forensics.training.distill import distillation_loss, load_teacher
 from forensics.models import build_model
 
 

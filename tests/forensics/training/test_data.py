@@ -3,7 +3,7 @@ import numpy as np
 import torch
 import pytest
 
-from forensics.data import AUGMENTS, Augmenter
+from forensics.training.data import AUGMENTS, Augmenter
 
 
 @pytest.mark.parametrize("kind", AUGMENTS)
@@ -52,7 +52,7 @@ def test_source_weights_change_how_often_each_source_is_drawn(tmp_path, photos):
     weight 3 vs 1 draws the first about three times as often; no weights draws them evenly."""
     from PIL import Image
 
-    from forensics.data import FAKE, REAL, BalancedStream, make_sources
+    from forensics.training.data import FAKE, REAL, BalancedStream, make_sources
 
     rgb = next(iter(photos.values()))[:64, :64]
     for name, img in (("real", rgb), ("plain", rgb), ("inverted", 255 - rgb)):
@@ -77,7 +77,7 @@ def test_source_weights_change_how_often_each_source_is_drawn(tmp_path, photos):
 def _two_class_sources(tmp_path, rgb):
     from PIL import Image
 
-    from forensics.data import FAKE, REAL, make_sources
+    from forensics.training.data import FAKE, REAL, make_sources
 
     for name, img in (("real", rgb), ("fake", 255 - rgb)):
         (tmp_path / name).mkdir()
@@ -92,7 +92,7 @@ def test_small_batches_are_whole_batches_of_one_small_size(tmp_path, photos):
     fraction of batches is small, and each small side is one of SMALL_SIZES."""
     from torch.utils.data import DataLoader
 
-    from forensics.data import SMALL_SIZES, BalancedStream
+    from forensics.training.data import SMALL_SIZES, BalancedStream
 
     sources = _two_class_sources(tmp_path, next(iter(photos.values())))
     stream = BalancedStream(sources, Augmenter("mild", 64), 0, batch_size=6, small_fraction=0.4)
@@ -109,7 +109,7 @@ def test_small_batches_are_whole_batches_of_one_small_size(tmp_path, photos):
 
 def test_no_small_fraction_leaves_the_stream_as_it_was(tmp_path, photos):
     """small_fraction 0 draws nothing extra from the generator, so older recipes replay the same crops."""
-    from forensics.data import BalancedStream
+    from forensics.training.data import BalancedStream
 
     sources = _two_class_sources(tmp_path, next(iter(photos.values())))
     old = iter(BalancedStream(sources, Augmenter("mild", 48), 3))
@@ -142,7 +142,7 @@ def test_small_thumbnails_shrink_the_whole_image(photos):
 def test_web_reencode_shrinks_and_recompresses_the_whole_image(photos):
     """The sharing-site re-encoding keeps the aspect ratio, shrinks 0.4-0.8x (never below the crop),
     changes pixels by JPEG loss, and repeats exactly for the same seed."""
-    from forensics.data import REENCODE_SCALE, web_reencode
+    from forensics.training.data import REENCODE_SCALE, web_reencode
 
     rgb = next(iter(photos.values()))
     h, w = rgb.shape[:2]
@@ -192,7 +192,7 @@ def test_scale_saturation_matches_pil_and_keeps_grey_levels(photos):
     level in place, and moves colours away from it (> 1) or towards it (< 1)."""
     from PIL import Image, ImageEnhance
 
-    from forensics.data import scale_saturation
+    from forensics.training.data import scale_saturation
 
     rgb = next(iter(photos.values()))
     for factor in (0.5, 1.0, 1.6):
@@ -210,7 +210,7 @@ def test_saturation_share_is_applied_and_zero_leaves_crops_unchanged(photos):
     """saturation 0 draws nothing extra (older recipes replay the same crops); saturation 1 scales the
     colourfulness of every crop by a factor in SATURATION_RANGE, with or without re-encoding (a flat
     colour, so the crop's place does not matter); bad shares fail."""
-    from forensics.data import SATURATION_RANGE
+    from forensics.training.data import SATURATION_RANGE
 
     rgb = next(iter(photos.values()))
     old, zero = Augmenter("flip", 48), Augmenter("flip", 48, saturation=0.0)
@@ -248,7 +248,7 @@ def test_grey_share_turns_that_share_of_crops_grey_and_zero_leaves_crops_unchang
 def test_jpeg_share_resaves_the_whole_image_first_and_zero_leaves_crops_unchanged(photos):
     """jpeg 0 draws nothing extra (older recipes replay the same crops); jpeg 1 crops a whole-image JPEG
     re-save at a quality within WHOLE_JPEG_QUALITY, at full size; bad shares fail."""
-    from forensics.data import WHOLE_JPEG_QUALITY, random_crop
+    from forensics.training.data import WHOLE_JPEG_QUALITY, random_crop
     from forensics.stability import jpeg
 
     rgb = next(iter(photos.values()))
@@ -272,7 +272,7 @@ def test_jpeg_share_resaves_the_whole_image_first_and_zero_leaves_crops_unchange
 def test_match_chroma_hits_the_target_within_the_factor_limits_and_leaves_grey_alone(photos):
     """match_chroma scales saturation so the mean chroma lands on the target; the factor stays within
     CHROMA_FACTOR_RANGE (a dull image is not blown up into colour noise); a grey image comes back as it was."""
-    from forensics.data import CHROMA_FACTOR_RANGE, chroma, match_chroma, scale_saturation
+    from forensics.training.data import CHROMA_FACTOR_RANGE, chroma, match_chroma, scale_saturation
 
     rgb = next(iter(photos.values()))
     level = chroma(rgb)
@@ -290,7 +290,7 @@ def test_chroma_match_share_gives_both_classes_the_same_colourfulness_and_zero_l
     """chroma_match 0 draws nothing extra (older recipes replay the same crops); chroma_match 1 makes a dull
     and a vivid version of one photo equally colourful on average (their classes could differ only so);
     bad shares fail."""
-    from forensics.data import CHROMA_TARGET, chroma, scale_saturation
+    from forensics.training.data import CHROMA_TARGET, chroma, scale_saturation
 
     rgb = next(iter(photos.values()))
     old, zero = Augmenter("mild", 48, saturation=0.6), Augmenter("mild", 48, saturation=0.6, chroma_match=0.0)
@@ -315,7 +315,7 @@ def test_hard_share_draws_that_share_of_its_class_from_the_hard_files(tmp_path, 
     """Draws of the mined class come from its hard files at about the share; the other class's never do."""
     from PIL import Image
 
-    from forensics.data import BalancedStream
+    from forensics.training.data import BalancedStream
 
     sources = _two_class_sources(tmp_path, next(iter(photos.values())))
     flat = tmp_path / "hard.png"
@@ -349,7 +349,7 @@ def test_crop_flags_reencoded_images_and_matches_the_plain_crop(photos):
 
 def test_stream_can_flag_reencoded_crops_without_changing_them(tmp_path, photos):
     """With flag_reencoded, items carry the re-encoding flag as a third element; the crops are the same."""
-    from forensics.data import BalancedStream
+    from forensics.training.data import BalancedStream
 
     sources = _two_class_sources(tmp_path, next(iter(photos.values())))
     plain = iter(BalancedStream(sources, Augmenter("mild", 48, reencode=0.5), 3))

@@ -9,7 +9,7 @@ from PIL import Image
 from forensics import Detector
 from forensics.calibrate import calibrate, threshold_for_fpr
 from forensics.evaluate import evaluate
-from forensics.train import TrainConfig, train
+from forensics.training.train import TrainConfig, train
 
 
 def _cfg(folders, out, **kw):
@@ -105,7 +105,7 @@ def test_warm_start_copies_matching_tensors_into_a_deeper_model(folders, tmp_pat
     from safetensors.torch import load_file
 
     from forensics.models import build_model
-    from forensics.train import warm_start
+    from forensics.training.train import warm_start
 
     src = train(_cfg(folders, tmp_path / "layer1", epochs=1))
     deeper = build_model("resnet18_layer2")
@@ -123,7 +123,7 @@ def test_warm_start_copies_matching_tensors_into_a_deeper_model(folders, tmp_pat
 
 
 def test_selection_score_averages_fake_sources():
-    from forensics.train import selection_score
+    from forensics.training.train import selection_score
 
     per = {"fake:a": {"ap": 1.0}, "fake:b": {"ap": 0.5}, "real:x": {"n": 3, "fpr_at_0.5": 0.0}}
     assert selection_score(0.9, per, "pooled_ap") == 0.9
@@ -140,7 +140,7 @@ def test_unknown_selection_and_unrelated_init_are_refused(folders, tmp_path):
 
 
 def test_cosine_schedule_anneals_to_zero_and_constant_stays():
-    from forensics.train import learning_rate
+    from forensics.training.train import learning_rate
 
     assert learning_rate(1e-3, "constant", 500, 1000) == 1e-3
     assert learning_rate(1e-3, "cosine", 0, 1000) == pytest.approx(1e-3)
@@ -176,7 +176,7 @@ def test_small_batches_train_thumbnails_as_they_are_scanned(folders, tmp_path):
 def test_hard_real_mining_ranks_once_and_records_the_files(folders, tmp_path):
     """A stage with hard-real mining ranks the real training files with its warm-start model, records the
     hard ones, and a resumed run reuses the ranking instead of scoring again."""
-    from forensics.mining import MINED_NAME
+    from forensics.training.mining import MINED_NAME
 
     first = train(_cfg(folders, tmp_path / "first", epochs=1))
     out = tmp_path / "mined"
@@ -204,7 +204,7 @@ def test_hard_real_mining_needs_a_model_to_rank_with(folders, tmp_path):
 def test_hard_fake_mining_records_the_fakes_scored_most_real(folders, tmp_path):
     """Hard-fake mining ranks the fake training files with its warm-start model, lowest score first, and
     records the hard ones; it can run together with hard-real mining (two caches)."""
-    from forensics.mining import MINED_FAKES_NAME, MINED_NAME
+    from forensics.training.mining import MINED_FAKES_NAME, MINED_NAME
 
     first = train(_cfg(folders, tmp_path / "first", epochs=1))
     out = tmp_path / "mined"
@@ -241,10 +241,10 @@ def test_validation_scores_follow_the_score_rule(folders, tmp_path):
     from torch.utils.data import DataLoader
 
     from forensics.aggregate import ScoreRule
-    from forensics.data import REAL, FAKE, ValidationSet, make_sources
+    from forensics.training.data import REAL, FAKE, ValidationSet, make_sources
     from forensics.models import build_model
     from forensics.preprocess import Preprocessing
-    from forensics.train import evaluate_loader
+    from forensics.training.train import evaluate_loader
 
     import torch
 

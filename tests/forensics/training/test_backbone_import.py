@@ -1,4 +1,4 @@
-"""Starting a detector from a backbone's pretrained weights (`forensics.backbone_import`, `forensics import-backbone`)."""
+"""Starting a detector from a backbone's pretrained weights (`forensics.training.backbone_import`, `forensics import-backbone`)."""
 import json
 
 import pytest
@@ -8,12 +8,12 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from forensics import Detector
-from forensics.backbone_import import import_backbone
+from forensics.training.backbone_import import import_backbone
 from forensics.checkpoint import CheckpointError, read_config, read_state
 from forensics.cli.main import app
-from forensics.distill import load_teacher
+from forensics.training.distill import load_teacher
 from forensics.models import build_model
-from forensics.train import warm_start
+from forensics.training.train import warm_start
 
 
 @pytest.fixture(scope="module")

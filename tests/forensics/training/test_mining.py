@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from forensics.detector import resolve_model_dir
-from forensics.mining import (MINED_FAKES_NAME, MINED_NAME, hardest, hardest_per_group, mine_hard_fakes,
+from forensics.training.mining import (MINED_FAKES_NAME, MINED_NAME, hardest, hardest_per_group, mine_hard_fakes,
                               mine_hard_reals)
 
 

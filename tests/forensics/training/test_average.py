@@ -7,7 +7,7 @@ import torch
 
 from forensics import Detector
 from forensics.aggregate import ScoreRule, aggregate_map
-from forensics.average import average_detectors, read_average_config
+from forensics.training.average import average_detectors, read_average_config
 from forensics.checkpoint import read_config, read_state, save_checkpoint
 from forensics.models import build_model
 

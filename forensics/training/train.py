@@ -22,11 +22,11 @@ from torch.utils.data import DataLoader
 
 from forensics.aggregate import ScoreRule
 from forensics.checkpoint import atomic_write_json, save_checkpoint, save_state
-from forensics.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
+from forensics.training.data import (FAKE, REAL, Augmenter, BalancedStream, ValidationSet, default_workers,
                             make_sources)
 from forensics.device import full_precision, resolve_device
-from forensics.distill import distillation_loss, load_teacher
-from forensics.image_loss import image_loss, require_differentiable
+from forensics.training.distill import distillation_loss, load_teacher
+from forensics.training.image_loss import image_loss, require_differentiable
 from forensics.metrics import binary_metrics
 from forensics.models import build_model
 from forensics.preprocess import Preprocessing, normalize
@@ -262,7 +262,7 @@ def _hard_files(cfg: TrainConfig, label: int, train_sources: list, out: Path, de
     """The training files of one class drawn for its hard share: reals the ranking model scores most fake
     (top `hard_real_top`), or fakes it scores most real (bottom `hard_fake_top`). The ranking model is
     `hard_real_model` / `hard_fake_model`, else the warm-start model; rank 0 mines once per run."""
-    from forensics.mining import mine_hard_files
+    from forensics.training.mining import mine_hard_files
 
     kind = "real" if label == REAL else "fake"
     share, top, model = (cfg.hard_real_share, cfg.hard_real_top, cfg.hard_real_model) if label == REAL else \

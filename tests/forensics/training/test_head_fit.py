@@ -9,8 +9,8 @@ from forensics import Detector
 from forensics.checkpoint import read_config, read_state, save_checkpoint
 from forensics.cli.main import app
 from forensics.data import FAKE, REAL, in_validation
-from forensics.head_fit import HeadFitConfig, cell_weights, run_head_fit
-from forensics.train import TrainConfig, train
+from forensics.training.head_fit import HeadFitConfig, cell_weights, run_head_fit
+from forensics.training.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,12 @@ def test_only_training_files_are_fit(base, folders, tmp_path, monkeypatch):
         return real_load(path, *a, **kw)
 
     monkeypatch.setattr(decoding, "load_image", spy)
-    import forensics.head_fit as head_fit
+    import forensics.training.head_fit as head_fit
 
     cfg = HeadFitConfig(init_from=str(base), out=str(tmp_path / "fit"), images_per_source=1000, reencoded_views=0,
                         cells_per_view=4, head_hidden=0, epochs=1, progress=False, device="cpu")
     model_cfg = read_config(base)
-    from forensics.data import make_sources
+    from forensics.training.data import make_sources
     from forensics.models import build_model
     from forensics.preprocess import Preprocessing
 

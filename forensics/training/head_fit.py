@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from forensics.data import FAKE, REAL, SATURATION_RANGE, make_sources, scale_saturation, web_reencode
+from forensics.training.data import FAKE, REAL, SATURATION_RANGE, make_sources, scale_saturation, web_reencode
 
 
 @dataclass
@@ -187,7 +187,7 @@ def fit_head(model: torch.nn.Module, feats: torch.Tensor, labels: torch.Tensor, 
 def _model_with_head(init: Path, base: dict, head_hidden: int) -> torch.nn.Module:
     """`init`'s detector rebuilt with a head of width `head_hidden` (a new MLP starts at zero), in eval mode."""
     from forensics.models import build_model, parse_arch
-    from forensics.train import warm_start
+    from forensics.training.train import warm_start
 
     if not parse_arch(str(base.get("arch"))).is_patch:
         raise ValueError(f"{init}: a head refit needs a patch model, not {base.get('arch')}")
@@ -207,10 +207,10 @@ def run_head_fit(cfg: HeadFitConfig) -> Path:
 
     from forensics.aggregate import ScoreRule
     from forensics.checkpoint import atomic_write_json, read_config, save_checkpoint
-    from forensics.data import ValidationSet
+    from forensics.training.data import ValidationSet
     from forensics.device import resolve_device
     from forensics.preprocess import Preprocessing
-    from forensics.train import validation_figures
+    from forensics.training.train import validation_figures
 
     cfg.check()
     init = Path(cfg.init_from)
