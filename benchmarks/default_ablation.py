@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from default_model_card import score_arrays, val_files  # noqa: E402
+from patch_card.scoring import score_arrays, val_files  # noqa: E402
 
 ARCH_VARIANTS = {
     "resnet18_layer1+residual (stage-1 recipe)": {},
@@ -53,7 +53,7 @@ def run_variant(name: str, change: dict, recipe: dict, args) -> dict:
     from forensics.decoding import load_image
     from forensics.metrics import binary_metrics
     from forensics.models import build_model, parameter_count
-    from forensics.train import TrainConfig, train
+    from forensics.training.train import TrainConfig, train
 
     slug = "".join(c if c.isalnum() else "_" for c in name)[:60]
     cfg = {**recipe, **{k: v for k, v in change.items() if k != "left_out"},

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import REPO, card_inputs, score_arrays  # noqa: E402
+from patch_card.scoring import REPO, card_inputs, score_arrays  # noqa: E402
 
 CONDITIONS = ("jpeg:95", "jpeg:90", "jpeg:80", "jpeg:75", "jpeg:60", "resize:0.75", "resize:0.5",
               "jpeg:75+resize:0.5", "resize:0.5+jpeg:75")  # scored after "clean", which is always first

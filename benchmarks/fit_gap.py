@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import val_files  # noqa: E402
+from patch_card.scoring import val_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val")

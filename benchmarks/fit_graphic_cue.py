@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import REPO, card_inputs, score_arrays  # noqa: E402
+from patch_card.scoring import REPO, card_inputs, score_arrays  # noqa: E402
 from outside_reals import COLOUR_PHOTOS, GRAY_PHOTOS, RENDERED_GRAPHICS, load_group  # noqa: E402
 
 RECIPE = REPO / "configs" / "default_detector_v28_saturation.json"  # the shipped default's sources
@@ -37,7 +37,7 @@ def training_features(recipe: dict, graphics: Path, per_source: int, val_fractio
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features, labels (1 = rendered) and source names of the fit's images: at most `per_source`
     training-split images per recipe source (all of the graphics' training split), every third grey."""
-    from forensics.data import in_validation, list_images, scale_saturation
+    from forensics.training.data import in_validation, list_images, scale_saturation
     from forensics.decoding import load_image
     from forensics.graphic_cue import graphic_features
 

@@ -23,7 +23,8 @@ from typing import Optional
 
 import numpy as np
 
-from default_model_card import GRAPHICS_GROUP, LFW_GROUP, score_arrays, write_card  # benchmarks/: the card's own
+from patch_card.scoring import GRAPHICS_GROUP, LFW_GROUP, score_arrays  # benchmarks/patch_card: the card's own
+from patch_card.render import write_card  # benchmarks/patch_card: the card's own
 
 REPO = Path(__file__).resolve().parents[1]
 

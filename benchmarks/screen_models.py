@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import (accuracy_figures, calibration_figures, card_inputs, condition_scores,  # noqa: E402
-                                interval_text, mean_ap_of, model_maps, ship_blockers, versus, worst_colour_fpr,
-                                worst_control_fpr, worst_real_fpr)
+from patch_card.scoring import card_inputs, condition_scores, interval_text, model_maps, versus  # noqa: E402
+from patch_card.figures import accuracy_figures, calibration_figures  # noqa: E402
+from patch_card.recipe import (mean_ap_of, ship_blockers, worst_colour_fpr, worst_control_fpr,  # noqa: E402
+                               worst_real_fpr)
 
 
 def _mean_grid(cells: tuple, where: str) -> np.ndarray:
@@ -105,7 +106,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from forensics import Detector
-    from forensics.data import scale_saturation
+    from forensics.training.data import scale_saturation
 
     first_model = Detector.load(str(args.runs[0]).split("+")[0], device="cpu")  # the files are its config's
     _, pix, reals, fakes, degraded = card_inputs(first_model.config, args.per_source,

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_card import COMPARED_CONDITIONS, _ap, card_inputs, interval_text, versus  # noqa: E402
+from patch_card.scoring import COMPARED_CONDITIONS, _ap, card_inputs, interval_text, versus  # noqa: E402
 from forensics.perturb import parse_perturbation  # noqa: E402
 
 View = Callable[[np.ndarray], np.ndarray]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from default_model_card import _ap_by_real, ap_without_top_real  # noqa: E402
+from patch_card.scoring import ap_without_top_real  # noqa: E402
+from patch_card.render import _ap_by_real  # noqa: E402
 
 
 def test_ap_without_top_real_leaves_out_the_one_photo_that_outranks_every_fake():
@@ -40,7 +41,8 @@ def test_card_names_the_ap_without_that_photo_for_sets_under_the_target():
 
 
 def test_portrait_profile_takes_the_strictest_face_threshold_and_reports_what_it_costs_elsewhere():
-    from default_model_card import THRESHOLD_PROFILES, _threshold_profiles, profile_figures
+    from patch_card.figures import THRESHOLD_PROFILES, profile_figures
+    from patch_card.render import _threshold_profiles
 
     faces = THRESHOLD_PROFILES["portraits"]["sources"]
     rng = np.random.default_rng(0)
@@ -70,7 +72,7 @@ def test_portrait_profile_takes_the_strictest_face_threshold_and_reports_what_it
 
 def test_recipe_and_trial_text_name_the_distillation_teacher():
     """A distilled stage says which stage it was held to, and with what weight; other stages say nothing of it."""
-    from default_model_card import _recipe_rows, _trial_change, distillation_fields
+    from patch_card.recipe import _recipe_rows, _trial_change, distillation_fields
 
     plain = {"run": "runs/a", "config": "configs/a.json", "arch": "r18", "augment": "mild", "selection": "last",
              "epochs_run": 2, "steps_per_epoch": 5, "best_epoch": 1, "lr": "0.0002 cosine"}
@@ -85,7 +87,7 @@ def test_recipe_and_trial_text_name_the_distillation_teacher():
 
 
 def test_resolution_caveat_counts_the_trials_it_rests_on():
-    from default_model_card import _resolution_caveat
+    from patch_card.render import _resolution_caveat
 
     def trial(width):
         return {"vs_shipped": {"clean": {"low": -width / 2, "high": width / 2},

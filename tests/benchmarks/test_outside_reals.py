@@ -11,7 +11,8 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-from default_model_card import GRAPHICS_GROUP, _outside_near_caveat, _outside_reals  # noqa: E402
+from patch_card.scoring import GRAPHICS_GROUP  # noqa: E402
+from patch_card.render import _outside_near_caveat, _outside_reals  # noqa: E402
 from outside_reals import GROUPS, lfw_faces, outside_real_figures, package_data_dir  # noqa: E402
 
 
@@ -99,7 +100,7 @@ def test_adding_to_a_card_of_another_model_is_refused(tmp_path):
 
 
 def test_format_caveat_names_the_fake_sets_jpeg_flips_often_most_first():
-    from default_model_card import _format_caveat
+    from patch_card.render import _format_caveat
 
     card = {"control_format": {"real:a": {"verdict_flips": 0.5}, "fake:x": {"verdict_flips": 0.12},
                                "fake:y": {"verdict_flips": 0.8}, "fake:z": {"verdict_flips": 0.05}}}

@@ -9,7 +9,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-from default_model_card import model_maps  # noqa: E402
+from patch_card.scoring import model_maps  # noqa: E402
 from screen_models import _mean_maps  # noqa: E402
 
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from default_model_card import NONINFERIORITY_MARGIN, ship_blockers  # noqa: E402
+from patch_card.recipe import NONINFERIORITY_MARGIN, ship_blockers  # noqa: E402
 
 
 def figures(fpr: float = 0.0, control_fpr: float = 0.0, clean: float = 0.99, reencoded: float = 0.87,
@@ -58,7 +58,7 @@ def test_without_intervals_both_mean_aps_must_rise():
 
 
 def test_carried_trials_keep_their_interval_only_against_the_same_shipped_model():
-    from default_model_card import carried_trials
+    from patch_card.recipe import carried_trials
 
     ap = {"fake:b": {"clean": 0.99, "jpeg75_resize0.5": 0.87}}
     vs = {"clean": interval(0.0, -0.001, 0.001), "jpeg75_resize0.5": interval(0.0, -0.01, 0.01)}
@@ -74,7 +74,7 @@ def test_carried_trials_keep_their_interval_only_against_the_same_shipped_model(
 
 
 def test_trials_first_scored_before_the_margin_rule_are_named_as_such():
-    from default_model_card import MARGIN_RULE_FROM, _not_kept_text, scored_before_margin_rule
+    from patch_card.recipe import MARGIN_RULE_FROM, _not_kept_text, scored_before_margin_rule
 
     assert scored_before_margin_rule("forensics-default-v39-soup")
     assert not scored_before_margin_rule(f"forensics-default-v{MARGIN_RULE_FROM}-trial")
@@ -90,7 +90,7 @@ def test_trials_first_scored_before_the_margin_rule_are_named_as_such():
 def test_the_recipe_of_a_soup_lists_each_parallel_stage_once_after_what_it_starts_from(tmp_path):
     import json
 
-    from default_model_card import recipe_chain
+    from patch_card.recipe import recipe_chain
 
     def run(name: str, **cfg) -> str:
         d = tmp_path / name
@@ -112,7 +112,7 @@ def test_a_head_refit_follows_the_stage_it_starts_from_in_the_recipe(tmp_path):
     with a row, a trial text and a model-selection note that say what it fit."""
     import json
 
-    from default_model_card import _recipe_rows, _selection_caveat, _trial_change, recipe_chain
+    from patch_card.recipe import _recipe_rows, _selection_caveat, _trial_change, recipe_chain
 
     base = tmp_path / "base"
     base.mkdir()
