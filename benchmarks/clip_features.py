@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--conditions", default="clean")
     ap.add_argument("--sources", default="", help="comma list of source names (default: all)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--tokens", default="", help="store the patch tokens of these blocks (e.g. 4,5,6) instead of "
+                                                  "the per-image summaries")
     args = ap.parse_args()
 
     from forensics.decoding import load_image
@@ -50,6 +52,22 @@ def main() -> None:
     wanted = [c for c in args.conditions.split(",") if c]
     conditions = {k: v for k, v in parse_perturbations(",".join(c for c in wanted if c != "clean")).items()
                   if k in wanted}
+    if args.tokens:
+        from forensics.pretrained.features import TokenStore
+
+        blocks = tuple(int(b) for b in args.tokens.split(","))
+        encoder = ClipEncoder(blocks, threads=args.threads)
+        for view in args.views.split(","):
+            for cond, fn in conditions.items():
+                folder = args.store / f"tokens{'-'.join(map(str, blocks))}__{store_folder(args.store, view, cond).name}"
+                store = TokenStore(folder, blocks, view, cond)
+                for s in sources:
+                    t0 = time.time()
+                    items = ((f"{s.name}/{f.relative_to(s.folder)}", (lambda f=f: fn(load_image(f).rgb))) for f in s.files)
+                    n = store.extract(encoder, items)
+                    if n:
+                        print(f"tokens {view} {cond} {s.name}: {n} images, {n / (time.time() - t0):.2f}/s", flush=True)
+        return
     encoder = ClipEncoder(STORED_BLOCKS, threads=args.threads)
     for view in args.views.split(","):
         spec = FeatureSpec(STORED_BLOCKS, STORED_BLOCKS, view)

