@@ -41,7 +41,7 @@ def main() -> None:
     wanted = [c for c in args.conditions.split(",") if c]
     conds = {k: v for k, v in parse_perturbations(",".join(c for c in wanted if c != "clean")).items() if k in wanted}
     for cond, fn in conds.items():
-        path = scores_path(args.store, det.model_id, cond)
+        path = scores_path(args.store, Path(args.model).name, cond)  # the recipe's file name
         done = json.loads(path.read_text()) if path.exists() else {}
         for s in sources:
             t0, n = time.time(), 0

@@ -142,6 +142,7 @@ class ProbeKind:
         self.l2 = float(section.get("l2", 1e-2))
         self.topk = float(section.get("topk_fraction", 0.25))
         self.per_image = int(section.get("tokens_per_image", 24))
+        self._means: Optional[tuple[np.ndarray, np.ndarray]] = None
 
     def fit(self, tokens: np.ndarray, idx: np.ndarray, labels: np.ndarray, sources: np.ndarray):
         """A fitted probe (LinearProbe or TokenProbe) on the images `idx` of `tokens` (no copy of the whole)."""
@@ -155,8 +156,12 @@ class ProbeKind:
         return fit_probe(self.means(tokens, idx), labels, self.spec, weights=w, l2=self.l2)
 
     def means(self, tokens: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
-        return np.concatenate([tokens[idx[i:i + chunk]][:, :, self.cols].astype(np.float32).mean(axis=1)
-                               for i in range(0, len(idx), chunk)])
+        """Mean patch token of the images `idx` (all images' means computed once per token array)."""
+        if self._means is None or self._means[0] is not tokens:
+            all_means = np.concatenate([tokens[i:i + chunk][:, :, self.cols].astype(np.float32).mean(axis=1)
+                                        for i in range(0, len(tokens), chunk)])
+            self._means = (tokens, all_means)
+        return self._means[1][idx]
 
     def score(self, probe: Any, tokens: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
         if self.kind == "tokens":

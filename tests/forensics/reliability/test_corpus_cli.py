@@ -50,10 +50,13 @@ def test_cli_scan_whole_corpus(corpus):
             assert f"error: {display_path(str(case.path))}: {rec['error']}" in err_lines
     flagged = any(rec["label"] == "fake" for rec in recs)
     assert r.returncode == (1 if flagged else 0)
-    # human-readable mode: one line per scored image, the newline in a name escaped
+    # human-readable mode: one verdict line per scored image (the newline in a name escaped), each
+    # followed by its notes on indented "  note: " lines
     r = run("scan", "--no-provenance", "--exit-zero", *[c.path for c in runnable if not c.is_error])
     assert r.returncode == 0 and "Traceback" not in r.stderr
-    assert len(r.stdout.splitlines()) == sum(not c.is_error for c in runnable)
+    verdicts = [line for line in r.stdout.splitlines() if not line.startswith("  note: ")]
+    assert len(verdicts) == sum(not c.is_error for c in runnable)
+    assert all("\tP(fake)=" in line for line in verdicts)
 
 
 def test_cli_only_bad_inputs_exit_2_and_debug_adds_no_traceback(corpus):
