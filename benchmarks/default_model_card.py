@@ -1,4 +1,4 @@
-"""Regenerate every number in reports/default_model.md (the default detector's model card), or in
+"""Regenerate every number in reports/patch_model.md (the default detector's model card), or in
 reports/fast_model.md (a separately shipped `--model fast` detector's card) with `--as fast`.
 
     python benchmarks/default_model_card.py --run runs/default_v25_average --per-source 80 --publish \

@@ -1,6 +1,6 @@
 """Real photographs from outside ../shared/data: the ones that ship inside scikit-image and scikit-learn.
 
-    python benchmarks/outside_reals.py --card reports/default_model.json --model forensics/weights/patch
+    python benchmarks/outside_reals.py --card reports/patch_model.json --model forensics/weights/patch
 
 None of them was trained on, set a threshold, or chose among trial models, and they come from camera
 pipelines the training sources do not (NASA and SpaceX press photos, a microscope, a fundus camera, a

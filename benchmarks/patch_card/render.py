@@ -440,7 +440,7 @@ def write_card(card: dict, path: Path) -> None:
     role = card.get("role", "default")
     near = card.get("near_threshold")
     L = [f"# Model card: `{card['model']}` ({ROLE_TEXT[role]})", "",
-         *(["> The default detector's card is [default_model.md](default_model.md); this one trades some accuracy "
+         *(["> The default detector's card is [patch_model.md](patch_model.md); this one trades some accuracy "
             "for speed (`forensics scan --model fast`, `forensics audit --model fast`).", ""] if role != "default" else []),
          "Every number below is produced by `python benchmarks/default_model_card.py` on held-back validation",
          "files of each training source (file-level split by name hash), at native resolution.", "",

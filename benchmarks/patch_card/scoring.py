@@ -31,7 +31,7 @@ def other_text(card: dict, other: dict) -> str:
 
 def role_of(card: dict) -> str:
     """A card's role; cards written before roles existed are named after their file."""
-    return card.get("role") or ("default" if Path(card.get("card", "")).stem == "default_model" else "fast")
+    return card.get("role") or ("default" if Path(card.get("card", "")).stem in ("default_model", "patch_model") else "fast")
 
 
 def all_val_files(cfg: dict, split: str = "val") -> dict[str, tuple[int, list[Path]]]:

@@ -61,6 +61,7 @@ def models(
                 gens.append({"name": g, "weights": None})
     except Exception:
         pass
+    shipped.sort(key=lambda d: (not d["default"], d["name"]))  # the default first
     if json_out:
         typer.echo(json.dumps({"detectors": shipped, "pretrained": pretrained, "architectures": archs,
                                "generators": gens}, indent=2))

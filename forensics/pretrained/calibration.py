@@ -18,10 +18,16 @@ def balanced_fpr(scores: np.ndarray, sources: np.ndarray, threshold: float) -> t
     return float(np.mean(list(per.values()))), per
 
 
+def allowed_false_positives(n: int, cap: float) -> int:
+    """False positives a source of `n` photos may have under a per-source cap: the cap's share, but at
+    least one photo, so that no single odd photo of a small source sets the threshold."""
+    return max(1, int(np.floor(cap * n + 1e-9)))
+
+
 def balanced_threshold(scores: np.ndarray, sources: np.ndarray, target: float, *,
                        per_source_cap: Optional[float] = None) -> float:
     """Smallest threshold (among midpoints of the sorted scores) whose source-averaged FPR is at most
-    `target` and, with `per_source_cap`, every source's FPR at most the cap."""
+    `target` and, with `per_source_cap`, no source above `allowed_false_positives(n, cap)`."""
     scores = np.asarray(scores, dtype=float)
     sources = np.asarray(sources)
     if scores.size == 0:
@@ -40,7 +46,7 @@ def balanced_threshold(scores: np.ndarray, sources: np.ndarray, target: float, *
         per_above[src[i]] += 1
         if above[i] > target + 1e-12:
             break
-        if per_source_cap is not None and per_above[src[i]] / counts[src[i]] > per_source_cap + 1e-12:
+        if per_source_cap is not None and per_above[src[i]] > allowed_false_positives(int(counts[src[i]]), per_source_cap):
             break
         if i + 1 < len(s) and s[i + 1] == s[i]:
             continue  # ties: the threshold cannot fall between equal scores

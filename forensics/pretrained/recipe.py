@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -248,6 +249,9 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.save(out_dir / "probe.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out_dir / "probe.safetensors", 0o666 & ~umask)  # safetensors writes 0600
     _, per_source = balanced_fpr(fused_cf.real_logit[clean_real], rows.source[clean_real], thr_logit)
     model_cfg = {
         "format": "forensics-fused", "format_version": 1,
@@ -261,13 +265,18 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         "threshold": threshold,
         "real_below": round(float(sigmoid(min(real_below_logit, thr_logit))), 6),
         "calibration": {"target_fpr": target, "rule": "source-balanced mean FPR on held-out real sources"
-                        + (f", every source at most {cap}" if cap else ""),
+                        + (f", every source at most {cap:.0%} of its photos (at least one photo)" if cap else ""),
                         "n_real": int(clean_real.sum()), "n_sources": int(len(set(rows.source[clean_real]))),
                         "fpr_per_source": per_source, "date": _dt.date.today().isoformat()},
         "training": {"recipe": str(config_path), "sources": [
             {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin}
             for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen},
     }
+    figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
+                                                 thr_logit, degraded)
+    np.savez_compressed(out_dir / "crossfit_scores.npz", keys=rows.keys, condition=rows.condition, label=rows.label,
+                        source=rows.source, family=rows.family, clip_logit=clip_oof, patch_score=patch,
+                        fused_logit=_oof_clip(fused_cf)[0])
     atomic_write_json(out_dir / "figures.json", figures)
     atomic_write_json(out_dir / "config.json", model_cfg)
     log(f"wrote {out_dir}: threshold {threshold}, real below {model_cfg['real_below']}")
@@ -312,6 +321,30 @@ def _figures(cf: CrossFit, thr_logit: float, degraded: Optional[str]) -> dict[st
     return {"threshold": float(sigmoid(thr_logit)), "families": fam, "reals": reals,
             "worst_ap_clean": min(r["ap_clean"] for r in fam), "worst_flagged_clean": min(r["flagged_clean"] for r in fam),
             **({"worst_ap_degraded": min(r.get("ap_degraded", 1.0) for r in fam)} if degraded else {})}
+
+
+def _unseen_figures(rows: Rows, clip_oof: np.ndarray, patch: np.ndarray, fused_cf: CrossFit, combiner: Combiner,
+                    unseen: list[str], cfg: dict[str, Any], thr_logit: float, degraded: Optional[str]) -> dict[str, Any]:
+    """Fused, CLIP-alone and patch-alone figures on the sources the patch model never trained on only
+    (fakes of each family and real photos alike), each at its own threshold: the one comparison in which
+    no branch has seen the generators or the photos it is scored on."""
+    fused = _oof_clip(fused_cf)[0]
+    pthr = float(cfg.get("patch_threshold", 0.994351))
+    plogit = np.log(np.clip(patch, 1e-6, 1 - 1e-6) / (1 - np.clip(patch, 1e-6, 1 - 1e-6)))
+    keep = np.isin(rows.source, unseen)
+    out: dict[str, Any] = {"sources": sorted(set(rows.source[keep]))}
+    clean_real = keep & (rows.label == 0) & (rows.condition == CLEAN)
+    clip_thr = balanced_threshold(clip_oof[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
+                                  per_source_cap=cfg.get("per_source_fpr_cap"))
+    for name, logit, thr in (("fused", fused, thr_logit), ("clip", clip_oof, clip_thr),
+                             ("patch", plogit, float(np.log(pthr / (1 - pthr))))):
+        cf = CrossFit(rows=rows)
+        for fam in sorted(set(rows.family[keep & (rows.label == 1)])):
+            cf.fake_logit[fam] = np.where(keep & (rows.label == 1) & (rows.family == fam), logit, np.nan)
+            cf.real_logit_without[fam] = np.where(keep & (rows.label == 0), logit, np.nan)
+        cf.real_logit = np.where(keep & (rows.label == 0), logit, np.nan)
+        out[name] = _figures(cf, thr, degraded)
+    return out
 
 
 def _patch_figures(rows: Rows, patch: np.ndarray, cfg: dict[str, Any], degraded: Optional[str]) -> dict[str, Any]:

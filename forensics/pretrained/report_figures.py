@@ -30,7 +30,7 @@ def family_table(cf: CrossFit, threshold_logit: float, *, clean: str = "clean", 
         for name, cond in (("clean", clean), ("degraded", degraded)):
             if cond is None:
                 continue
-            fm = (rows.label == 1) & (rows.family == fam) & (rows.condition == cond)
+            fm = (rows.label == 1) & (rows.family == fam) & (rows.condition == cond) & np.isfinite(fl)
             rm = (rows.label == 0) & (rows.condition == cond) & np.isfinite(real_l)
             if not fm.any() or not rm.any():
                 continue
@@ -54,6 +54,8 @@ def real_table(cf: CrossFit, threshold_logit: float, *, conditions: tuple[str, .
     rows = cf.rows
     out = []
     for src in sorted(set(rows.source[rows.label == 0])):
+        if not np.isfinite(cf.real_logit[rows.source == src]).any():
+            continue  # a source these scores leave out
         rec: dict[str, Any] = {"source": src, "kind": str(rows.family[(rows.source == src)][0])}
         for cond in conditions:
             m = (rows.source == src) & (rows.condition == cond)

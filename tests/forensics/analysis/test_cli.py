@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from forensics.cli.main import app
-from forensics.detector import shipped_models
+from forensics.detector import default_model_name, shipped_models
 
-DEFAULT_ID = json.loads((shipped_models()["patch"] / "config.json").read_text())["model_id"]
+DEFAULT_ID = json.loads((shipped_models()[default_model_name()] / "config.json").read_text())["model_id"]
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CELEBA = DATA / "real" / "celeba" / "val"
