@@ -52,21 +52,12 @@ def main() -> None:
     wanted = [c for c in args.conditions.split(",") if c]
     conditions = {k: v for k, v in parse_perturbations(",".join(c for c in wanted if c != "clean")).items()
                   if k in wanted}
-    if args.tokens:
-        from forensics.pretrained.features import TokenStore
+    if args.tokens:  # what `forensics train-fused` reads
+        from forensics.pretrained.recipe import extract_tokens
 
-        blocks = tuple(int(b) for b in args.tokens.split(","))
-        encoder = ClipEncoder(blocks, threads=args.threads)
         for view in args.views.split(","):
-            for cond, fn in conditions.items():
-                folder = args.store / f"tokens{'-'.join(map(str, blocks))}__{store_folder(args.store, view, cond).name}"
-                store = TokenStore(folder, blocks, view, cond)
-                for s in sources:
-                    t0 = time.time()
-                    items = ((f"{s.name}/{f.relative_to(s.folder)}", (lambda f=f: fn(load_image(f).rgb))) for f in s.files)
-                    n = store.extract(encoder, items)
-                    if n:
-                        print(f"tokens {view} {cond} {s.name}: {n} images, {n / (time.time() - t0):.2f}/s", flush=True)
+            extract_tokens(sources, tuple(int(b) for b in args.tokens.split(",")), view, list(conditions),
+                           args.store)
         return
     encoder = ClipEncoder(STORED_BLOCKS, threads=args.threads)
     for view in args.views.split(","):

@@ -429,22 +429,11 @@ def histogram_svg(read: AuditRead, thresholds: list[float], *, width: int = 760,
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Temp file beside `path` (ordinary permissions), fsync, rename: never a torn page. (As
-    `forensics.checkpoint.atomic_write_bytes`, without importing torch for it.)"""
-    from forensics.fileio import mkstemp_for
+    """Temp file beside `path` (ordinary permissions), fsync, rename: never a torn page (without
+    importing torch, as `forensics.checkpoint` would)."""
+    from forensics.fileio import write_atomically
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_for(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, data)
 
 
 def _env():

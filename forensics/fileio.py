@@ -34,6 +34,23 @@ def mkstemp_for(path: Union[str, Path], prefix: Optional[str] = None) -> tuple[i
     return fd, tmp
 
 
+def write_atomically(path: Union[str, Path], data: bytes) -> None:
+    """Write `data` via a temp file beside `path` (ordinary permissions) + fsync + rename: never a torn file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = mkstemp_for(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def output_path_problem(path: Union[str, Path], *, directory: bool = False) -> Optional[str]:
     """Why `path` cannot be written as an output file (or, with `directory`, made as a folder), checked
     without writing anything: an existing entry of the wrong kind, a parent that is a file, or a nearest

@@ -68,36 +68,23 @@ class FeatureSpec:
         return np.concatenate(idx)
 
 
-class FeatureStore:
-    """Features of many files under one view and one perturbation, in npz chunks; resumable: files
-    already stored are skipped, and a chunk is written whole (temp file + rename) or not at all."""
+class _ChunkStore:
+    """npz chunks of per-file arrays in one folder whose meta.json says what they hold; resumable:
+    files already stored are skipped, and a chunk is written whole (temp file + rename) or not at all."""
 
-    def __init__(self, folder: Path, spec: FeatureSpec, condition: str) -> None:
+    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
         self.folder = Path(folder)
-        self.spec = spec
-        self.condition = condition
-        meta = {"spec": spec.to_dict(), "condition": condition}
         self.folder.mkdir(parents=True, exist_ok=True)
         meta_path = self.folder / "meta.json"
         if meta_path.exists():
             have = json.loads(meta_path.read_text())
             if have != meta:
-                raise ValueError(f"{self.folder} holds features of {have}, not {meta}")
+                raise ValueError(f"{self.folder} holds {have}, not {meta}")
         else:
             meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
     def _chunks(self) -> list[Path]:
         return sorted(self.folder.glob("chunk-*.npz"))
-
-    def load(self) -> tuple[list[str], np.ndarray]:
-        """(keys, (n, dim) float32 features) of everything stored."""
-        keys: list[str] = []
-        feats = []
-        for c in self._chunks():
-            with np.load(c, allow_pickle=False) as z:
-                keys += [str(k) for k in z["keys"]]
-                feats.append(z["feats"].astype(np.float32))
-        return keys, (np.concatenate(feats) if feats else np.zeros((0, self.spec.dim), np.float32))
 
     def stored_keys(self) -> set[str]:
         out: set[str] = set()
@@ -106,12 +93,35 @@ class FeatureStore:
                 out.update(str(k) for k in z["keys"])
         return out
 
-    def _write(self, keys: list[str], feats: np.ndarray) -> None:
+    def _load(self, field: str) -> tuple[list[str], list[np.ndarray]]:
+        keys: list[str] = []
+        arrays = []
+        for c in self._chunks():
+            with np.load(c, allow_pickle=False) as z:
+                keys += [str(k) for k in z["keys"]]
+                arrays.append(z[field])
+        return keys, arrays
+
+    def _write(self, keys: list[str], **arrays: np.ndarray) -> None:
         n = len(self._chunks())
         path = self.folder / f"chunk-{n:05d}.npz"
         tmp = self.folder / f".chunk-{n:05d}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), feats=feats.astype(np.float16))
+        np.savez(tmp, keys=np.array(keys), **arrays)
         tmp.replace(path)
+
+
+class FeatureStore(_ChunkStore):
+    """Per-image feature vectors (`FeatureSpec.summarise`) of many files under one view and one condition."""
+
+    def __init__(self, folder: Path, spec: FeatureSpec, condition: str) -> None:
+        super().__init__(folder, {"spec": spec.to_dict(), "condition": condition})
+        self.spec = spec
+        self.condition = condition
+
+    def load(self) -> tuple[list[str], np.ndarray]:
+        """(keys, (n, dim) float32 features) of everything stored."""
+        keys, feats = self._load("feats")
+        return keys, (np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, self.spec.dim), np.float32))
 
     def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
                 batch: int = 16, chunk: int = 128, progress: Optional[Callable[[int], None]] = None) -> int:
@@ -150,11 +160,11 @@ class FeatureStore:
             if len(batch_views) >= batch:
                 run_batch()
             if len(keys) >= chunk:
-                self._write(keys, np.concatenate(feats))
+                self._write(keys, feats=np.concatenate(feats).astype(np.float16))
                 keys, feats = [], []
         run_batch()
         if keys:
-            self._write(keys, np.concatenate(feats))
+            self._write(keys, feats=np.concatenate(feats).astype(np.float16))
         return added
 
 
@@ -162,42 +172,18 @@ def store_spec(mean_blocks: Sequence[int], cls_blocks: Sequence[int], view: str)
     return FeatureSpec(tuple(mean_blocks), tuple(cls_blocks), view)
 
 
-class TokenStore:
+class TokenStore(_ChunkStore):
     """Patch-token states (196 tokens per image, blocks concatenated along the width) of many files
-    under one view and one condition, in npz chunks (float16); resumable like `FeatureStore`."""
+    under one view and one condition (float16)."""
 
     def __init__(self, folder: Path, blocks: Sequence[int], view: str, condition: str) -> None:
-        self.folder = Path(folder)
         self.blocks = tuple(int(b) for b in blocks)
         self.view = view
-        meta = {"blocks": list(self.blocks), "view": view, "condition": condition, "tokens": "patch"}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        meta_path = self.folder / "meta.json"
-        if meta_path.exists():
-            have = json.loads(meta_path.read_text())
-            if have != meta:
-                raise ValueError(f"{self.folder} holds tokens of {have}, not {meta}")
-        else:
-            meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-
-    def _chunks(self) -> list[Path]:
-        return sorted(self.folder.glob("chunk-*.npz"))
-
-    def stored_keys(self) -> set[str]:
-        out: set[str] = set()
-        for c in self._chunks():
-            with np.load(c, allow_pickle=False) as z:
-                out.update(str(k) for k in z["keys"])
-        return out
+        super().__init__(folder, {"blocks": list(self.blocks), "view": view, "condition": condition, "tokens": "patch"})
 
     def load(self) -> tuple[list[str], np.ndarray]:
         """(keys, (n, 196, width * len(blocks)) float16 tokens)."""
-        keys: list[str] = []
-        toks = []
-        for c in self._chunks():
-            with np.load(c, allow_pickle=False) as z:
-                keys += [str(k) for k in z["keys"]]
-                toks.append(z["tokens"])
+        keys, toks = self._load("tokens")
         return keys, (np.concatenate(toks) if toks else np.zeros((0, 196, WIDTH * len(self.blocks)), np.float16))
 
     def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
@@ -206,7 +192,6 @@ class TokenStore:
         keys: list[str] = []
         toks: list[np.ndarray] = []
         added = 0
-        n = len(self._chunks())
         for key, load in items:
             if key in done:
                 continue
@@ -220,14 +205,8 @@ class TokenStore:
             keys.append(key)
             added += 1
             if len(keys) >= chunk:
-                self._write(n, keys, toks)
-                n, keys, toks = n + 1, [], []
+                self._write(keys, tokens=np.stack(toks))
+                keys, toks = [], []
         if keys:
-            self._write(n, keys, toks)
+            self._write(keys, tokens=np.stack(toks))
         return added
-
-    def _write(self, n: int, keys: list[str], toks: list[np.ndarray]) -> None:
-        path = self.folder / f"chunk-{n:05d}.npz"
-        tmp = self.folder / f".chunk-{n:05d}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), tokens=np.stack(toks))
-        tmp.replace(path)

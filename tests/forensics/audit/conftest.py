@@ -47,14 +47,21 @@ def mixed_folder(tmp_path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache(tmp_path_factory):
-    """ONNX exports of the audit backend go to a per-session folder (also for subprocesses)."""
-    old = os.environ.get("FORENSICS_CACHE")
+    """ONNX exports of the audit backend go to a per-session folder (also for subprocesses); the CLIP
+    encoder file of the fused default stays where it was found (named through its variable)."""
+    from forensics.pretrained import clip_file
+
+    saved = {k: os.environ.get(k) for k in ("FORENSICS_CACHE", clip_file.ENV_VAR)}
+    present, where = clip_file.status()
+    if present:
+        os.environ[clip_file.ENV_VAR] = where
     os.environ["FORENSICS_CACHE"] = str(tmp_path_factory.mktemp("forensics-cache"))
     yield
-    if old is None:
-        os.environ.pop("FORENSICS_CACHE", None)
-    else:
-        os.environ["FORENSICS_CACHE"] = old
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

@@ -80,19 +80,19 @@ def test_cli_audit_profile_sets_the_threshold_and_one_file_never_mixes_two(mixed
     portraits = json.loads((shipped_models()["patch"] / "config.json").read_text())["calibration"]["profiles"][
         "portraits"]["threshold"]
     out, err = tmp_path / "p.jsonl", tmp_path / "p.err"
-    forkserver.start(["audit", str(mixed_folder), "--out", str(out), "--profile", "portraits", "--exit-zero",
+    forkserver.start(["audit", str(mixed_folder), "--model", "patch", "--out", str(out), "--profile", "portraits", "--exit-zero",
                       "--quiet", "--workers", "0", "--no-provenance"], stderr=err)
     assert forkserver.wait_exit() == 0, err.read_text()
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == 15 and {r["threshold"] for r in recs} == {portraits}
     assert all((r["label"] == "fake") == (r["score"] >= portraits) for r in recs if r["label"] != "error")
     before = out.read_bytes()
-    forkserver.start(["audit", str(mixed_folder), "--out", str(out), "--quiet", "--workers", "0"], stderr=err)
+    forkserver.start(["audit", str(mixed_folder), "--model", "patch", "--out", str(out), "--quiet", "--workers", "0"], stderr=err)
     assert forkserver.wait_exit() == 2
     message = err.read_text().strip()
     assert len(message.splitlines()) == 1 and f"made at threshold {portraits:g}" in message
     assert "write to another --out" in message and out.read_bytes() == before
-    forkserver.start(["audit", str(mixed_folder), "--out", str(tmp_path / "q.jsonl"), "--profile", "pets",
+    forkserver.start(["audit", str(mixed_folder), "--model", "patch", "--out", str(tmp_path / "q.jsonl"), "--profile", "pets",
                       "--quiet", "--workers", "0"], stderr=err)
     assert forkserver.wait_exit() == 2
     assert "no threshold profile 'pets' (profiles: portraits)" in err.read_text()

@@ -36,7 +36,7 @@ def test_ray_engine_equals_local(tmp_path, detector, local_ray):
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nxx")
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     audit(root, local_out, detector=detector, backend="torch", workers=0, batch_size=4, provenance=False)
-    s = audit(root, ray_out, engine="ray", device="cpu", workers=1, batch_size=4, provenance=False)
+    s = audit(root, ray_out, engine="ray", model="patch", device="cpu", workers=1, batch_size=4, provenance=False)
     a, b = _records(local_out), _records(ray_out)
     assert a.keys() == b.keys() and len(a) == 14 and s.engine == "ray" and s.records == 14
     for path, ra in a.items():
@@ -50,7 +50,7 @@ def test_ray_engine_equals_local(tmp_path, detector, local_ray):
             assert rb["heatmap"]["grid"] == ra["heatmap"]["grid"]
             assert rb["heatmap"]["max"] == pytest.approx(ra["heatmap"]["max"], abs=1e-5)
     # resume on the Ray engine: nothing new to do, nothing duplicated
-    s2 = audit(root, ray_out, engine="ray", device="cpu", workers=1, batch_size=4, provenance=False)
+    s2 = audit(root, ray_out, engine="ray", model="patch", device="cpu", workers=1, batch_size=4, provenance=False)
     assert s2.skipped == 14 and s2.scored == 0 and len(_records(ray_out)) == 14
 
 
@@ -63,9 +63,9 @@ def test_ray_engine_applies_a_threshold_profile_on_every_actor(tmp_path, detecto
     root = tmp_path / "imgs"
     make_images(root, 6, size=48, seed=3)
     out = tmp_path / "ray.jsonl"
-    audit(root, out, engine="ray", device="cpu", workers=1, batch_size=4, provenance=False, profile="portraits")
+    audit(root, out, engine="ray", model="patch", device="cpu", workers=1, batch_size=4, provenance=False, profile="portraits")
     recs = _records(out)
     assert len(recs) == 6 and {r["threshold"] for r in recs.values()} == {portraits}
     assert all((r["label"] == "fake") == (r["score"] >= portraits) for r in recs.values())
     with pytest.raises(AuditError, match="no threshold profile 'pets'"):
-        audit(root, tmp_path / "other.jsonl", engine="ray", device="cpu", workers=1, provenance=False, profile="pets")
+        audit(root, tmp_path / "other.jsonl", engine="ray", model="patch", device="cpu", workers=1, provenance=False, profile="pets")
