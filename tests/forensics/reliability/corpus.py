@@ -483,7 +483,7 @@ def check_outcome(case: Case, *, label: str, error: Optional[str], notes=(), sco
         if "\n" in error or "Traceback" in error:
             return f"error reason is not one line: {error!r}"
         return None
-    if label not in ("real", "fake"):
+    if label not in ("real", "uncertain", "fake"):
         return f"expected a score, got label {label!r} ({error})"
     if score is None or not 0.0 <= score <= 1.0:
         return f"score {score!r} is not a probability"

@@ -89,5 +89,5 @@ def test_cli_process_leading_dash_names_after_double_dash(corpus):
     assert p.returncode == 0, p.stderr
     recs = [json.loads(line) for line in p.stdout.splitlines()]
     assert [r["path"] for r in recs] == ["-dash.png", "--help.png", "new\nline.png", "pipe.png"]
-    assert [r["label"] in ("real", "fake") for r in recs] == [True, True, True, False]
+    assert [r["label"] in ("real", "uncertain", "fake") for r in recs] == [True, True, True, False]
     assert "Traceback" not in p.stderr and "error: pipe.png: not a regular file" in p.stderr
