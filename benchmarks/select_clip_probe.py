@@ -71,6 +71,18 @@ def load_rows(config: Path, store: Path, view: str, conditions: list[str]):
                 np.array(parts["family"]), np.array(parts["source"]), np.array(parts["condition"])), stored
 
 
+def report(rec: dict, heading: str, json_path: Path | None) -> None:
+    """Print one candidate's families and real sources; append its record to `json_path`."""
+    print(f"\n== {heading}")
+    for r in rec["families"]:
+        print("   " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+    print("   reals: " + ", ".join(f"{r['source']} {r['fp_clean']}/{r['n_clean']}" for r in rec["reals"]), flush=True)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(json_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+
+
 def probe_fit(spec, stored, l2: float):
     from forensics.pretrained.probe import balanced_weights, fit_probe
 
@@ -122,16 +134,9 @@ def main() -> None:
                 rec["worst_ap_degraded"] = min(r["ap_degraded"] for r in fam)
                 rec["mean_ap_degraded"] = float(np.mean([r["ap_degraded"] for r in fam]))
             results.append(rec)
-            print(f"\n== {spec.name()} l2={l2}  worst AP clean {rec['worst_ap_clean']:.3f}  mean {rec['mean_ap_clean']:.3f}"
-                  + (f"  worst AP re-enc {rec['worst_ap_degraded']:.3f} mean {rec['mean_ap_degraded']:.3f}" if args.degraded else "")
-                  + f"  worst flagged {rec['worst_flagged_clean']:.2f}  ({rec['seconds']} s)")
-            for r in fam:
-                print("   " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
-            print("   reals: " + ", ".join(f"{r['source']} {r['fp_clean']}/{r['n_clean']}" for r in reals), flush=True)
-            if args.json:
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                with open(args.json, "a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+            report(rec, f"{spec.name()} l2={l2}  worst AP clean {rec['worst_ap_clean']:.3f}  mean {rec['mean_ap_clean']:.3f}"
+                   + (f"  worst AP re-enc {rec['worst_ap_degraded']:.3f} mean {rec['mean_ap_degraded']:.3f}" if args.degraded else "")
+                   + f"  worst flagged {rec['worst_flagged_clean']:.2f}  ({rec['seconds']} s)", args.json)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main() -> None:
@@ -36,26 +37,17 @@ def main() -> None:
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.clip_encoder import WIDTH
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.features import TokenStore
     from forensics.pretrained.probe import balanced_weights
-    from forensics.pretrained.recipe import condition_folder, image_key
+    from forensics.pretrained.recipe import load_tokens
     from forensics.pretrained.report_figures import family_table, real_table
-    from forensics.pretrained.selection import Rows, column, cross_fit
+    from forensics.pretrained.selection import column, cross_fit
     from forensics.pretrained.token_probe import fit_token_probe
+    from select_clip_probe import report
 
-    cfg = json.loads(args.config.read_text())
-    sources = load_sources(cfg, args.config.parent)
+    sources = load_sources(json.loads(args.config.read_text()), args.config.parent)
     stored_blocks = tuple(int(b) for b in args.tokens.split(","))
-    folder = args.store / f"tokens{'-'.join(map(str, stored_blocks))}__{args.view}__{condition_folder(args.condition)}"
-    keys, tokens = TokenStore(folder, stored_blocks, args.view, args.condition).load()
-    index = {k: i for i, k in enumerate(keys)}
-    meta = [(image_key(s, f), s) for s in sources for f in s.files if image_key(s, f) in index]
-    take = np.array([index[k] for k, _ in meta])
-    tokens = tokens[take]
-    rows = Rows(np.arange(len(meta))[:, None], np.array([k for k, _ in meta]), np.array([s.label for _, s in meta]),
-                np.array([s.family for _, s in meta]), np.array([s.name for _, s in meta]),
-                np.array([args.condition] * len(meta)))
-    print(f"{len(meta)} images, tokens {tokens.shape}", flush=True)
+    rows, tokens = load_tokens(sources, stored_blocks, args.view, [args.condition], args.store)
+    print(f"{len(rows.label)} images, tokens {tokens.shape}", flush=True)
     fractions = [float(f) for f in args.fractions.split(",")]
 
     for use in args.use:
@@ -86,17 +78,9 @@ def main() -> None:
                        "mean_ap_clean": float(np.mean([r["ap_clean"] for r in fam])),
                        "mean_auc_clean": float(np.mean([r["auc_clean"] for r in fam])),
                        "worst_flagged_clean": min(r["flagged_clean"] for r in fam)}
-                print(f"\n== tokens {use} l2={l2} top {frac:.0%}: worst AP {rec['worst_ap_clean']:.3f} mean AP "
-                      f"{rec['mean_ap_clean']:.3f} mean AUC {rec['mean_auc_clean']:.3f} worst flagged "
-                      f"{rec['worst_flagged_clean']:.2f} ({time.time() - t0:.0f} s)")
-                for r in fam:
-                    print(f"   {r['family']:18s} AP {r['ap_clean']:.3f} AUC {r['auc_clean']:.3f} flagged {r['flagged_clean']:.2f}")
-                print("   reals: " + ", ".join(f"{r['source']} {r['fp_clean']}/{r['n_clean']}" for r in reals), flush=True)
-                if args.json:
-                    args.json.parent.mkdir(parents=True, exist_ok=True)
-                    with open(args.json, "a") as fh:
-                        fh.write(json.dumps(rec) + "\n")
-
+                report(rec, f"tokens {use} l2={l2} top {frac:.0%}: worst AP {rec['worst_ap_clean']:.3f} mean AP "
+                            f"{rec['mean_ap_clean']:.3f} mean AUC {rec['mean_auc_clean']:.3f} worst flagged "
+                            f"{rec['worst_flagged_clean']:.2f} ({time.time() - t0:.0f} s)", args.json)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ def default_model_name() -> str:
 DEFAULT_MODEL = default_model_name()
 
 # a path, pixels, a DecodedImage, or encoded image bytes / a binary file object (decoded like a file)
-ImageInput = Union[str, Path, np.ndarray, DecodedImage, bytes, bytearray, memoryview, "typing.BinaryIO"]
+ImageInput = Union[str, Path, np.ndarray, DecodedImage, bytes, bytearray, memoryview, BinaryIO]
 
 
 def shipped_models() -> dict[str, Path]:
@@ -187,9 +187,13 @@ class Detector:
     @classmethod
     def _load_fused(cls, model_dir: Path, cfg: dict[str, Any], *, device: str,
                     clip: Union[str, Path, None]) -> "Detector":
-        from forensics.pretrained.fused import attach_branch, fused_patch_dir
+        from forensics.pretrained.fused import attach_branch
 
-        det = cls.load(fused_patch_dir(model_dir, cfg), device=device)
+        ref = cfg.get("patch_model")
+        if not isinstance(ref, str) or not ref:
+            raise CheckpointError(f"{model_dir / 'config.json'}: a fused model needs 'patch_model' (a name or folder)")
+        local = model_dir / ref  # a folder beside the fused model, else a shipped name or a path
+        det = cls.load(local if (local / "config.json").is_file() else ref, device=device)
         attach_branch(det, model_dir, cfg, clip=clip)
         return det
 

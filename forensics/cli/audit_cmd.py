@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE, fail, load_detector, warn
+from forensics.cli.common import EXIT_FLAGGED, EXIT_OK, fail, load_detector, warn
 from forensics.decoding import DEFAULT_MAX_PIXELS
 
 

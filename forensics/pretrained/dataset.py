@@ -84,6 +84,7 @@ def load_sources(config: Mapping[str, Any], base: Path, *, require: bool = False
     return out
 
 
-def missing_sources(config: Mapping[str, Any], base: Path) -> list[str]:
-    have = {s.name for s in load_sources(config, base)}
+def missing_sources(config: Mapping[str, Any], loaded: list[Source]) -> list[str]:
+    """Names of the recipe's sources that `load_sources` left out (folder absent or empty)."""
+    have = {s.name for s in loaded}
     return [e["name"] for e in (config.get("data") or {}).get("sources") or [] if e["name"] not in have]

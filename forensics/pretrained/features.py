@@ -168,10 +168,6 @@ class FeatureStore(_ChunkStore):
         return added
 
 
-def store_spec(mean_blocks: Sequence[int], cls_blocks: Sequence[int], view: str) -> FeatureSpec:
-    return FeatureSpec(tuple(mean_blocks), tuple(cls_blocks), view)
-
-
 class TokenStore(_ChunkStore):
     """Patch-token states (196 tokens per image, blocks concatenated along the width) of many files
     under one view and one condition (float16)."""

@@ -8,7 +8,7 @@ file is missing the detector scores with the patch model alone and every record 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -18,19 +18,6 @@ from forensics.pretrained.clip_file import PretrainedFileError
 from forensics.pretrained.combiner import Combiner, sigmoid
 
 BRANCH_MISSING_PREFIX = "pretrained branch unavailable:"
-
-
-def fused_patch_dir(model_dir: Path, cfg: dict[str, Any]) -> Path:
-    """The patch model a fused config names: a folder relative to the fused model, or a shipped name."""
-    from forensics.detector import resolve_model_dir
-
-    ref = cfg.get("patch_model")
-    if not isinstance(ref, str) or not ref:
-        raise CheckpointError(f"{model_dir / 'config.json'}: a fused model needs 'patch_model' (a name or folder)")
-    local = (Path(model_dir) / ref)
-    if (local / "config.json").is_file():
-        return local
-    return resolve_model_dir(ref)
 
 
 def attach_branch(det: Any, model_dir: Path, cfg: dict[str, Any], *, clip: Union[str, Path, None] = None) -> None:
@@ -69,11 +56,3 @@ def fuse(det: Any, patch_score: float, branch_out: Any, width: int, height: int)
             "max_token_box": list(branch_out.view.token_box(int(r), int(c), width, height))}
     score = round(float(sigmoid(det.combiner.logit(branch_out.logit, patch_score))), SCORE_DECIMALS)
     return score, {"patch": patch, "clip": clip}
-
-
-def token_heatmap(det: Any, rgb: np.ndarray) -> Optional[tuple[np.ndarray, Any]]:
-    """The pretrained branch's coarse 14x14 map of per-token P(fake) terms and its view box, or None."""
-    if det.branch is None:
-        return None
-    out = det.branch.score([rgb])[0]
-    return sigmoid(out.token_logits), out.view

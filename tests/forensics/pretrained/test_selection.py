@@ -2,7 +2,8 @@ import numpy as np
 
 from forensics.pretrained.features import FeatureSpec
 from forensics.pretrained.probe import balanced_weights, fit_probe
-from forensics.pretrained.report_figures import family_table, fpr_upper, real_table
+from forensics.metrics import rate_upper_bound
+from forensics.pretrained.report_figures import family_table, real_table
 from forensics.pretrained.selection import Rows, cross_fit, real_groups
 
 
@@ -46,5 +47,5 @@ def test_a_left_out_family_is_scored_by_models_that_never_saw_it():
 
 
 def test_fpr_upper_bound():
-    assert 0.02 < fpr_upper(0, 100) < 0.03  # rule of three
-    assert fpr_upper(5, 5) == 1.0
+    assert 0.02 < rate_upper_bound(0, 100) < 0.03  # rule of three
+    assert rate_upper_bound(5, 5) == 1.0
