@@ -24,8 +24,26 @@ def fetch_clip(
         fail(str(e))
     typer.echo(f"CLIP encoder ready: {path} (sha256 {clip_file.SHA256[:12]}...; OpenAI CLIP weights, MIT licence, "
                f"see forensics/pretrained/CLIP_LICENSE.md)")
+    graph = _prepare_default_graph(path)
+    if graph is not None:
+        typer.echo(f"graph of the default model prepared: {graph}")
     if dest is not None:
         typer.echo(f"point forensics at it with --clip {path} or {clip_file.ENV_VAR}={path}")
+
+
+def _prepare_default_graph(encoder: Path) -> Optional[Path]:
+    """Build (once) the cut, float32 graph that the default fused model runs, so the first scan does not."""
+    import json
+
+    from forensics.detector import resolve_model_dir
+    from forensics.pretrained.clip_encoder import graph_path
+    from forensics.pretrained.features import FeatureSpec
+
+    section = json.loads((resolve_model_dir("default") / "config.json").read_text()).get("clip")
+    if not section:
+        return None
+    blocks = FeatureSpec.from_dict(section.get("features") or {}).blocks
+    return graph_path(encoder, blocks, str(section.get("precision", "int8")))
 
 
 def train_fused(

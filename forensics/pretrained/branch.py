@@ -47,7 +47,8 @@ class ClipBranch:
             probe: Union[LinearProbe, TokenProbe] = TokenProbe.load(path, spec.mean_blocks, frac)
         else:
             probe = LinearProbe.load(path, spec)
-        return cls(probe, ClipEncoder(spec.blocks, path=clip_path, threads=threads), spec.view)
+        precision = str(section.get("precision", "int8"))  # models built before the float32 graph used INT8
+        return cls(probe, ClipEncoder(spec.blocks, path=clip_path, threads=threads, precision=precision), spec.view)
 
     def score(self, images: Sequence[np.ndarray], batch: int = 8) -> list[BranchOutput]:
         """One BranchOutput per RGB uint8 image."""

@@ -3,8 +3,9 @@ ONNX Runtime, giving per-block token states of one fixed view of each image.
 
 Published work (and our own measurement, reports/default_model.md) finds intermediate blocks carry
 more forensic signal than the final embedding, so the graph is cut (`onnx.utils.Extractor`) right after
-the deepest block a feature set needs: later blocks are never computed. The cut graph is cached beside
-the encoder file.
+the deepest block a feature set needs: later blocks are never computed. With precision "float32" the cut
+graph's quantised matrix products are rewritten in float (`clip_dequantize`). The derived graph is cached
+beside the encoder file (or in the user cache when that folder is read-only).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from forensics.pretrained import clip_file
+from forensics.pretrained.clip_dequantize import PRECISIONS, dequantize_graph
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
@@ -81,42 +83,52 @@ def normalise(views: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def _cut_graph(source: Path, blocks: Sequence[int]) -> Path:
-    """The encoder graph with outputs after `blocks` and nothing computed past the deepest one (cached)."""
+def graph_path(source: Path, blocks: Sequence[int], precision: str = "int8") -> Path:
+    """The cached derived graph: `source` cut after `blocks`, in `precision` (built on first use)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown CLIP precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    key = "-".join(str(b) for b in sorted(set(blocks)))
+    suffix = "" if precision == "int8" else f".{precision}"
+    out = source.with_name(f"{source.stem}.cut-{key}{suffix}.onnx")
+    for candidate in (out, clip_file.cache_dir() / out.name):
+        if candidate.is_file() and candidate.stat().st_mtime >= source.stat().st_mtime:
+            return candidate
     import onnx
     from onnx.utils import Extractor
 
-    key = "-".join(str(b) for b in sorted(set(blocks)))
-    out = source.with_name(f"{source.stem}.cut-{key}.onnx")
-    if out.is_file() and out.stat().st_mtime >= source.stat().st_mtime:
-        return out
     model = onnx.load(str(source))
     sub = Extractor(model).extract_model([INPUT], [block_output(b) for b in sorted(set(blocks))])
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        onnx.save(sub, str(tmp))
-        os.replace(tmp, out)
-    except OSError:  # a read-only folder: keep the cut graph in the user cache instead
-        if tmp.exists():
-            tmp.unlink()
-        out = clip_file.cache_dir() / out.name
-        out.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(sub, str(out))
-    return out
+    if precision == "float32":
+        dequantize_graph(sub)
+    for folder in (out.parent, clip_file.cache_dir()):  # a read-only folder: keep it in the user cache
+        target = folder / out.name
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            onnx.save(sub, str(tmp))
+            os.replace(tmp, target)
+            return target
+        except OSError as e:
+            error = e
+            if tmp.exists():
+                tmp.unlink()
+    raise clip_file.PretrainedFileError(f"cannot write the derived CLIP graph {out.name} beside {source} "
+                                        f"or in {clip_file.cache_dir()}: {error}")
 
 
 class ClipEncoder:
     """Per-block token states of CLIP ViT-B/16, graph cut after the deepest requested block."""
 
     def __init__(self, blocks: Sequence[int], *, path: Union[str, Path, None] = None,
-                 threads: Optional[int] = None) -> None:
+                 threads: Optional[int] = None, precision: str = "int8") -> None:
         import onnxruntime as ort
 
         self.blocks = tuple(sorted(set(int(b) for b in blocks)))
         if not self.blocks:
             raise ValueError("ClipEncoder needs at least one block")
+        self.precision = precision
         self.source = clip_file.locate(path)
-        self.graph = graph = _cut_graph(self.source, self.blocks)
+        self.graph = graph = graph_path(self.source, self.blocks, precision)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 16)
         opts.log_severity_level = 3
@@ -125,12 +137,13 @@ class ClipEncoder:
     def hidden_states(self, views: np.ndarray) -> dict[int, np.ndarray]:
         """(N, 224, 224, 3) uint8 views -> {block: (N, 197, 768) float32}; token 0 is CLS.
 
-        Images run one at a time: the graph is dynamically quantised, so activations are quantised with
-        a range taken over the whole input tensor, and in a batch one image's features would depend on
-        the others' (measured: one photo's probe score 0.95 in a batch of three, 0.67 alone). Batch 1
-        costs about 7% of throughput on CPU (4.4 against 4.7 images/s on 2 cores)."""
+        The INT8 graph runs images one at a time: it quantises activations with a range taken over the
+        whole input tensor, so in a batch one image's features would depend on the others' (measured: one
+        photo's probe score 0.95 in a batch of three, 0.67 alone). The float32 graph has no such coupling
+        and runs the batch at once."""
         names = [block_output(b) for b in self.blocks]
         x = normalise(views)
-        per_image = [self.session.run(names, {INPUT: x[i:i + 1]}) for i in range(len(x))]
+        step = 1 if self.precision == "int8" else max(1, len(x))
+        per_image = [self.session.run(names, {INPUT: x[i:i + step]}) for i in range(0, len(x), step)]
         return {b: np.concatenate([outs[k] for outs in per_image]).astype(np.float32, copy=False)
                 for k, b in enumerate(self.blocks)}

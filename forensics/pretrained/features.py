@@ -172,10 +172,14 @@ class TokenStore(_ChunkStore):
     """Patch-token states (196 tokens per image, blocks concatenated along the width) of many files
     under one view and one condition (float16)."""
 
-    def __init__(self, folder: Path, blocks: Sequence[int], view: str, condition: str) -> None:
+    def __init__(self, folder: Path, blocks: Sequence[int], view: str, condition: str,
+                 precision: str = "int8") -> None:
         self.blocks = tuple(int(b) for b in blocks)
         self.view = view
-        super().__init__(folder, {"blocks": list(self.blocks), "view": view, "condition": condition, "tokens": "patch"})
+        meta: dict[str, Any] = {"blocks": list(self.blocks), "view": view, "condition": condition, "tokens": "patch"}
+        if precision != "int8":  # stores of the INT8 graph predate the field
+            meta["precision"] = precision
+        super().__init__(folder, meta)
 
     def load(self) -> tuple[list[str], np.ndarray]:
         """(keys, (n, 196, width * len(blocks)) float16 tokens)."""
@@ -183,26 +187,41 @@ class TokenStore(_ChunkStore):
         return keys, (np.concatenate(toks) if toks else np.zeros((0, 196, WIDTH * len(self.blocks)), np.float16))
 
     def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
-                chunk: int = 64) -> int:
+                batch: int = 8, chunk: int = 64) -> int:
+        """Compute and store the tokens of (key, load_rgb) items not stored yet; returns how many were added.
+        `load_rgb` returns the image as it should be viewed (already perturbed); a loader that raises is skipped."""
         done = self.stored_keys()
         keys: list[str] = []
         toks: list[np.ndarray] = []
+        pending_keys: list[str] = []
+        pending_views: list[np.ndarray] = []
+
+        def run_batch() -> None:
+            if pending_views:
+                hidden = encoder.hidden_states(np.stack(pending_views))
+                toks.extend(np.concatenate([hidden[b][:, 1:] for b in self.blocks], axis=2).astype(np.float16))
+                keys.extend(pending_keys)
+                pending_keys.clear()
+                pending_views.clear()
+
         added = 0
         for key, load in items:
             if key in done:
                 continue
             try:
                 rgb = load()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - one unreadable file costs one entry
                 print(f"skipped {key}: {type(e).__name__}: {e}")
                 continue
-            hidden = encoder.hidden_states(make_view(rgb, self.view)[0][None])
-            toks.append(np.concatenate([hidden[b][0, 1:] for b in self.blocks], axis=1).astype(np.float16))
-            keys.append(key)
+            pending_views.append(make_view(rgb, self.view)[0])
+            pending_keys.append(key)
             added += 1
+            if len(pending_views) >= batch:
+                run_batch()
             if len(keys) >= chunk:
                 self._write(keys, tokens=np.stack(toks))
                 keys, toks = [], []
+        run_batch()
         if keys:
             self._write(keys, tokens=np.stack(toks))
         return added

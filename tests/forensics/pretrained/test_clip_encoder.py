@@ -34,3 +34,25 @@ def test_cut_graph_stops_at_the_deepest_block_and_scores_each_image_alone(clip_p
     # dynamic INT8 quantisation must not let one image's features depend on its batch-mates
     np.testing.assert_array_equal(together[7][1], alone[7][0])
     assert np.isfinite(together[5]).all() and not np.allclose(together[5][0], together[5][2])
+
+
+def test_float32_graph_has_no_quantised_products_and_batches_without_coupling(clip_path, photos):
+    import onnx
+
+    enc = ClipEncoder([4, 6], path=clip_path, threads=2, precision="float32")
+    assert enc.graph.name.endswith(".cut-4-6.float32.onnx")
+    ops = {n.op_type for n in onnx.load(str(enc.graph)).graph.node}
+    assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops
+    views = np.stack([make_view(im, "resize224")[0] for im in list(photos.values())[:3]])
+    together = enc.hidden_states(views)
+    alone = enc.hidden_states(views[2:3])
+    np.testing.assert_allclose(together[6][2], alone[6][0], atol=1e-4)
+    # the same weights as the INT8 graph: the final block states point the same way, the early ones differ
+    int8 = ClipEncoder([4, 6], path=clip_path, threads=2).hidden_states(views[2:3])
+    assert not np.allclose(int8[4][0], alone[4][0], atol=1e-2)
+    assert ClipEncoder([4, 6], path=clip_path, threads=2, precision="float32").graph == enc.graph  # cached
+
+
+def test_unknown_precision_is_refused(clip_path):
+    with pytest.raises(ValueError, match="precision"):
+        ClipEncoder([4], path=clip_path, precision="int4")

