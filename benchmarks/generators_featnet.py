@@ -47,7 +47,6 @@ def split_train(labels: np.ndarray) -> np.ndarray:
 
 
 def build():
-    import torch
     from torch import nn
 
     def block(a: int, b: int) -> nn.Sequential:

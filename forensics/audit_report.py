@@ -23,7 +23,6 @@ import heapq
 import html as _html
 import io
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path

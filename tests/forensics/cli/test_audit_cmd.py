@@ -5,9 +5,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from tests.forensics.audit.conftest import make_images
 
 
 def _audit(*args, timeout=300) -> subprocess.CompletedProcess:

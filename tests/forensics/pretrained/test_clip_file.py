@@ -1,6 +1,5 @@
 import os
 import zipfile
-from pathlib import Path
 
 import pytest
 
