@@ -6,7 +6,8 @@
 Every source is pinned: a GitHub repository at a full commit (read from a bare git mirror,
 MIRRORS/owner+name/repo or MIRRORS/owner+name; cloned with `git clone --bare` when absent) or a
 Debian package at a version (`apt-get download`). Files are copied byte for byte, except grid
-images, which are cut into tiles from the decoded pixels and written as PNG (lossless).
+images, which are cut into tiles from the decoded pixels and written as PNG (lossless); irregular
+collages list crop boxes per file instead ("split": {"boxes": {PATH: [[x0, y0, x1, y1], ...]}}).
 Undecodable, tiny (short side < --min-side) and near-duplicate images (64-bit difference hash
 within --dup-bits bits of an image already kept, across all sources) are skipped.
 
@@ -262,7 +263,20 @@ class Builder:
             stats["bad"] += 1
             return
         split = src.get("split")
-        if split:
+        boxes = (split or {}).get("boxes", {}).get(path)
+        if boxes:
+            # irregular collages: crop the listed [x0, y0, x1, y1] boxes (pixels), written as PNG
+            rgb = im.convert("RGB")
+            stem = safe_name(path.rsplit(".", 1)[0])
+            for k, box in enumerate(boxes):
+                x0, y0, x1, y1 = (int(v) for v in box)
+                if not (0 <= x0 < x1 <= im.width and 0 <= y0 < y1 <= im.height):
+                    stats["bad"] += 1
+                    continue
+                t = rgb.crop((x0, y0, x1, y1))
+                self.keep(src, origin, f"{stem}_b{k:02d}.png", png_bytes(t), t, k, stats)
+            return
+        if split and "tile" in split:
             tiles = grid_tiles(im, int(split["tile"]), int(split.get("pad", 0)))
             if tiles is not None:
                 stem = safe_name(path.rsplit(".", 1)[0])
