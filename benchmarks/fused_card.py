@@ -115,6 +115,18 @@ def summary_rows(figures: dict[str, Any]) -> list[str]:
     return out
 
 
+def evaluation_only_line(recipe: dict) -> list[str]:
+    """The card line naming the sources the model was scored on but never trained on (if any)."""
+    only = [src for src in recipe["sources"] if src.get("evaluation_only")]
+    if not only:
+        return []
+    fakes = sum(src["n"] for src in only if src["label"] == "fake")
+    reals = sum(src["n"] for src in only if src["label"] == "real")
+    return [f"- **Evaluation only**: {len(only)} sources ({fakes} fakes, {reals} real photos: "
+            f"{', '.join(src['name'] for src in only)}) are scored in every table below but never trained on, "
+            "neither by the cross-fitted probes nor by the shipped one (`eval_only_sources` of the recipe)."]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "fused")
@@ -151,7 +163,9 @@ def main() -> None:
         "## What it is",
         f"- **Patch branch**: `{cfg['patch_model']}` (forensics-default-v55, a ResNet-18 cut after layer 3; it gives the "
         "heatmap and the patch score).",
-        f"- **Pretrained branch**: OpenAI CLIP ViT-B/16 image tower (INT8 ONNX, sha256 `{cfg['clip']['encoder_sha256'][:16]}...`), "
+        f"- **Pretrained branch**: OpenAI CLIP ViT-B/16 image tower (INT8 ONNX, sha256 `{cfg['clip']['encoder_sha256'][:16]}...`"
+        + (", its quantised matrix products rewritten in float32 at load time" if cfg["clip"].get("precision") == "float32"
+           else "") + "), "
         f"graph cut after block {max(feats['mean_blocks'] + feats['cls_blocks'])}; features: mean of patch tokens of blocks "
         f"{', '.join(map(str, feats['mean_blocks']))}"
         + (f" and the CLS token of blocks {', '.join(map(str, feats['cls_blocks']))}" if feats["cls_blocks"] else "")
@@ -165,6 +179,7 @@ def main() -> None:
         f"- **Threshold**: {cfg['calibration']['rule']}, target {cfg['calibration']['target_fpr']:.0%}, on "
         f"{cfg['calibration']['n_real']} real photos of {cfg['calibration']['n_sources']} sources, each scored by a "
         "probe that never saw its source.",
+        *evaluation_only_line(recipe),
         "",
         "## Where it works and where it does not",
         *plain_words(fused, figures["unseen_by_patch"]["fused"], recipe),
@@ -176,8 +191,8 @@ def main() -> None:
         f"Worst left-out family of the fused default: **{worst['family']}** (AP {worst['ap_clean']:.3f} clean, "
         f"{_f(worst.get('ap_degraded'))} re-encoded, {worst['flagged_clean']:.0%} flagged).",
         "The patch model alone was trained on the shared face, diffusion and bundled sets, so its figures on those "
-        "families are not leave-family-out; on the families it never saw (stylegan2 web/FFHQ/MetFaces, sd2, dalle2, "
-        "r3gan) they are.",
+        "families are not leave-family-out; on the families it never saw (marked `no` in the last column of the "
+        "per-family table below) they are.",
         "",
         "## Where no branch has seen the generator or the photos",
         "Only the fake and real sources the patch model never trained on "

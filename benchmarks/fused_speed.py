@@ -88,8 +88,8 @@ def main() -> None:
                   f"{r['patch_over_resnet50']:.1f}x | {r['fused_over_resnet50']:.2f}x |")
     md.append("")
     md.append(f"Measured on {device} in one run (`benchmarks/fused_speed.py`). The fused default runs the CLIP "
-              "encoder on one 224 px view whatever the image size, one image at a time (its INT8 activations are "
-              "quantised per input tensor, so batching would let images change each other's scores).")
+              "encoder on one 224 px view whatever the image size; with the float32 graph a batch runs at once (the INT8 "
+              "graph runs one image at a time: it quantises activations per input tensor).")
     out = {"device": device, "rows": rows, "markdown": "\n".join(md)}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

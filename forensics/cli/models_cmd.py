@@ -83,7 +83,7 @@ def models(
                    + (" Platt-rescaled" if s["score_scaling"] else "") + f", threshold {s['threshold']}"
                    + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items()) + ")")
     typer.echo("Pretrained encoder (for fused detectors):")
-    typer.echo(f"  CLIP ViT-B/16 INT8 ONNX: {'present, ' + clip_where if clip_ok else 'MISSING: ' + clip_where}")
+    typer.echo(f"  CLIP ViT-B/16 (INT8 ONNX; fused models may run it in float32): {'present, ' + clip_where if clip_ok else 'MISSING: ' + clip_where}")
     typer.echo("Detector architectures (forensics train --arch):")
     for a in archs:
         extra = f"  rf={a['receptive_field']} stride={a['stride']} params={a['parameters']:,}" if details else ""

@@ -22,7 +22,7 @@ from forensics.fileio import current_umask
 from forensics.pretrained import clip_file
 from forensics.pretrained.calibration import balanced_fpr, balanced_threshold
 from forensics.pretrained.combiner import Combiner, fit_combiner, patch_logit, sigmoid
-from forensics.pretrained.dataset import Source, load_sources, missing_sources
+from forensics.pretrained.dataset import DataConfigError, Source, load_sources, missing_sources
 from forensics.pretrained.clip_encoder import WIDTH
 from forensics.pretrained.features import FeatureSpec, TokenStore
 from forensics.pretrained.probe import balanced_weights, fit_probe
@@ -182,6 +182,18 @@ class ProbeKind:
         return fit
 
 
+def _excluding(fit: Any, sources: list[str]) -> Any:
+    """A cross_fit fit function that drops the rows of `sources` before fitting (it still scores them)."""
+    if not sources:
+        return fit
+
+    def fit_without(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
+        keep = ~np.isin(src, sources)
+        return fit(idx[keep], y[keep], src[keep])
+
+    return fit_without
+
+
 def _oof_logits(cf: CrossFit) -> np.ndarray:
     """Per row: the out-of-family logit for fakes, the out-of-source logit for reals."""
     rows = cf.rows
@@ -218,7 +230,14 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         f"{len(set(rows.family[rows.label == 1]))} fake families")
 
     t0 = time.time()
-    cf = cross_fit(rows, kind.fitter(tokens), n_groups=int(cfg.get("real_groups", 3)),
+    # evaluation-only sources are scored like every other (left-out family, held-out real source) but
+    # never trained on: not by the cross-fitted probes, the combiner or the final probe
+    eval_only = sorted(set(cfg.get("eval_only_sources", [])))
+    unknown = sorted(set(eval_only) - {s.name for s in sources} - set(missing))
+    if unknown:
+        raise DataConfigError(f"{config_path}: eval_only_sources names no source of the recipe: {', '.join(unknown)}")
+    trained = ~np.isin(rows.source, eval_only)
+    cf = cross_fit(rows, _excluding(kind.fitter(tokens), eval_only), n_groups=int(cfg.get("real_groups", 3)),
                    train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"))
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof = _oof_logits(cf)
@@ -226,7 +245,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
 
     # the combiner learns from families and real photos the patch model never trained on
     patch_unseen = list(cfg.get("patch_unseen_sources", []))
-    fit_rows = np.isfinite(clip_oof) & np.isfinite(patch) & np.isin(rows.source, patch_unseen)
+    fit_rows = np.isfinite(clip_oof) & np.isfinite(patch) & np.isin(rows.source, patch_unseen) & trained
     if fit_rows.sum() and len(set(rows.label[fit_rows])) == 2:
         combiner = fit_combiner(clip_oof[fit_rows], patch[fit_rows], rows.label[fit_rows],
                                 balanced_weights(rows.label[fit_rows], rows.source[fit_rows]))
@@ -250,7 +269,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         "patch": _patch_figures(rows, patch, cfg, degraded),
     }
 
-    probe = kind.fit(tokens, rows.feats[:, 0], rows.label, rows.source)
+    probe = kind.fit(tokens, rows.feats[trained, 0], rows.label[trained], rows.source[trained])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.save(out_dir / "probe.safetensors")
@@ -273,8 +292,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
                         "n_real": int(clean_real.sum()), "n_sources": int(len(set(rows.source[clean_real]))),
                         "fpr_per_source": per_source, "date": _dt.date.today().isoformat()},
         "training": {"recipe": str(config_path), "sources": [
-            {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin}
-            for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen},
+            {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin,
+             **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen},
     }
     figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
                                                  thr_logit, degraded)

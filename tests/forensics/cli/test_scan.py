@@ -138,7 +138,7 @@ def test_scan_marks_a_fake_verdict_on_a_rendered_graphic(tmp_path):
 
     wheel = tmp_path / "wheel.png"
     shutil.copy(Path(skimage.__file__).parent / "data" / "color.png", wheel)
-    plain = run("scan", wheel)
+    plain = run("scan", "--model", "patch", wheel)  # the patch model calls this colour wheel fake
     verdict = [line for line in plain.stdout.splitlines() if not line.startswith("  note: ")]
     assert "\tFAKE\t" in verdict[0] and verdict[0].endswith("looks rendered, not photographed")
     assert "  note: looks rendered:" in plain.stdout

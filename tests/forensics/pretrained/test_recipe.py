@@ -36,10 +36,11 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
            "clip": {"kind": "image", "precision": "float32", "token_blocks": [4, 5], "features": {"mean_blocks": [4, 5], "cls_blocks": [],
                                                                           "view": "resize224"}, "l2": 0.01},
            "conditions": ["clean", "jpeg:75+resize:0.5"], "degraded_condition": "jpeg:75+resize:0.5",
-           "real_groups": 2, "target_fpr": 0.1, "patch_unseen_sources": ["photos_b", "progan"],
+           "real_groups": 2, "target_fpr": 0.1, "eval_only_sources": ["photos_c"], "patch_unseen_sources": ["photos_b", "progan"],
            "data": {"roots": {"d": str(tiny_data)}, "sources": [
                {"name": "photos_a", "label": "real", "family": "photo", "path": "d:real/photos_a"},
                {"name": "photos_b", "label": "real", "family": "photo", "path": "d:real/photos_b"},
+               {"name": "photos_c", "label": "real", "family": "photo", "path": "d:real/photos_b"},
                {"name": "dcgan", "label": "fake", "family": "dcgan", "path": "d:fake/dcgan"},
                {"name": "progan", "label": "fake", "family": "progan", "path": "d:fake/progan"},
                {"name": "absent", "label": "fake", "family": "x", "path": "d:fake/nowhere"}]}}
@@ -50,11 +51,12 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert any("absent" in m for m in logs)  # a missing source is named, not silently dropped
     fig = out["figures"]
     assert {r["family"] for r in fig["fused"]["families"]} == {"dcgan", "progan"}
-    assert {r["source"] for r in fig["fused"]["reals"]} == {"photos_a", "photos_b"}
+    assert {r["source"] for r in fig["fused"]["reals"]} == {"photos_a", "photos_b", "photos_c"}
     assert all("ap_degraded" in r for r in fig["clip"]["families"])
     model_cfg = json.loads((tmp_path / "model" / "config.json").read_text())
     assert 0 <= model_cfg["real_below"] <= model_cfg["threshold"] <= 1
     assert model_cfg["clip"]["precision"] == "float32"
+    assert [s["name"] for s in model_cfg["training"]["sources"] if s.get("evaluation_only")] == ["photos_c"]
     assert sorted(p.name for p in (tmp_path / "store").glob("tokens*")) == [
         "tokens4-5__float32__resize224__clean", "tokens4-5__float32__resize224__jpeg75_resize0.5"]
     # resumable: a second run extracts nothing and writes the same probe
@@ -63,6 +65,12 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     run_recipe(recipe, tmp_path / "model", tmp_path / "store", clip=clip_path, log=logs.append)
     assert not any(m.startswith(("tokens ", "patch scores ")) for m in logs)
     assert (tmp_path / "model" / "probe.safetensors").read_bytes() == before
+    # an evaluation-only source is scored but never trained on: the final probe is the one made without it
+    cfg["eval_only_sources"] = []
+    cfg["data"]["sources"] = [s for s in cfg["data"]["sources"] if s["name"] != "photos_c"]
+    recipe.write_text(json.dumps(cfg))
+    run_recipe(recipe, tmp_path / "without", tmp_path / "store", clip=clip_path, log=logs.append)
+    assert (tmp_path / "without" / "probe.safetensors").read_bytes() == before
     det = Detector.load(tmp_path / "model", device="cpu", clip=clip_path)
     assert det.branch.encoder.precision == "float32"
     r = det.scan(photo_files[0], provenance=False)
