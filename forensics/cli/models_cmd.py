@@ -37,7 +37,8 @@ def models(
             feats = cfg["clip"]["features"]
             shipped.append({"name": name, "default": name == DEFAULT_MODEL, "model_id": cfg.get("model_id"),
                             "kind": "fused", "patch_model": cfg.get("patch_model"),
-                            "clip_features": feats, "combiner": cfg.get("combiner"),
+                            "clip_features": feats, "clip_precision": cfg["clip"].get("precision", "int8"),
+                            "combiner": cfg.get("combiner"),
                             "threshold": cfg.get("threshold"), "real_below": cfg.get("real_below"),
                             "pretrained_present": clip_ok, "path": str(path)})
             continue
@@ -74,7 +75,7 @@ def models(
             blocks = "mean of patch tokens of blocks " + ",".join(map(str, f["mean_blocks"])) + (
                 " + CLS of blocks " + ",".join(map(str, f["cls_blocks"])) if f["cls_blocks"] else "")
             typer.echo(f"  {s['name']}{mark}: {s['model_id']} (fused: patch model '{s['patch_model']}' + linear probe on "
-                       f"CLIP ViT-B/16 {blocks}, view {f['view']}; fake at P(fake) >= {s['threshold']}, "
+                       f"CLIP ViT-B/16 ({s['clip_precision']}) {blocks}, view {f['view']}; fake at P(fake) >= {s['threshold']}, "
                        f"real below {s['real_below']}, uncertain between)")
             continue
         typer.echo(f"  {s['name']}{mark}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "

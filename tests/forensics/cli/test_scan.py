@@ -91,7 +91,9 @@ def test_both_shipped_models_scan_and_are_listed(photo_files):
     assert listed["fast"]["model_id"] == rb["model"] and listed["patch"]["model_id"] == ra["model"]
     assert listed["fast"]["arch"] != listed["patch"]["arch"]
     for name, d in listed.items():  # each patch model lists the image-score rule its scores are made with
-        if d["kind"] != "patch":
+        if d["kind"] == "fused":  # a fused model says which CLIP graph it runs
+            cfg = json.loads((shipped_models()[name] / "config.json").read_text())
+            assert d["clip_precision"] == cfg["clip"].get("precision", "int8")
             continue
         cfg = json.loads((shipped_models()[name] / "config.json").read_text())
         assert d["aggregation"].split(":")[0] == cfg.get("aggregation", "mean_prob")
