@@ -483,6 +483,7 @@ class Detector:
                      "pretrained_branch": "clip-vit-b16 " + self.fused_config["clip"]["features"].get("view", "")
                      if self.branch is not None else None,
                      "branch_note": self.branch_note,
+                     "branch_device": self.branch.encoder.device if self.branch is not None else None,
                      "combiner": self.combiner.to_dict() if self.combiner is not None else None}
         return {"model": self.model_id, "fused": fused, "arch": self.config.get("arch"), "receptive_field": rf,
                 "stride": stride, "threshold": self.threshold, "threshold_profiles": self.threshold_profiles(),

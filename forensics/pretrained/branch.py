@@ -33,7 +33,7 @@ class ClipBranch:
 
     @classmethod
     def load(cls, model_dir: Path, section: dict[str, Any], *, clip_path: Union[str, Path, None] = None,
-             threads: Optional[int] = None) -> "ClipBranch":
+             threads: Optional[int] = None, device: str = "cpu") -> "ClipBranch":
         """From a fused model folder's "clip" config section; raises PretrainedFileError when the encoder
         file is missing or damaged, ValueError when the probe does not fit the section."""
         path = Path(model_dir) / str(section.get("probe", "probe.safetensors"))
@@ -48,7 +48,8 @@ class ClipBranch:
         else:
             probe = LinearProbe.load(path, spec)
         precision = str(section.get("precision", "int8"))  # models built before the float32 graph used INT8
-        return cls(probe, ClipEncoder(spec.blocks, path=clip_path, threads=threads, precision=precision), spec.view)
+        encoder = ClipEncoder(spec.blocks, path=clip_path, threads=threads, precision=precision, device=device)
+        return cls(probe, encoder, spec.view)
 
     def score(self, images: Sequence[np.ndarray], batch: int = 8) -> list[BranchOutput]:
         """One BranchOutput per RGB uint8 image."""

@@ -116,11 +116,21 @@ def graph_path(source: Path, blocks: Sequence[int], precision: str = "int8") -> 
                                         f"or in {clip_file.cache_dir()}: {error}")
 
 
+def execution_providers(device: str = "cpu") -> list[str]:
+    """ONNX Runtime providers for `device`: CUDA first when a CUDA device is asked for and the installed
+    onnxruntime has it (the `onnxruntime-gpu` package), else the CPU."""
+    import onnxruntime as ort
+
+    if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
 class ClipEncoder:
     """Per-block token states of CLIP ViT-B/16, graph cut after the deepest requested block."""
 
     def __init__(self, blocks: Sequence[int], *, path: Union[str, Path, None] = None,
-                 threads: Optional[int] = None, precision: str = "int8") -> None:
+                 threads: Optional[int] = None, precision: str = "int8", device: str = "cpu") -> None:
         import onnxruntime as ort
 
         self.blocks = tuple(sorted(set(int(b) for b in blocks)))
@@ -132,7 +142,8 @@ class ClipEncoder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 16)
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(graph), opts, providers=execution_providers(device))
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
 
     def hidden_states(self, views: np.ndarray) -> dict[int, np.ndarray]:
         """(N, 224, 224, 3) uint8 views -> {block: (N, 197, 768) float32}; token 0 is CLS.

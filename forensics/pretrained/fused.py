@@ -31,7 +31,7 @@ def attach_branch(det: Any, model_dir: Path, cfg: dict[str, Any], *, clip: Union
     except (ValueError, CheckpointError) as e:
         raise CheckpointError(f"{model_dir / 'config.json'}: {e}") from None
     try:
-        branch = ClipBranch.load(model_dir, cfg.get("clip") or {}, clip_path=clip)
+        branch = ClipBranch.load(model_dir, cfg.get("clip") or {}, clip_path=clip, device=str(det.device))
     except PretrainedFileError as e:
         det.branch_note = (f"{BRANCH_MISSING_PREFIX} {e}; verdict from the patch model {det.model_id} alone "
                            f"at its threshold {det.threshold:.6f}")

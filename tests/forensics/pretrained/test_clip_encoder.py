@@ -56,3 +56,15 @@ def test_float32_graph_has_no_quantised_products_and_batches_without_coupling(cl
 def test_unknown_precision_is_refused(clip_path):
     with pytest.raises(ValueError, match="precision"):
         ClipEncoder([4], path=clip_path, precision="int4")
+
+
+def test_a_cuda_request_uses_cuda_only_where_onnxruntime_has_it(clip_path):
+    import onnxruntime as ort
+
+    from forensics.pretrained.clip_encoder import execution_providers
+
+    assert execution_providers("cpu") == ["CPUExecutionProvider"]
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert (execution_providers("cuda:0")[0] == "CUDAExecutionProvider") == has_cuda
+    enc = ClipEncoder([4], path=clip_path, threads=2, precision="float32", device="cuda")
+    assert enc.device == ("cuda" if has_cuda else "cpu")  # the CPU package falls back to the CPU
