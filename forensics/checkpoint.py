@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from forensics.fileio import mkstemp_for, write_atomically
+from forensics.fileio import replaced_atomically, write_atomically
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -87,17 +87,8 @@ def save_state(state: dict[str, torch.Tensor], path: Path, *, dtype: torch.dtype
             t = t.to(dtype)
         out[k] = t.contiguous()
     remove_stale_temps(path)
-    fd, tmp = mkstemp_for(path)
-    os.close(fd)
-    try:
+    with replaced_atomically(path) as tmp:
         save_file(out, tmp, metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     _fsync_dir(path.parent)
 
 

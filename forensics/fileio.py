@@ -1,10 +1,11 @@
 """Temp files for atomic writes (write, fsync, rename) that end up with ordinary file permissions."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 
 def current_umask() -> int:
@@ -34,21 +35,30 @@ def mkstemp_for(path: Union[str, Path], prefix: Optional[str] = None) -> tuple[i
     return fd, tmp
 
 
-def write_atomically(path: Union[str, Path], data: bytes) -> None:
-    """Write `data` via a temp file beside `path` (ordinary permissions) + fsync + rename: never a torn file."""
+@contextlib.contextmanager
+def replaced_atomically(path: Union[str, Path]) -> Iterator[str]:
+    """Yield a temp file path beside `path` (ordinary permissions) for the caller to write; when the block
+    ends normally the file is fsynced and renamed over `path`, when it raises the temp file is removed:
+    `path` is never torn."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = mkstemp_for(path)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomically(path: Union[str, Path], data: bytes) -> None:
+    """Write `data` to `path` through `replaced_atomically`: never a torn file."""
+    with replaced_atomically(path) as tmp:
+        Path(tmp).write_bytes(data)
 
 
 def output_path_problem(path: Union[str, Path], *, directory: bool = False) -> Optional[str]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 import csv
 import heapq
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from forensics.fileio import mkstemp_for
+from forensics.fileio import replaced_atomically
 from forensics.audit.ledger import iter_records
 from forensics.results import LABEL_FAKE, LABEL_REAL, flagged_by_provenance, is_near_miss, looks_rendered
 
@@ -194,24 +193,13 @@ def _csv_row(rec: dict[str, Any]) -> list[Any]:
 
 def write_csv(out: Union[str, Path], csv_path: Union[str, Path]) -> int:
     """Write the CSV from the JSONL atomically (temp file + rename): never a torn CSV."""
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_for(csv_path)
     n = 0
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(CSV_FIELDS)
-            for rec in iter_records(out):
-                w.writerow(_csv_row(rec))
-                n += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, csv_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replaced_atomically(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_FIELDS)
+        for rec in iter_records(out):
+            w.writerow(_csv_row(rec))
+            n += 1
     return n
 
 

@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from forensics.fileio import replaced_atomically
 from forensics.pretrained import clip_file
 from forensics.pretrained.clip_dequantize import PRECISIONS, dequantize_graph
 
@@ -100,18 +101,14 @@ def graph_path(source: Path, blocks: Sequence[int], precision: str = "int8") -> 
     sub = Extractor(model).extract_model([INPUT], [block_output(b) for b in sorted(set(blocks))])
     if precision == "float32":
         dequantize_graph(sub)
-    for folder in (out.parent, clip_file.cache_dir()):  # a read-only folder: keep it in the user cache
-        target = folder / out.name
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    error: Optional[OSError] = None
+    for target in (out, clip_file.cache_dir() / out.name):  # a read-only folder: keep it in the user cache
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            onnx.save(sub, str(tmp))
-            os.replace(tmp, target)
+            with replaced_atomically(target) as tmp:
+                onnx.save(sub, tmp)
             return target
         except OSError as e:
             error = e
-            if tmp.exists():
-                tmp.unlink()
     raise clip_file.PretrainedFileError(f"cannot write the derived CLIP graph {out.name} beside {source} "
                                         f"or in {clip_file.cache_dir()}: {error}")
 

@@ -102,6 +102,48 @@ class _ChunkStore:
                 arrays.append(z[field])
         return keys, arrays
 
+    def _extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], view: str,
+                 summarise: Callable[[dict[int, np.ndarray]], np.ndarray], field: str, *, batch: int, chunk: int,
+                 progress: Optional[Callable[[int], None]] = None) -> int:
+        """Run the encoder on `view`s of the items not stored yet, `batch` images at a time, and store
+        `summarise(hidden states)` (one row per image, float16) under `field` in chunks of `chunk` images."""
+        done = self.stored_keys()
+        keys: list[str] = []
+        rows: list[np.ndarray] = []
+        pending_keys: list[str] = []
+        pending_views: list[np.ndarray] = []
+
+        def run_batch() -> None:
+            if pending_views:
+                rows.extend(summarise(encoder.hidden_states(np.stack(pending_views))).astype(np.float16))
+                keys.extend(pending_keys)
+                if progress:
+                    progress(len(pending_keys))
+                pending_keys.clear()
+                pending_views.clear()
+
+        added = 0
+        for key, load in items:
+            if key in done:
+                continue
+            try:
+                rgb = load()
+            except Exception as e:  # noqa: BLE001 - one unreadable file costs one entry
+                print(f"skipped {key}: {type(e).__name__}: {e}")
+                continue
+            pending_views.append(make_view(rgb, view)[0])
+            pending_keys.append(key)
+            added += 1
+            if len(pending_views) >= batch:
+                run_batch()
+            if len(keys) >= chunk:
+                self._write(keys, **{field: np.stack(rows)})
+                keys, rows = [], []
+        run_batch()
+        if keys:
+            self._write(keys, **{field: np.stack(rows)})
+        return added
+
     def _write(self, keys: list[str], **arrays: np.ndarray) -> None:
         n = len(self._chunks())
         path = self.folder / f"chunk-{n:05d}.npz"
@@ -127,45 +169,8 @@ class FeatureStore(_ChunkStore):
                 batch: int = 16, chunk: int = 128, progress: Optional[Callable[[int], None]] = None) -> int:
         """Compute and store features of (key, load_rgb) items not stored yet; returns how many were added.
         `load_rgb` returns the image as it should be viewed (already perturbed); a loader that raises is skipped."""
-        done = self.stored_keys()
-        keys: list[str] = []
-        feats: list[np.ndarray] = []
-        batch_keys: list[str] = []
-        batch_views: list[np.ndarray] = []
-        added = 0
-
-        def run_batch() -> None:
-            nonlocal added
-            if not batch_views:
-                return
-            hidden = encoder.hidden_states(np.stack(batch_views))
-            feats.append(self.spec.summarise(hidden))
-            keys.extend(batch_keys)
-            added += len(batch_keys)
-            if progress:
-                progress(len(batch_keys))
-            batch_keys.clear()
-            batch_views.clear()
-
-        for key, load in items:
-            if key in done:
-                continue
-            try:
-                rgb = load()
-            except Exception as e:  # noqa: BLE001 - one unreadable file costs one entry
-                print(f"skipped {key}: {type(e).__name__}: {e}")
-                continue
-            batch_views.append(make_view(rgb, self.spec.view)[0])
-            batch_keys.append(key)
-            if len(batch_views) >= batch:
-                run_batch()
-            if len(keys) >= chunk:
-                self._write(keys, feats=np.concatenate(feats).astype(np.float16))
-                keys, feats = [], []
-        run_batch()
-        if keys:
-            self._write(keys, feats=np.concatenate(feats).astype(np.float16))
-        return added
+        return self._extract(encoder, items, self.spec.view, self.spec.summarise, "feats", batch=batch, chunk=chunk,
+                             progress=progress)
 
 
 class TokenStore(_ChunkStore):
@@ -190,38 +195,7 @@ class TokenStore(_ChunkStore):
                 batch: int = 8, chunk: int = 64) -> int:
         """Compute and store the tokens of (key, load_rgb) items not stored yet; returns how many were added.
         `load_rgb` returns the image as it should be viewed (already perturbed); a loader that raises is skipped."""
-        done = self.stored_keys()
-        keys: list[str] = []
-        toks: list[np.ndarray] = []
-        pending_keys: list[str] = []
-        pending_views: list[np.ndarray] = []
+        def patch_tokens(hidden: dict[int, np.ndarray]) -> np.ndarray:
+            return np.concatenate([hidden[b][:, 1:] for b in self.blocks], axis=2)
 
-        def run_batch() -> None:
-            if pending_views:
-                hidden = encoder.hidden_states(np.stack(pending_views))
-                toks.extend(np.concatenate([hidden[b][:, 1:] for b in self.blocks], axis=2).astype(np.float16))
-                keys.extend(pending_keys)
-                pending_keys.clear()
-                pending_views.clear()
-
-        added = 0
-        for key, load in items:
-            if key in done:
-                continue
-            try:
-                rgb = load()
-            except Exception as e:  # noqa: BLE001 - one unreadable file costs one entry
-                print(f"skipped {key}: {type(e).__name__}: {e}")
-                continue
-            pending_views.append(make_view(rgb, self.view)[0])
-            pending_keys.append(key)
-            added += 1
-            if len(pending_views) >= batch:
-                run_batch()
-            if len(keys) >= chunk:
-                self._write(keys, tokens=np.stack(toks))
-                keys, toks = [], []
-        run_batch()
-        if keys:
-            self._write(keys, tokens=np.stack(toks))
-        return added
+        return self._extract(encoder, items, self.view, patch_tokens, "tokens", batch=batch, chunk=chunk)
