@@ -4,7 +4,13 @@
 - `mean`: mean patch token of blocks 4-6 of the `resize224` view (the shipped features);
 - `meanstd`: the mean and the per-channel standard deviation of the patch tokens;
 - `hardneg`: the mean, refitted once with the top 10% of each real source's training scores up-weighted 4x;
-- `views`: the mean of the `resize224` view beside the mean of a native-resolution centre crop (`crop224`).
+- `views`: the mean of the `resize224` view beside the mean of a native-resolution centre crop (`crop224`);
+- `realpcaK`: the mean with the top K principal directions of the training fold's real photos projected
+  out (content directions: what varies most among real photos), K in 4, 16, 64;
+- `whitenA`: the mean whitened by the training fold's real-photo covariance, shrunk by A towards the identity;
+- `knnresK`: the mean minus the mean of its K nearest training real photos (cosine), a content-matched residual.
+
+Evaluation-only sources of the recipe are scored and never trained on, as in `forensics train-fused`.
 
     python benchmarks/select_token_summaries.py --config configs/fused/default.json --store runs/features \
         --variants mean meanstd hardneg views --json reports/fused/selection_summaries.jsonl
@@ -36,14 +42,67 @@ def token_summaries(tokens: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, n
     return mean, std
 
 
-def probe_fitter(feats: np.ndarray, l2: float, hard_weight: float = 0.0) -> Callable:
-    """cross_fit's fit function: a logistic probe on rows of `feats` (optionally refitted once with the
-    highest-scoring tenth of each real source's training photos weighted `hard_weight` times)."""
+Transform = Callable[[np.ndarray, np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def _real_covariance(x: np.ndarray, y: np.ndarray, w: np.ndarray):
+    """(mean, scale, weighted covariance of the standardised real rows)."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
+    r = (x[y == 0] - mu) / sd
+    wr = w[y == 0] / w[y == 0].sum()
+    centre = wr @ r
+    return mu, sd, (r * wr[:, None]).T @ r - np.outer(centre, centre)
+
+
+def real_pca_removed(k: int) -> Transform:
+    """Standardise, then project out the top `k` principal directions of the fold's real photos."""
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        mu, sd, cov = _real_covariance(x, y, w)
+        top = np.linalg.eigh(cov)[1][:, -k:]
+        return lambda q: (lambda z: z - (z @ top) @ top.T)((q - mu) / sd).astype(np.float32)
+    return fit
+
+
+def real_whitened(shrink: float) -> Transform:
+    """Standardise, then whiten by the fold's real-photo covariance shrunk by `shrink` towards the identity."""
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        mu, sd, cov = _real_covariance(x, y, w)
+        cov = (1 - shrink) * cov + shrink * np.eye(len(cov)) * np.trace(cov) / len(cov)
+        ev, vec = np.linalg.eigh(cov)
+        white = vec / np.sqrt(ev)[None, :]
+        return lambda q: (((q - mu) / sd) @ white).astype(np.float32)
+    return fit
+
+
+def knn_residual(k: int) -> Transform:
+    """Standardise, then subtract the mean of the `k` nearest (cosine) real training rows; a row never
+    counts itself (identical rows are skipped)."""
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
+        reals = (x[y == 0] - mu) / sd
+        unit = reals / np.linalg.norm(reals, axis=1, keepdims=True)
+
+        def residual(q: np.ndarray) -> np.ndarray:
+            z = (q - mu) / sd
+            sim = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ unit.T
+            sim[sim > 0.99999] = -2.0
+            near = np.argpartition(-sim, k, axis=1)[:, :k]
+            return (z - reals[near].mean(axis=1)).astype(np.float32)
+        return residual
+    return fit
+
+
+def probe_fitter(feats: np.ndarray, l2: float, hard_weight: float = 0.0,
+                 transform: Transform | None = None) -> Callable:
+    """cross_fit's fit function: a logistic probe on rows of `feats`, optionally after a `transform`
+    fitted on the fold's training rows, optionally refitted once with the highest-scoring tenth of each
+    real source's training photos weighted `hard_weight` times."""
     from forensics.pretrained.probe import balanced_weights, fit_logistic
 
     def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
-        x = feats[idx[:, 0]]
         w = balanced_weights(y, src)
+        tf = transform(feats[idx[:, 0]], y, w) if transform else (lambda q: q)
+        x = tf(feats[idx[:, 0]])
         mu, sd, coef, b = fit_logistic(x, y, w, l2=l2, max_iter=200)
         if hard_weight:
             s = ((x - mu) / sd) @ coef + b
@@ -52,16 +111,22 @@ def probe_fitter(feats: np.ndarray, l2: float, hard_weight: float = 0.0) -> Call
                 own = (src == name) & (y == 0)
                 w[own & (s >= np.quantile(s[own], 0.9))] *= hard_weight
             mu, sd, coef, b = fit_logistic(x, y, w, l2=l2, max_iter=200)
-        return lambda jdx: ((feats[jdx[:, 0]] - mu) / sd) @ coef + b
+        return lambda jdx: ((tf(feats[jdx[:, 0]]) - mu) / sd) @ coef + b
 
     return fit
+
+
+TRANSFORMS: dict[str, Transform] = {"realpca4": real_pca_removed(4), "realpca16": real_pca_removed(16),
+                                    "realpca64": real_pca_removed(64), "whiten0.5": real_whitened(0.5),
+                                    "whiten0.1": real_whitened(0.1), "knnres10": knn_residual(10)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--store", type=Path, required=True)
-    ap.add_argument("--variants", nargs="+", default=["mean", "meanstd", "hardneg", "views"])
+    ap.add_argument("--variants", nargs="+", default=["mean", "meanstd", "hardneg", "views"],
+                    choices=["mean", "meanstd", "hardneg", "views", *TRANSFORMS])
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--groups", type=int, default=3)
     ap.add_argument("--json", type=Path)
@@ -69,7 +134,7 @@ def main() -> None:
 
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.recipe import CLEAN, _figures, load_tokens
+    from forensics.pretrained.recipe import CLEAN, _excluding, _figures, load_tokens
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -78,7 +143,7 @@ def main() -> None:
     rows, tokens = load_tokens(sources, BLOCKS, "resize224", conditions, args.store, "float32")
     mean, std = token_summaries(tokens)
     del tokens
-    feats = {"mean": lambda: mean, "hardneg": lambda: mean, "meanstd": lambda: np.concatenate([mean, std], axis=1)}
+    feats = {"mean": lambda: mean, "hardneg": lambda: mean, **{name: (lambda: mean) for name in TRANSFORMS}, "meanstd": lambda: np.concatenate([mean, std], axis=1)}
     if "views" in args.variants:
         crop_rows, crop_tokens = load_tokens(sources, BLOCKS, "crop224", conditions, args.store, "float32")
         where = {(k, c): i for i, (k, c) in enumerate(zip(crop_rows.keys, crop_rows.condition))}
@@ -95,8 +160,9 @@ def main() -> None:
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     for name in args.variants:
         t0 = time.time()
-        fit = probe_fitter(feats[name](), args.l2, hard_weight=4.0 if name == "hardneg" else 0.0)
-        cf = cross_fit(rows, fit, n_groups=args.groups)
+        fit = probe_fitter(feats[name](), args.l2, hard_weight=4.0 if name == "hardneg" else 0.0,
+                           transform=TRANSFORMS.get(name))
+        cf = cross_fit(rows, _excluding(fit, list(cfg.get("eval_only_sources", []))), n_groups=args.groups)
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         fam = _figures(cf, thr, degraded)["families"]

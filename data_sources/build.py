@@ -7,7 +7,9 @@ Every source is pinned: a GitHub repository at a full commit (read from a bare g
 MIRRORS/owner+name/repo or MIRRORS/owner+name; cloned with `git clone --bare` when absent) or a
 Debian package at a version (`apt-get download`). Files are copied byte for byte, except grid
 images, which are cut into tiles from the decoded pixels and written as PNG (lossless); irregular
-collages list crop boxes per file instead ("split": {"boxes": {PATH: [[x0, y0, x1, y1], ...]}}).
+collages list crop boxes per file instead ("split": {"boxes": {PATH: [[x0, y0, x1, y1], ...]}}), and
+"trim": {"bottom": N, ...} cuts N pixel rows or columns off every image of a source (a generator's
+visible watermark), written as PNG from the decoded pixels.
 Undecodable, tiny (short side < --min-side) and near-duplicate images (64-bit difference hash
 within --dup-bits bits of an image already kept, across all sources) are skipped.
 
@@ -262,6 +264,17 @@ class Builder:
         if im is None:
             stats["bad"] += 1
             return
+        trim = src.get("trim")
+        if trim:
+            # a visible watermark (e.g. DALL-E 2's colour bar) would be a label cue: cut its margin off
+            left, top = int(trim.get("left", 0)), int(trim.get("top", 0))
+            right, bottom = im.width - int(trim.get("right", 0)), im.height - int(trim.get("bottom", 0))
+            if right - left < self.min_side or bottom - top < self.min_side:
+                stats["tiny"] += 1
+                return
+            im = im.convert("RGB").crop((left, top, right, bottom))
+            data = png_bytes(im)
+            path = path.rsplit(".", 1)[0] + ".png"
         split = src.get("split")
         boxes = (split or {}).get("boxes", {}).get(path)
         if boxes:
