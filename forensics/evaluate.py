@@ -1,7 +1,6 @@
 """Evaluate a detector on real and named fake sets: AP (fake positive), accuracy, TPR@FPR, PR curves."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
@@ -9,6 +8,7 @@ import numpy as np
 
 from forensics.data import list_images, warn_skipped
 from forensics.decoding import ImageDecodeError, load_image
+from forensics.fileio import replaced_atomically
 from forensics.metrics import balanced_weights, binary_metrics, calibration_error
 from forensics.perturb import parse_perturbations
 from forensics.progress import progress_bar
@@ -101,10 +101,9 @@ def plot_pr_curves(results: dict[str, Any], path: Path) -> Path:
         ax.set(title=cname, xlabel="recall (fake)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with replaced_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return Path(path)
 
 

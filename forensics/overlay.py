@@ -5,12 +5,13 @@ patch); it is labelled as such and is not a segmentation of "fake regions".
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import cv2
 import numpy as np
+
+from forensics.fileio import replaced_atomically
 
 
 EVIDENCE_LABEL = "artifact evidence per patch"
@@ -75,11 +76,11 @@ def save_figure(fig, out_path: Path, *, dpi: int = 90) -> Path:
     import matplotlib.pyplot as plt
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, out_path)
+    try:
+        with replaced_atomically(out_path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
     return out_path
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from forensics.fileio import write_atomically
 from forensics.results import ScanResult
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -65,10 +66,7 @@ def write_scan_report(results: Sequence[ScanResult], out: Path, *, title: str = 
         n_total=len(results), counts=counts, rows=rows, extra_sections=list(extra_sections),
         when=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomically(out, html.encode("utf-8"))
     return out
 
 
@@ -238,10 +236,7 @@ def write_analysis_report(analysis, out: Path, *, metrics: dict[str, Any], figur
         sets=adict["sets"], real_names=analysis.real_names, n_images=n_images, n_errors=n_errors,
         size=analysis.size, top_k=analysis.top_k, n_extreme=analysis.n_extreme, command=command,
         notes=list(analysis.notes) + list(notes), caveats=list(caveats))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomically(out, html.encode("utf-8"))
     return out
 
 

@@ -8,7 +8,6 @@ the residual spectrum. The detector only needs `cell_map(rgb)`, `aggregation`, `
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -23,6 +22,7 @@ from forensics.analysis.patches import Geometry, TopPatch, plot_patch_grids, ran
 from forensics.analysis.regions import Labeller, RegionCounts, count_regions, plot_region_histograms
 from forensics.analysis.spectra import DEFAULT_SPECTRUM_SIZE, SpectrumAccumulator, plot_spectra, spectral_peaks
 from forensics.decoding import ImageDecodeError, load_image
+from forensics.fileio import write_atomically
 from forensics.results import LABEL_FAKE, LABEL_REAL, ScanResult
 
 
@@ -139,9 +139,8 @@ class Analysis:
         paths = self.write_figures(out_dir, dpi=dpi)
         data = self.to_dict()
         data["figures"] = {k: v.name for k, v in paths.items()}
-        tmp = out_dir / ".analysis.json.tmp"
-        tmp.write_text(json.dumps(data, indent=2, allow_nan=False, default=_json_default), encoding="utf-8")
-        os.replace(tmp, out_dir / "analysis.json")
+        write_atomically(out_dir / "analysis.json",
+                         json.dumps(data, indent=2, allow_nan=False, default=_json_default).encode("utf-8"))
         paths["analysis"] = out_dir / "analysis.json"
         return paths
 

@@ -23,8 +23,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from forensics.fileio import mkstemp_for
 from forensics.detector import Detector
+from forensics.fileio import write_atomically
 from forensics.preprocess import Preprocessing
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -94,11 +94,7 @@ def cached_onnx(det: Detector) -> Any:
         return str(path)
     data = export_onnx(det)
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = mkstemp_for(path, prefix=".export.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
         return str(path)
     except OSError:
         return data

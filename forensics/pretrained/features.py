@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from forensics.fileio import replaced_atomically
 from forensics.pretrained.clip_encoder import WIDTH, ClipEncoder, make_view
 
 
@@ -147,9 +148,8 @@ class _ChunkStore:
     def _write(self, keys: list[str], **arrays: np.ndarray) -> None:
         n = len(self._chunks())
         path = self.folder / f"chunk-{n:05d}.npz"
-        tmp = self.folder / f".chunk-{n:05d}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), **arrays)
-        tmp.replace(path)
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, keys=np.array(keys), **arrays)
 
 
 class FeatureStore(_ChunkStore):

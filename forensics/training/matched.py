@@ -7,7 +7,6 @@ detector cannot separate them on size, resampling or compression history.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -16,6 +15,7 @@ from PIL import Image
 
 from forensics.data import list_images
 from forensics.decoding import ImageDecodeError, load_image
+from forensics.fileio import replaced_atomically
 from forensics.progress import progress_bar
 
 
@@ -37,9 +37,8 @@ def upsample(rgb: np.ndarray, size: int) -> np.ndarray:
 
 def _save_png(rgb: np.ndarray, dst: Path) -> None:
     """Write via a temp name + rename, so an interrupted preparation never leaves a torn PNG."""
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    Image.fromarray(rgb).save(tmp, format="PNG")
-    os.replace(tmp, dst)
+    with replaced_atomically(dst) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG")
 
 
 def _done(out: Path, n: int) -> bool:

@@ -31,6 +31,7 @@ from forensics.metrics import binary_metrics
 from forensics.models import build_model
 from forensics.preprocess import Preprocessing, normalize
 from forensics.progress import progress_bar
+from forensics.fileio import replaced_atomically
 
 
 @dataclass
@@ -189,10 +190,9 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     ax[1].plot(ep, [h["val_ap"] for h in history], "o-", color="C2")
     ax[1].set(xlabel="epoch", ylabel="AP (fake = positive)", title="validation AP", ylim=(0.0, 1.01))
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with replaced_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 @torch.inference_mode()
