@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -97,11 +97,17 @@ class _ChunkStore:
     def _load(self, field: str) -> tuple[list[str], list[np.ndarray]]:
         keys: list[str] = []
         arrays = []
+        for chunk_keys, array in self._iter(field):
+            keys += chunk_keys
+            arrays.append(array)
+        return keys, arrays
+
+    def _iter(self, field: str) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(keys, rows of `field`) one stored chunk at a time, so a caller can copy out what it needs
+        without holding the whole store twice."""
         for c in self._chunks():
             with np.load(c, allow_pickle=False) as z:
-                keys += [str(k) for k in z["keys"]]
-                arrays.append(z[field])
-        return keys, arrays
+                yield [str(k) for k in z["keys"]], z[field]
 
     def _extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], view: str,
                  summarise: Callable[[dict[int, np.ndarray]], np.ndarray], field: str, *, batch: int, chunk: int,
@@ -190,6 +196,10 @@ class TokenStore(_ChunkStore):
         """(keys, (n, 196, width * len(blocks)) float16 tokens)."""
         keys, toks = self._load("tokens")
         return keys, (np.concatenate(toks) if toks else np.zeros((0, 196, WIDTH * len(self.blocks)), np.float16))
+
+    def chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(keys, (n, 196, width * len(blocks)) float16 tokens) one stored chunk at a time."""
+        return self._iter("tokens")
 
     def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
                 batch: int = 8, chunk: int = 64) -> int:

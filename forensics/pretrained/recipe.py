@@ -106,25 +106,29 @@ def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, condi
                 store: Path, precision: str = "int8") -> tuple[Rows, np.ndarray]:
     """(rows, tokens): one row per image and condition stored under all `conditions`; `rows.feats` holds
     each row's index into `tokens` ((rows, 196, 768 * len(blocks)) float16)."""
-    per = {}
-    for cond in conditions:
-        keys, toks = TokenStore(token_folder(store, blocks, view, cond, precision), blocks, view, cond,
-                                precision).load()
-        per[cond] = (dict(zip(keys, range(len(keys)))), toks)
+    stores = {cond: TokenStore(token_folder(store, blocks, view, cond, precision), blocks, view, cond, precision)
+              for cond in conditions}
+    stored = {cond: ts.stored_keys() for cond, ts in stores.items()}
     by_name = {s.name: s for s in sources}
     wanted = [image_key(s, f) for s in sources for f in s.files]
-    common = [k for k in wanted if all(k in per[c][0] for c in conditions)]
-    parts, meta = [], {k: [] for k in ("keys", "label", "family", "source", "condition")}
-    for cond in conditions:
-        index, toks = per[cond]
-        parts.append(toks[np.array([index[k] for k in common], dtype=int)])
+    common = [k for k in wanted if all(k in stored[c] for c in conditions)]
+    position = {k: i for i, k in enumerate(common)}
+    # filled one stored chunk at a time: the peak is the result plus one chunk, not the whole store twice
+    tokens = np.zeros((len(common) * len(conditions), 196, WIDTH * len(blocks)), np.float16)
+    meta: dict[str, list] = {k: [] for k in ("keys", "label", "family", "source", "condition")}
+    for c_index, cond in enumerate(conditions):
+        offset = c_index * len(common)
+        for keys, toks in stores[cond].chunks():
+            at = [(j, position[k]) for j, k in enumerate(keys) if k in position]
+            if at:
+                src_rows, dst_rows = (np.array(v) for v in zip(*at))
+                tokens[offset + dst_rows] = toks[src_rows]
         src = [by_name[k.split("/", 1)[0]] for k in common]
         meta["keys"] += common
         meta["label"] += [s.label for s in src]
         meta["family"] += [s.family for s in src]
         meta["source"] += [s.name for s in src]
         meta["condition"] += [cond] * len(common)
-    tokens = np.concatenate(parts)
     rows = Rows(np.arange(len(tokens))[:, None], *(np.array(meta[k]) for k in ("keys", "label", "family", "source",
                                                                                 "condition")))
     return rows, tokens
