@@ -1,0 +1,86 @@
+"""Fused leave-family-out figures of other recipes' training sets, all scored on one recipe's rows: the
+whole `forensics train-fused` machinery (cross-fitted CLIP probe, combiner on patch-unseen sources,
+source-balanced threshold), with training restricted to each `--train` recipe's images (less its
+evaluation-only sources). Compares a new default with the old one on the same, richer evaluation set.
+
+    python benchmarks/fused_same_rows.py --config configs/fused/default.json --store runs/features \\
+        --train v2=configs/fused/v2.json v3=configs/fused/default.json --json reports/fused/fused_same_rows.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
+    ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument("--train", nargs="+", required=True, help="NAME=CONFIG: train on CONFIG's images")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    from select_training_sets import training_keys
+
+    from forensics.pretrained.calibration import balanced_threshold
+    from forensics.pretrained.combiner import fit_combiner
+    from forensics.pretrained.dataset import load_sources
+    from forensics.pretrained.probe import balanced_weights
+    from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, _fused_crossfit, _oof_logits, load_tokens,
+                                             patch_scores)
+    from forensics.pretrained.selection import cross_fit
+
+    cfg = json.loads(args.config.read_text())
+    sources = load_sources(cfg, args.config.parent)
+    conditions = list(cfg["conditions"])
+    section = cfg["clip"]
+    blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
+    kind = ProbeKind(section, blocks)
+    rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"), conditions, args.store,
+                               str(section.get("precision", "int8")))
+    scores = patch_scores(sources, cfg["patch_model"], conditions, args.store)
+    patch = np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
+    clean_real = (rows.label == 0) & (rows.condition == CLEAN)
+    for spec in args.train:
+        name, config = spec.split("=", 1)
+        allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
+        inner = kind.fitter(tokens)
+
+        def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray, inner=inner, allowed=allowed):
+            keep = allowed[idx[:, 0]]
+            return inner(idx[keep], y[keep], src[keep])
+
+        cf = cross_fit(rows, fit, n_groups=int(cfg.get("real_groups", 3)))
+        oof = _oof_logits(cf)
+        unseen = json.loads(Path(config).read_text()).get("patch_unseen_sources", [])
+        fr = np.isfinite(oof) & np.isfinite(patch) & np.isin(rows.source, unseen) & allowed
+        combiner = fit_combiner(oof[fr], patch[fr], rows.label[fr], balanced_weights(rows.label[fr], rows.source[fr]))
+        fused = _fused_crossfit(cf, combiner, patch)
+        thr = balanced_threshold(fused.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
+                                 per_source_cap=cfg.get("per_source_fpr_cap"))
+        fam = sorted(_figures(fused, thr, cfg.get("degraded_condition"))["families"], key=lambda r: r["ap_clean"])
+        rec = {"train": name, "train_config": config, "scored_config": str(args.config),
+               "threshold": round(float(1 / (1 + np.exp(-thr))), 5), "combiner": combiner.to_dict(),
+               "worst_ap": round(fam[0]["ap_clean"], 3), "worst_family": str(fam[0]["family"]),
+               "worst_ap_degraded": round(min(r["ap_degraded"] for r in fam), 3),
+               "mean_ap": round(float(np.mean([r["ap_clean"] for r in fam])), 3),
+               "mean_flagged": round(float(np.mean([r["flagged_clean"] for r in fam])), 3),
+               "families_half_flagged": int(sum(r["flagged_clean"] >= 0.5 for r in fam)),
+               "families": {str(r["family"]): {"ap": round(r["ap_clean"], 3), "ap_degraded": round(r["ap_degraded"], 3),
+                                               "flagged": round(r["flagged_clean"], 3)} for r in fam}}
+        print(json.dumps({k: v for k, v in rec.items() if k != "families"}), flush=True)
+        if args.json:
+            with open(args.json, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Which images to train the CLIP probe on, judged on the same rows: leave-family-out figures of the CLIP
+probe alone (mean patch token of the given blocks, `resize224`, L2 0.001) scored on every row of one recipe
+(`--config`), each time trained only on the images of another recipe (`--train NAME=CONFIG`, less its
+evaluation-only sources). Every variant is scored on the same families and the same held-out real sources,
+at its own source-balanced 1% threshold, so a richer evaluation set cannot make a training set look worse.
+
+    python benchmarks/select_training_sets.py --config configs/fused/default.json --store runs/features \\
+        --train v2=configs/fused/v2.json v3=configs/fused/default.json --json reports/fused/selection_data_v3.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def training_keys(config: Path) -> set[str]:
+    """Image keys a recipe trains on (its sources less its evaluation-only ones)."""
+    from forensics.pretrained.dataset import load_sources
+    from forensics.pretrained.recipe import image_key
+
+    cfg = json.loads(config.read_text())
+    held = set(cfg.get("eval_only_sources", []))
+    return {image_key(s, f) for s in load_sources(cfg, config.parent) if s.name not in held for f in s.files}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
+    ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument("--train", nargs="+", required=True, help="NAME=CONFIG: train on CONFIG's images")
+    ap.add_argument("--blocks", default="4,5,6")
+    ap.add_argument("--l2", type=float, default=1e-3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    from select_token_summaries import probe_fitter, token_summaries
+
+    from forensics.pretrained.calibration import balanced_threshold
+    from forensics.pretrained.dataset import load_sources
+    from forensics.pretrained.recipe import CLEAN, _figures, load_tokens
+    from forensics.pretrained.selection import cross_fit
+
+    cfg = json.loads(args.config.read_text())
+    blocks = tuple(int(b) for b in args.blocks.split(","))
+    rows, tokens = load_tokens(load_sources(cfg, args.config.parent), blocks, "resize224", list(cfg["conditions"]),
+                               args.store, "float32")
+    mean, _ = token_summaries(tokens)
+    del tokens
+    clean_real = (rows.label == 0) & (rows.condition == CLEAN)
+    for spec in args.train:
+        name, config = spec.split("=", 1)
+        allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
+        inner = probe_fitter(mean, args.l2)
+
+        def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray, inner=inner, allowed=allowed):
+            keep = allowed[idx[:, 0]]
+            return inner(idx[keep], y[keep], src[keep])
+
+        t0 = time.time()
+        cf = cross_fit(rows, fit, n_groups=int(cfg.get("real_groups", 3)))
+        thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
+                                 per_source_cap=cfg.get("per_source_fpr_cap"))
+        fam = sorted(_figures(cf, thr, cfg.get("degraded_condition"))["families"], key=lambda r: r["ap_clean"])
+        rec = {"train": name, "train_config": config, "scored_config": str(args.config), "blocks": list(blocks),
+               "n_rows": int(len(rows.label)), "n_train_rows": int(allowed.sum()),
+               "worst_ap": round(fam[0]["ap_clean"], 3), "mean_ap": round(float(np.mean([r["ap_clean"] for r in fam])), 3),
+               "worst_ap_degraded": round(min(r["ap_degraded"] for r in fam), 3),
+               "mean_flagged": round(float(np.mean([r["flagged_clean"] for r in fam])), 3),
+               "threshold": round(float(1 / (1 + np.exp(-thr))), 5),
+               "families": {str(r["family"]): {"ap": round(r["ap_clean"], 3), "ap_degraded": round(r["ap_degraded"], 3),
+                                               "flagged": round(r["flagged_clean"], 3)} for r in fam},
+               "seconds": round(time.time() - t0)}
+        print(json.dumps({k: v for k, v in rec.items() if k != "families"}), flush=True)
+        if args.json:
+            with open(args.json, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+
+
+if __name__ == "__main__":
+    main()
