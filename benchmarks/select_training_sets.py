@@ -37,7 +37,8 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--train", nargs="+", required=True, help="NAME=CONFIG: train on CONFIG's images")
-    ap.add_argument("--blocks", default="4,5,6")
+    ap.add_argument("--blocks", default="4,5,6",
+                    help="stored CLIP blocks, e.g. 4,5,6; join token stores with +, e.g. 1,2,3+4,5,6 (means concatenated)")
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -50,11 +51,18 @@ def main() -> None:
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
-    blocks = tuple(int(b) for b in args.blocks.split(","))
-    rows, tokens = load_tokens(load_sources(cfg, args.config.parent), blocks, "resize224", list(cfg["conditions"]),
-                               args.store, "float32")
-    mean, _ = token_summaries(tokens)
-    del tokens
+    sources = load_sources(cfg, args.config.parent)
+    rows, parts = None, []
+    for group in args.blocks.split("+"):
+        stored = tuple(int(b) for b in group.split(","))
+        got, tokens = load_tokens(sources, stored, "resize224", list(cfg["conditions"]), args.store, "float32")
+        if rows is not None and not (np.array_equal(got.keys, rows.keys) and np.array_equal(got.condition, rows.condition)):
+            raise SystemExit(f"token stores of blocks {group} and the others hold different images")
+        rows = got
+        parts.append(token_summaries(tokens)[0])
+        del tokens
+    blocks = tuple(int(b) for g in args.blocks.split("+") for b in g.split(","))
+    mean = np.concatenate(parts, axis=1)
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     for spec in args.train:
         name, config = spec.split("=", 1)
