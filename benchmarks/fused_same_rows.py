@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
+    from select_token_summaries import emit, family_summary
     from select_training_sets import training_keys
 
     from forensics.pretrained.calibration import balanced_threshold
@@ -66,21 +67,10 @@ def main() -> None:
         fused = _fused_crossfit(cf, combiner, patch)
         thr = balanced_threshold(fused.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
-        fam = sorted(_figures(fused, thr, cfg.get("degraded_condition"))["families"], key=lambda r: r["ap_clean"])
+        fam = _figures(fused, thr, cfg.get("degraded_condition"))["families"]
         rec = {"train": name, "train_config": config, "scored_config": str(args.config),
-               "threshold": round(float(1 / (1 + np.exp(-thr))), 5), "combiner": combiner.to_dict(),
-               "worst_ap": round(fam[0]["ap_clean"], 3), "worst_family": str(fam[0]["family"]),
-               "worst_ap_degraded": round(min(r["ap_degraded"] for r in fam), 3),
-               "mean_ap": round(float(np.mean([r["ap_clean"] for r in fam])), 3),
-               "mean_flagged": round(float(np.mean([r["flagged_clean"] for r in fam])), 3),
-               "families_half_flagged": int(sum(r["flagged_clean"] >= 0.5 for r in fam)),
-               "families": {str(r["family"]): {"ap": round(r["ap_clean"], 3), "ap_degraded": round(r["ap_degraded"], 3),
-                                               "flagged": round(r["flagged_clean"], 3)} for r in fam}}
-        print(json.dumps({k: v for k, v in rec.items() if k != "families"}), flush=True)
-        if args.json:
-            with open(args.json, "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-
+               "combiner": combiner.to_dict(), **family_summary(fam, thr)}
+        emit(rec, args.json)
 
 if __name__ == "__main__":
     main()

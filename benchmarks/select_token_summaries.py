@@ -121,6 +121,28 @@ TRANSFORMS: dict[str, Transform] = {"realpca4": real_pca_removed(4), "realpca16"
                                     "whiten0.1": real_whitened(0.1), "knnres10": knn_residual(10)}
 
 
+def family_summary(families: list[dict], threshold_logit: float) -> dict:
+    """The figures every selection record carries: worst and mean AP over left-out families, the worst
+    re-encoded AP, the mean share flagged, the threshold as P(fake), and each family's row."""
+    fam = sorted(families, key=lambda r: r["ap_clean"])
+    return {"worst_ap": round(fam[0]["ap_clean"], 3), "worst_family": str(fam[0]["family"]),
+            "mean_ap": round(float(np.mean([r["ap_clean"] for r in fam])), 3),
+            "worst_ap_degraded": round(min(r["ap_degraded"] for r in fam), 3),
+            "mean_flagged": round(float(np.mean([r["flagged_clean"] for r in fam])), 3),
+            "families_half_flagged": int(sum(r["flagged_clean"] >= 0.5 for r in fam)),
+            "threshold": round(float(1 / (1 + np.exp(-threshold_logit))), 5),
+            "families": {str(r["family"]): {"ap": round(r["ap_clean"], 3), "ap_degraded": round(r["ap_degraded"], 3),
+                                            "flagged": round(r["flagged_clean"], 3)} for r in fam}}
+
+
+def emit(rec: dict, path: Path | None) -> None:
+    """Print a selection record without its per-family rows; append it whole to `path` (JSON lines)."""
+    print(json.dumps({k: v for k, v in rec.items() if k != "families"}), flush=True)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, required=True)
@@ -166,20 +188,9 @@ def main() -> None:
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         fam = _figures(cf, thr, degraded)["families"]
-        rec = {"variant": name, "l2": args.l2, "n_rows": int(len(rows.label)),
-               "worst_ap": round(min(r["ap_clean"] for r in fam), 3),
-               "mean_ap": round(float(np.mean([r["ap_clean"] for r in fam])), 3),
-               "worst_ap_degraded": round(min(r["ap_degraded"] for r in fam), 3),
-               "mean_flagged": round(float(np.mean([r["flagged_clean"] for r in fam])), 3),
-               "threshold": round(float(1 / (1 + np.exp(-thr))), 5),
-               "families": {r["family"]: {"ap": round(r["ap_clean"], 3), "ap_degraded": round(r["ap_degraded"], 3),
-                                          "flagged": round(r["flagged_clean"], 3)} for r in fam},
+        rec = {"variant": name, "l2": args.l2, "n_rows": int(len(rows.label)), **family_summary(fam, thr),
                "seconds": round(time.time() - t0)}
-        print(json.dumps({k: v for k, v in rec.items() if k != "families"}), flush=True)
-        if args.json:
-            with open(args.json, "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-
+        emit(rec, args.json)
 
 if __name__ == "__main__":
     main()

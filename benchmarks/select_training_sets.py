@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from select_token_summaries import probe_fitter, token_summaries
+    from select_token_summaries import emit, family_summary, probe_fitter, token_summaries
 
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.dataset import load_sources
@@ -77,21 +77,11 @@ def main() -> None:
         cf = cross_fit(rows, fit, n_groups=int(cfg.get("real_groups", 3)))
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
-        fam = sorted(_figures(cf, thr, cfg.get("degraded_condition"))["families"], key=lambda r: r["ap_clean"])
+        fam = _figures(cf, thr, cfg.get("degraded_condition"))["families"]
         rec = {"train": name, "train_config": config, "scored_config": str(args.config), "blocks": list(blocks),
-               "n_rows": int(len(rows.label)), "n_train_rows": int(allowed.sum()),
-               "worst_ap": round(fam[0]["ap_clean"], 3), "mean_ap": round(float(np.mean([r["ap_clean"] for r in fam])), 3),
-               "worst_ap_degraded": round(min(r["ap_degraded"] for r in fam), 3),
-               "mean_flagged": round(float(np.mean([r["flagged_clean"] for r in fam])), 3),
-               "threshold": round(float(1 / (1 + np.exp(-thr))), 5),
-               "families": {str(r["family"]): {"ap": round(r["ap_clean"], 3), "ap_degraded": round(r["ap_degraded"], 3),
-                                               "flagged": round(r["flagged_clean"], 3)} for r in fam},
+               "n_rows": int(len(rows.label)), "n_train_rows": int(allowed.sum()), **family_summary(fam, thr),
                "seconds": round(time.time() - t0)}
-        print(json.dumps({k: v for k, v in rec.items() if k != "families"}), flush=True)
-        if args.json:
-            with open(args.json, "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-
+        emit(rec, args.json)
 
 if __name__ == "__main__":
     main()

@@ -28,12 +28,17 @@ def _jpeg_with_watermark(w: int = 256, h: int = 256, bar: int = 16) -> bytes:
     return buf.getvalue()
 
 
-def test_trim_cuts_the_margin_and_writes_png(tmp_path: Path) -> None:
-    build = _builder_module()
-    b = build.Builder(tmp_path, min_side=128, dup_bits=4)
-    src = {"name": "gallery", "label": "fake", "family": "dalle2", "trim": {"bottom": 16}}
+def _add_trimmed(out: Path, bottom: int):
+    """A Builder writing to `out` after adding one watermarked JPEG of a source trimmed by `bottom` rows."""
+    b = _builder_module().Builder(out, min_side=128, dup_bits=4)
+    src = {"name": "gallery", "label": "fake", "family": "dalle2", "trim": {"bottom": bottom}}
     stats = {"kept": 0, "tiny": 0, "dup": 0, "bad": 0, "missing": 0, "not_grid": 0}
     b.add_file(src, "owner/repo@c:img/a.jpg", "img/a.jpg", _jpeg_with_watermark(), stats)
+    return b, stats
+
+
+def test_trim_cuts_the_margin_and_writes_png(tmp_path: Path) -> None:
+    b, stats = _add_trimmed(tmp_path, 16)
     assert stats["kept"] == 1
     out = tmp_path / "fake" / "dalle2" / "gallery" / "img__a.png"
     with Image.open(out) as im:
@@ -47,10 +52,6 @@ def test_trim_cuts_the_margin_and_writes_png(tmp_path: Path) -> None:
 
 
 def test_trim_that_leaves_too_little_is_skipped_as_tiny(tmp_path: Path) -> None:
-    build = _builder_module()
-    b = build.Builder(tmp_path, min_side=128, dup_bits=4)
-    src = {"name": "gallery", "label": "fake", "family": "dalle2", "trim": {"bottom": 200}}
-    stats = {"kept": 0, "tiny": 0, "dup": 0, "bad": 0, "missing": 0, "not_grid": 0}
-    b.add_file(src, "o/r@c:a.jpg", "a.jpg", _jpeg_with_watermark(), stats)
-    assert stats == {**stats, "kept": 0, "tiny": 1}
+    b, stats = _add_trimmed(tmp_path, 200)
+    assert stats["kept"] == 0 and stats["tiny"] == 1 and not b.records
     assert not any(tmp_path.rglob("*.png"))
