@@ -123,6 +123,17 @@ def execution_providers(device: str = "cpu") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def _torch_tower_on(graph: Path, device: str):
+    """The float32 graph as a torch module on a CUDA `device`, or None where torch has no CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    from forensics.pretrained.clip_torch import ClipVisionTower
+
+    return ClipVisionTower.from_graph(graph).to(device)
+
+
 class ClipEncoder:
     """Per-block token states of CLIP ViT-B/16, graph cut after the deepest requested block."""
 
@@ -136,11 +147,22 @@ class ClipEncoder:
         self.precision = precision
         self.source = clip_file.locate(path)
         self.graph = graph = graph_path(self.source, self.blocks, precision)
+        self.tower = None
+        providers = execution_providers(device)
+        if str(device).startswith("cuda") and providers[0] != "CUDAExecutionProvider" and precision == "float32":
+            self.tower = _torch_tower_on(graph, device)
+        if self.tower is not None:
+            # onnxruntime has no CUDA here but torch does: the same float32 weights run as a torch module
+            self.session = None
+            self.device = str(device)
+            self.backend = "torch"
+            return
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 16)
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(graph), opts, providers=execution_providers(device))
+        self.session = ort.InferenceSession(str(graph), opts, providers=providers)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self.backend = "onnxruntime"
 
     def hidden_states(self, views: np.ndarray) -> dict[int, np.ndarray]:
         """(N, 224, 224, 3) uint8 views -> {block: (N, 197, 768) float32}; token 0 is CLS.
@@ -149,8 +171,14 @@ class ClipEncoder:
         whole input tensor, so in a batch one image's features would depend on the others' (measured: one
         photo's probe score 0.95 in a batch of three, 0.67 alone). The float32 graph has no such coupling
         and runs the batch at once."""
-        names = [block_output(b) for b in self.blocks]
         x = normalise(views)
+        if self.tower is not None:
+            import torch
+
+            with torch.inference_mode():
+                out = self.tower(torch.from_numpy(x).to(self.device), self.blocks)
+            return {b: out[b].float().cpu().numpy() for b in self.blocks}
+        names = [block_output(b) for b in self.blocks]
         step = 1 if self.precision == "int8" else max(1, len(x))
         per_image = [self.session.run(names, {INPUT: x[i:i + step]}) for i in range(0, len(x), step)]
         return {b: np.concatenate([outs[k] for outs in per_image]).astype(np.float32, copy=False)

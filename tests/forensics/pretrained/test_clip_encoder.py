@@ -58,8 +58,9 @@ def test_unknown_precision_is_refused(clip_path):
         ClipEncoder([4], path=clip_path, precision="int4")
 
 
-def test_a_cuda_request_uses_cuda_only_where_onnxruntime_has_it(clip_path):
+def test_a_cuda_request_uses_cuda_only_where_onnxruntime_or_torch_has_it(clip_path, photos):
     import onnxruntime as ort
+    import torch
 
     from forensics.pretrained.clip_encoder import execution_providers
 
@@ -67,4 +68,15 @@ def test_a_cuda_request_uses_cuda_only_where_onnxruntime_has_it(clip_path):
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     assert (execution_providers("cuda:0")[0] == "CUDAExecutionProvider") == has_cuda
     enc = ClipEncoder([4], path=clip_path, threads=2, precision="float32", device="cuda")
-    assert enc.device == ("cuda" if has_cuda else "cpu")  # the CPU package falls back to the CPU
+    # onnxruntime-gpu runs the graph on CUDA; without it the float32 weights run as a torch module on
+    # CUDA where torch has it; with neither the CPU package falls back to the CPU
+    if has_cuda:
+        assert (enc.device, enc.backend) == ("cuda", "onnxruntime")
+    elif torch.cuda.is_available():
+        assert (enc.device, enc.backend) == ("cuda", "torch")
+        cpu = ClipEncoder([4], path=clip_path, threads=2, precision="float32")
+        views = np.stack([make_view(im, "resize224")[0] for im in list(photos.values())[:2]])
+        a, b = enc.hidden_states(views)[4], cpu.hidden_states(views)[4]
+        assert np.abs(a - b).max() <= 1e-3 * np.abs(b).max()
+    else:
+        assert (enc.device, enc.backend) == ("cpu", "onnxruntime")
