@@ -31,12 +31,8 @@ def main() -> None:
     from select_token_summaries import emit, family_summary
     from select_training_sets import training_keys
 
-    from forensics.pretrained.calibration import balanced_threshold
-    from forensics.pretrained.combiner import fit_combiner
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.probe import balanced_weights
-    from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, _fused_crossfit, _oof_logits, load_tokens,
-                                             patch_scores)
+    from forensics.pretrained.recipe import ProbeKind, _figures, fuse, load_tokens, patch_scores, restricted
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -49,28 +45,18 @@ def main() -> None:
                                str(section.get("precision", "int8")))
     scores = patch_scores(sources, cfg["patch_model"], conditions, args.store)
     patch = np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
-    clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     for spec in args.train:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
-        inner = kind.fitter(tokens)
-
-        def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray, inner=inner, allowed=allowed):
-            keep = allowed[idx[:, 0]]
-            return inner(idx[keep], y[keep], src[keep])
-
-        cf = cross_fit(rows, fit, n_groups=int(cfg.get("real_groups", 3)))
-        oof = _oof_logits(cf)
-        unseen = json.loads(Path(config).read_text()).get("patch_unseen_sources", [])
-        fr = np.isfinite(oof) & np.isfinite(patch) & np.isin(rows.source, unseen) & allowed
-        combiner = fit_combiner(oof[fr], patch[fr], rows.label[fr], balanced_weights(rows.label[fr], rows.source[fr]))
-        fused = _fused_crossfit(cf, combiner, patch)
-        thr = balanced_threshold(fused.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
-                                 per_source_cap=cfg.get("per_source_fpr_cap"))
+        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)))
+        # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
+        train_cfg = {**cfg, "patch_unseen_sources": json.loads(Path(config).read_text()).get("patch_unseen_sources", [])}
+        combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
         fam = _figures(fused, thr, cfg.get("degraded_condition"))["families"]
         rec = {"train": name, "train_config": config, "scored_config": str(args.config),
                "combiner": combiner.to_dict(), **family_summary(fam, thr)}
         emit(rec, args.json)
+
 
 if __name__ == "__main__":
     main()

@@ -156,7 +156,7 @@ def main() -> None:
 
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.recipe import CLEAN, _excluding, _figures, load_tokens
+    from forensics.pretrained.recipe import CLEAN, _figures, load_tokens, restricted
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -184,7 +184,8 @@ def main() -> None:
         t0 = time.time()
         fit = probe_fitter(feats[name](), args.l2, hard_weight=4.0 if name == "hardneg" else 0.0,
                            transform=TRANSFORMS.get(name))
-        cf = cross_fit(rows, _excluding(fit, list(cfg.get("eval_only_sources", []))), n_groups=args.groups)
+        trained = ~np.isin(rows.source, list(cfg.get("eval_only_sources", [])))
+        cf = cross_fit(rows, restricted(fit, trained), n_groups=args.groups)
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         fam = _figures(cf, thr, degraded)["families"]

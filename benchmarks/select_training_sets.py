@@ -43,11 +43,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from select_token_summaries import emit, family_summary, probe_fitter, token_summaries
+    from select_token_summaries import emit, family_summary, probe_fitter
 
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.recipe import CLEAN, _figures, load_tokens
+    from forensics.pretrained.recipe import CLEAN, _figures, load_tokens, restricted, token_means
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -59,7 +59,7 @@ def main() -> None:
         if rows is not None and not (np.array_equal(got.keys, rows.keys) and np.array_equal(got.condition, rows.condition)):
             raise SystemExit(f"token stores of blocks {group} and the others hold different images")
         rows = got
-        parts.append(token_summaries(tokens)[0])
+        parts.append(token_means(tokens))
         del tokens
     blocks = tuple(int(b) for g in args.blocks.split("+") for b in g.split(","))
     mean = np.concatenate(parts, axis=1)
@@ -67,14 +67,8 @@ def main() -> None:
     for spec in args.train:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
-        inner = probe_fitter(mean, args.l2)
-
-        def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray, inner=inner, allowed=allowed):
-            keep = allowed[idx[:, 0]]
-            return inner(idx[keep], y[keep], src[keep])
-
         t0 = time.time()
-        cf = cross_fit(rows, fit, n_groups=int(cfg.get("real_groups", 3)))
+        cf = cross_fit(rows, restricted(probe_fitter(mean, args.l2), allowed), n_groups=int(cfg.get("real_groups", 3)))
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         fam = _figures(cf, thr, cfg.get("degraded_condition"))["families"]
@@ -82,6 +76,7 @@ def main() -> None:
                "n_rows": int(len(rows.label)), "n_train_rows": int(allowed.sum()), **family_summary(fam, thr),
                "seconds": round(time.time() - t0)}
         emit(rec, args.json)
+
 
 if __name__ == "__main__":
     main()

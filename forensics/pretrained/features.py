@@ -94,14 +94,6 @@ class _ChunkStore:
                 out.update(str(k) for k in z["keys"])
         return out
 
-    def _load(self, field: str) -> tuple[list[str], list[np.ndarray]]:
-        keys: list[str] = []
-        arrays = []
-        for chunk_keys, array in self._iter(field):
-            keys += chunk_keys
-            arrays.append(array)
-        return keys, arrays
-
     def _iter(self, field: str) -> Iterator[tuple[list[str], np.ndarray]]:
         """(keys, rows of `field`) one stored chunk at a time, so a caller can copy out what it needs
         without holding the whole store twice."""
@@ -168,7 +160,11 @@ class FeatureStore(_ChunkStore):
 
     def load(self) -> tuple[list[str], np.ndarray]:
         """(keys, (n, dim) float32 features) of everything stored."""
-        keys, feats = self._load("feats")
+        keys: list[str] = []
+        feats = []
+        for chunk_keys, chunk in self._iter("feats"):
+            keys += chunk_keys
+            feats.append(chunk)
         return keys, (np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, self.spec.dim), np.float32))
 
     def extract(self, encoder: ClipEncoder, items: Iterable[tuple[str, Callable[[], np.ndarray]]], *,
@@ -191,11 +187,6 @@ class TokenStore(_ChunkStore):
         if precision != "int8":  # stores of the INT8 graph predate the field
             meta["precision"] = precision
         super().__init__(folder, meta)
-
-    def load(self) -> tuple[list[str], np.ndarray]:
-        """(keys, (n, 196, width * len(blocks)) float16 tokens)."""
-        keys, toks = self._load("tokens")
-        return keys, (np.concatenate(toks) if toks else np.zeros((0, 196, WIDTH * len(self.blocks)), np.float16))
 
     def chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """(keys, (n, 196, width * len(blocks)) float16 tokens) one stored chunk at a time."""

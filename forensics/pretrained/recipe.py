@@ -134,6 +134,16 @@ def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, condi
     return rows, tokens
 
 
+def token_means(tokens: np.ndarray, cols: Optional[np.ndarray] = None, chunk: int = 128) -> np.ndarray:
+    """(n, width) float32 mean over patch tokens of every image of `tokens` (columns `cols`, all by
+    default), computed a chunk at a time so the float16 store is never copied whole in float32."""
+    pick = np.arange(tokens.shape[2]) if cols is None else cols
+    out = np.zeros((len(tokens), len(pick)), np.float32)
+    for i in range(0, len(tokens), chunk):
+        out[i:i + chunk] = tokens[i:i + chunk][:, :, pick].astype(np.float32).mean(axis=1)
+    return out
+
+
 class ProbeKind:
     """How the recipe's probe reads the stored tokens: "image" = linear probe on the mean of patch tokens
     of `blocks`; "tokens" = every token trained with its image's label, image score a top-k mean."""
@@ -167,9 +177,7 @@ class ProbeKind:
     def means(self, tokens: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
         """Mean patch token of the images `idx` (all images' means computed once per token array)."""
         if self._means is None or self._means[0] is not tokens:
-            all_means = np.concatenate([tokens[i:i + chunk][:, :, self.cols].astype(np.float32).mean(axis=1)
-                                        for i in range(0, len(tokens), chunk)])
-            self._means = (tokens, all_means)
+            self._means = (tokens, token_means(tokens, self.cols, chunk))
         return self._means[1][idx]
 
     def score(self, probe: Any, tokens: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
@@ -186,16 +194,43 @@ class ProbeKind:
         return fit
 
 
-def _excluding(fit: Any, sources: list[str]) -> Any:
-    """A cross_fit fit function that drops the rows of `sources` before fitting (it still scores them)."""
-    if not sources:
+def restricted(fit: Any, trainable: np.ndarray) -> Any:
+    """A cross_fit fit function that fits only on the rows where `trainable` (one flag per row of the
+    Rows being cross-fitted, whose `feats` hold row indices as `load_tokens` makes them) is set; every row
+    is still scored."""
+    trainable = np.asarray(trainable, bool)
+    if trainable.all():
         return fit
 
-    def fit_without(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
-        keep = ~np.isin(src, sources)
+    def fit_trainable(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
+        keep = trainable[idx[:, 0]]
         return fit(idx[keep], y[keep], src[keep])
 
-    return fit_without
+    return fit_trainable
+
+
+def fuse(cf: CrossFit, patch: np.ndarray, cfg: dict[str, Any], trained: np.ndarray,
+         log: Log = print) -> tuple[Combiner, CrossFit, float]:
+    """(combiner, fused cross-fit, threshold logit): the combiner fitted on the cross-fitted CLIP logits
+    and patch logits of trained rows from sources the patch model never saw (`patch_unseen_sources`),
+    the threshold on the fused logits of held-out clean real photos (source-balanced, `target_fpr`,
+    `per_source_fpr_cap`)."""
+    rows = cf.rows
+    clip_oof = _oof_logits(cf)
+    fit_rows = (np.isfinite(clip_oof) & np.isfinite(patch) & trained
+                & np.isin(rows.source, list(cfg.get("patch_unseen_sources", []))))
+    if fit_rows.sum() and len(set(rows.label[fit_rows])) == 2:
+        combiner = fit_combiner(clip_oof[fit_rows], patch[fit_rows], rows.label[fit_rows],
+                                balanced_weights(rows.label[fit_rows], rows.source[fit_rows]))
+    else:
+        log("note: no unseen families for the combiner; the patch branch gets weight 0")
+        combiner = Combiner(1.0, 0.0, 0.0)
+    log(f"combiner: {combiner.to_dict()} (fitted on {int(fit_rows.sum())} rows)")
+    fused_cf = _fused_crossfit(cf, combiner, patch)
+    clean_real = (rows.label == 0) & (rows.condition == CLEAN)
+    thr_logit = balanced_threshold(fused_cf.real_logit[clean_real], rows.source[clean_real],
+                                   float(cfg.get("target_fpr", 0.01)), per_source_cap=cfg.get("per_source_fpr_cap"))
+    return combiner, fused_cf, thr_logit
 
 
 def _oof_logits(cf: CrossFit) -> np.ndarray:
@@ -241,29 +276,16 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     if unknown:
         raise DataConfigError(f"{config_path}: eval_only_sources names no source of the recipe: {', '.join(unknown)}")
     trained = ~np.isin(rows.source, eval_only)
-    cf = cross_fit(rows, _excluding(kind.fitter(tokens), eval_only), n_groups=int(cfg.get("real_groups", 3)),
+    cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), n_groups=int(cfg.get("real_groups", 3)),
                    train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"))
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
-
-    # the combiner learns from families and real photos the patch model never trained on
     patch_unseen = list(cfg.get("patch_unseen_sources", []))
-    fit_rows = np.isfinite(clip_oof) & np.isfinite(patch) & np.isin(rows.source, patch_unseen) & trained
-    if fit_rows.sum() and len(set(rows.label[fit_rows])) == 2:
-        combiner = fit_combiner(clip_oof[fit_rows], patch[fit_rows], rows.label[fit_rows],
-                                balanced_weights(rows.label[fit_rows], rows.source[fit_rows]))
-    else:
-        log("note: no unseen families for the combiner; the patch branch gets weight 0")
-        combiner = Combiner(1.0, 0.0, 0.0)
-    log(f"combiner: {combiner.to_dict()} (fitted on {int(fit_rows.sum())} rows)")
-
-    fused_cf = _fused_crossfit(cf, combiner, patch)
+    combiner, fused_cf, thr_logit = fuse(cf, patch, cfg, trained, log)
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     target = float(cfg.get("target_fpr", 0.01))
     cap = cfg.get("per_source_fpr_cap")
-    thr_logit = balanced_threshold(fused_cf.real_logit[clean_real], rows.source[clean_real], target,
-                                   per_source_cap=cap)
     threshold = round(float(sigmoid(thr_logit)), 6)
     real_below_logit = _real_band(fused_cf, float(cfg.get("real_band_fake_share", 0.1)))
     figures = {
