@@ -4,7 +4,7 @@ from forensics.pretrained.features import FeatureSpec
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.metrics import rate_upper_bound
 from forensics.pretrained.report_figures import family_table, real_table
-from forensics.pretrained.selection import Rows, cross_fit, real_groups
+from forensics.pretrained.selection import Rows, column, cross_fit, real_groups
 
 
 def _rows(seed=0):
@@ -49,3 +49,44 @@ def test_a_left_out_family_is_scored_by_models_that_never_saw_it():
 def test_fpr_upper_bound():
     assert 0.02 < rate_upper_bound(0, 100) < 0.03  # rule of three
     assert rate_upper_bound(5, 5) == 1.0
+
+
+def test_dealt_balances_counts_deterministically():
+    from forensics.pretrained.selection import dealt
+
+    groups = dealt({"a": 50, "b": 40, "c": 30, "d": 20, "e": 10}, 2)
+    load = [sum(c for n, c in {"a": 50, "b": 40, "c": 30, "d": 20, "e": 10}.items() if groups[n] == g) for g in (0, 1)]
+    assert sorted(load) == [70, 80]
+    assert dealt({"a": 50, "b": 40, "c": 30, "d": 20, "e": 10}, 2) == groups
+
+
+def test_grouped_cross_fit_scores_every_row_with_a_model_blind_to_its_family_and_source():
+    from forensics.pretrained.selection import grouped_cross_fit
+
+    rows = _rows()
+    rows = Rows(rows.feats, rows.keys, rows.label, rows.family,
+                np.where(rows.label == 0, rows.source, np.char.add(rows.family, "-src")), rows.condition)
+    seen: list[set] = []  # sources each fold trained on
+
+    def fit(x, y, src):
+        seen.append(set(src))
+        base = _fit(x, y, src)
+        return lambda q: np.stack([base(q), np.full(len(q), float(len(seen)))], axis=1)
+
+    cf = grouped_cross_fit(rows, fit, n_folds=3)
+    assert len(seen) == 3
+    fold_of_row = column(cf, 1)
+    for fam, fl in fold_of_row.fake_logit.items():
+        m = np.isfinite(fl)
+        assert m.sum() == (rows.family == fam).sum()
+        fold = int(fl[m][0]) - 1
+        assert (fl[m] == fold + 1).all()  # a family is held out whole, by one fold
+        assert f"{fam}-src" not in seen[fold]
+    real = rows.label == 0
+    for src in set(rows.source[real]):
+        folds = set(fold_of_row.real_logit[rows.source == src].astype(int) - 1)
+        assert len(folds) == 1 and src not in seen[folds.pop()]
+    scores = column(cf, 0)
+    assert np.isfinite(scores.real_logit[real]).all() and np.isnan(scores.real_logit[~real]).all()
+    fam = {r["family"]: r for r in family_table(scores, 0.0)}
+    assert fam["a"]["ap_clean"] > 0.9
