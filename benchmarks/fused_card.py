@@ -1,7 +1,7 @@
 """The fused default's model card (reports/default_model.md) from its recipe's cross-fitted figures.
 
     python benchmarks/fused_card.py --model forensics/weights/fused --out reports/default_model.md \
-        [--speed reports/fused_speed.json]
+        [--speed reports/fused_speed.json] [--scores reports/fused/crossfit_scores.npz]
 
 Every figure is leave-family-out (each fake family scored by probes fitted without it) and leave-real-
 source-out (each real photo scored by probes fitted without its source group), at the shipped threshold.
@@ -52,6 +52,36 @@ def real_rows(fig: dict[str, Any], degraded: str) -> list[str]:
         deg = r.get(f"fpr_{degraded}")
         out.append(f"| {r['source']} | {r['kind']} | {r['n_clean']} | {r['fp_clean']} | {r['fpr_clean']:.1%} | "
                    f"{r['fpr_upper_clean']:.1%} | {'-' if deg is None else format(deg, '.1%')} |")
+    return out
+
+
+def source_rows(scores_path: Path, threshold: float, degraded: str) -> list[str]:
+    """One row per fake source, from the recipe's cross-fitted fused logits: a family's figure can hide a
+    source that fails (FLUX portraits among FLUX art studies). Each fake is scored by probes fitted without
+    its whole family, each real photo by probes fitted without its source; AP against all held-out reals."""
+    import numpy as np
+
+    from forensics.pretrained.report_figures import family_table
+    from forensics.pretrained.selection import CrossFit, Rows
+
+    z = np.load(scores_path)
+    rows = Rows(np.arange(len(z["label"]))[:, None], z["keys"], z["label"], z["source"], z["source"], z["condition"])
+    logit = z["fused_logit"]
+    cf = CrossFit(rows=rows)
+    real = np.where(rows.label == 0, logit, np.nan)
+    family_of = {}
+    for src in sorted(set(rows.source[rows.label == 1])):
+        m = (rows.label == 1) & (rows.source == src)
+        cf.fake_logit[src] = np.where(m, logit, np.nan)
+        cf.real_logit_without[src] = real
+        family_of[src] = str(z["family"][m][0])
+    thr_logit = float(np.log(threshold / (1 - threshold)))
+    out = ["| fake source | family | images | AP clean | AP JPEG 75 + 0.5x | flagged clean | flagged re-encoded |",
+           "|---|---|---|---|---|---|---|"]
+    for r in sorted(family_table(cf, thr_logit, degraded=degraded or None), key=lambda r: r["ap_clean"]):
+        out.append(f"| {r['family']} | {family_of[r['family']]} | {r['n_clean']} | {_f(r['ap_clean'])} | "
+                   f"{_f(r.get('ap_degraded'))} | {r['flagged_clean']:.0%} | "
+                   f"{'-' if r.get('flagged_degraded') is None else format(r['flagged_degraded'], '.0%')} |")
     return out
 
 
@@ -132,6 +162,8 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "fused")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "default_model.md")
     ap.add_argument("--speed", type=Path, default=None, help="speed figures (benchmarks/fused_speed.py --json)")
+    ap.add_argument("--scores", type=Path, default=REPO / "reports" / "fused" / "crossfit_scores.npz",
+                    help="the recipe's cross-fitted scores (train-fused writes crossfit_scores.npz beside the model)")
     args = ap.parse_args()
 
     cfg = json.loads((args.model / "config.json").read_text())
@@ -207,6 +239,12 @@ def main() -> None:
         "",
         *family_rows(fused, n_by_family, patch_saw(recipe)),
         "",
+        *(["## Per fake source (fused default, its family left out)",
+           "A family's figure can hide a source that fails: each source of each family, against every held-out "
+           f"real photo, from `{args.scores.name}`.",
+           "",
+           *source_rows(args.scores, float(cfg["threshold"]), degraded),
+           ""] if args.scores.exists() else []),
         "## Per left-out generator family (CLIP probe alone)",
         "",
         *family_rows(figures["clip"], n_by_family, patch_saw(recipe)),
