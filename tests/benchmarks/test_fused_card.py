@@ -1,0 +1,33 @@
+"""The fused card's per-source table, from a recipe's cross-fitted scores (crossfit_scores.npz)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from fused_card import source_rows  # noqa: E402
+
+
+def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    parts = []
+    for source, family, label, n, centre in (("art", "flux", 1, 60, 4.0), ("portraits", "flux", 1, 20, 0.0),
+                                             ("photos", "camera", 0, 80, 0.0)):
+        for cond in ("clean", "jpeg:75+resize:0.5"):
+            parts.append((np.full(n, source), np.full(n, family), np.full(n, label), np.full(n, cond),
+                           rng.normal(centre, 1.0, n)))
+    source, family, label, condition, logit = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    keys = np.array([f"{s}/{i}" for i, s in enumerate(source)])
+    path = tmp_path / "crossfit_scores.npz"
+    np.savez_compressed(path, keys=keys, condition=condition, label=label, source=source, family=family,
+                        clip_logit=logit, patch_score=np.full(len(logit), 0.5), fused_logit=logit)
+    lines = source_rows(path, threshold=float(1 / (1 + np.exp(-2.0))), degraded="jpeg:75+resize:0.5")
+    assert lines[0].startswith("| fake source | family | images |")
+    body = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert [r[0] for r in body] == ["portraits", "art"]  # worst first
+    portraits, art = body
+    assert portraits[1] == art[1] == "flux" and portraits[2] == "20" and art[2] == "60"
+    assert float(portraits[3]) < 0.75 < 0.95 < float(art[3])  # chance-like against the photos, and clear
+    assert int(portraits[5].rstrip("%")) <= 15 and int(art[5].rstrip("%")) > 80  # share at P(fake) >= sigmoid(2)
