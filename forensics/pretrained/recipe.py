@@ -54,8 +54,11 @@ def token_folder(store: Path, blocks: tuple[int, ...], view: str, condition: str
 
 
 def extract_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, conditions: list[str], store: Path, *,
-                   precision: str = "int8", clip: Optional[Path] = None, log: Log = print) -> None:
-    """CLIP patch tokens of `blocks` for every source file under every condition (skips what is stored)."""
+                   precision: str = "int8", clip: Optional[Path] = None, also: Optional["PatchScorer"] = None,
+                   log: Log = print) -> None:
+    """CLIP patch tokens of `blocks` for every source file under every condition (skips what is stored).
+    `also` is handed every image decoded here (as viewed under its condition), so a new image is decoded
+    once for both branches."""
     from forensics.decoding import load_image
     from forensics.pretrained.clip_encoder import ClipEncoder
 
@@ -64,14 +67,64 @@ def extract_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, co
         ts = TokenStore(token_folder(store, blocks, view, cond, precision), blocks, view, cond, precision)
         have = ts.stored_keys()
         fn = perturbation(cond)
+
+        def load(source: Source, f: Path) -> np.ndarray:
+            rgb = fn(load_image(f).rgb)
+            if also is not None:
+                also.add(cond, image_key(source, f), rgb)
+            return rgb
+
         for s in sources:
             todo = [f for f in s.files if image_key(s, f) not in have]
             if not todo:
                 continue
             encoder = encoder or ClipEncoder(blocks, path=clip, precision=precision)
             t0 = time.time()
-            n = ts.extract(encoder, ((image_key(s, f), (lambda f=f: fn(load_image(f).rgb))) for f in todo))
-            log(f"tokens {cond} {s.name}: {n} images ({n / max(1e-6, time.time() - t0):.2f}/s)")
+            n = ts.extract(encoder, ((image_key(s, f), (lambda f=f, s=s: load(s, f))) for f in todo))
+            if also is not None:
+                also.flush(cond)
+            log(f"tokens {cond} {s.name}: {n} images ({n / max(1e-6, time.time() - t0):.2f}/s)"
+                + (" and their patch scores" if also is not None else ""))
+
+
+def patch_score_path(store: Path, patch_model: str, condition: str) -> Path:
+    return Path(store) / f"patch__{Path(patch_model).name}__{condition_folder(condition)}.json"
+
+
+class PatchScorer:
+    """Patch-model P(fake) of images another pass has decoded (`extract_tokens(..., also=...)`), kept in the
+    store's per-condition JSON files that `patch_scores` reads and completes."""
+
+    def __init__(self, patch_model: str, store: Path, log: Log = print) -> None:
+        self.patch_model, self.store, self.log = patch_model, Path(store), log
+        self._done: dict[str, dict[str, float]] = {}
+        self._changed: set[str] = set()
+        self._detector: Any = None
+
+    def scores(self, condition: str) -> dict[str, float]:
+        if condition not in self._done:
+            path = patch_score_path(self.store, self.patch_model, condition)
+            self._done[condition] = json.loads(path.read_text()) if path.exists() else {}
+        return self._done[condition]
+
+    def add(self, condition: str, key: str, rgb: np.ndarray) -> None:
+        done = self.scores(condition)
+        if key in done:
+            return
+        if self._detector is None:
+            from forensics.detector import Detector
+
+            self._detector = Detector.load(self.patch_model, device="cpu")
+        try:
+            done[key] = self._detector.score(rgb)
+            self._changed.add(condition)
+        except Exception as e:  # noqa: BLE001 - one bad image must not stop the pass; patch_scores retries it
+            self.log(f"skipped {key}: {type(e).__name__}: {e}")
+
+    def flush(self, condition: str) -> None:
+        if condition in self._changed:
+            atomic_write_json(patch_score_path(self.store, self.patch_model, condition), self._done[condition])
+            self._changed.discard(condition)
 
 
 def patch_scores(sources: list[Source], patch_model: str, conditions: list[str], store: Path, *,
@@ -83,7 +136,7 @@ def patch_scores(sources: list[Source], patch_model: str, conditions: list[str],
     det = None
     out = {}
     for cond in conditions:
-        path = store / f"patch__{Path(patch_model).name}__{condition_folder(cond)}.json"
+        path = patch_score_path(store, patch_model, cond)
         done: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
         fn = perturbation(cond)
         for s in sources:
@@ -261,9 +314,10 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     conditions = list(cfg.get("conditions", [CLEAN]))
     degraded = cfg.get("degraded_condition")
     store = Path(store)
-    extract_tokens(sources, stored_blocks, view, conditions, store, precision=precision, clip=clip, log=log)
     patch_model = cfg["patch_model"]
-    pscores = patch_scores(sources, patch_model, conditions, store, log=log)
+    extract_tokens(sources, stored_blocks, view, conditions, store, precision=precision, clip=clip,
+                   also=PatchScorer(patch_model, store, log), log=log)
+    pscores = patch_scores(sources, patch_model, conditions, store, log=log)  # those whose tokens were stored
     rows, tokens = load_tokens(sources, stored_blocks, view, conditions, store, precision)
     log(f"{len(rows.label)} rows ({int((rows.label == 1).sum())} fake) of {len(sources)} sources, "
         f"{len(set(rows.family[rows.label == 1]))} fake families")

@@ -28,7 +28,8 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, photo_files):
+def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, photo_files, monkeypatch):
+    import forensics.decoding
     from forensics.detector import Detector
     from forensics.pretrained.recipe import run_recipe
 
@@ -47,7 +48,18 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps(cfg))
     logs = []
+    decoded: list[str] = []
+    real_load = forensics.decoding.load_image
+    monkeypatch.setattr(forensics.decoding, "load_image", lambda f, *a, **k: decoded.append(str(f)) or real_load(f, *a, **k))
     out = run_recipe(recipe, tmp_path / "model", tmp_path / "store", clip=clip_path, log=logs.append)
+    monkeypatch.setattr(forensics.decoding, "load_image", real_load)
+    # each image is decoded once per condition, for the CLIP tokens and the patch score together
+    from forensics.pretrained.dataset import load_sources
+
+    n_images = sum(len(s.files) for s in load_sources(cfg, tmp_path))  # photos_c re-lists photos_b's files
+    assert len(decoded) == 2 * n_images
+    assert any(m.startswith("tokens ") and m.endswith("and their patch scores") for m in logs)
+    assert not any(m.startswith("patch scores ") for m in logs)
     assert any("absent" in m for m in logs)  # a missing source is named, not silently dropped
     fig = out["figures"]
     assert {r["family"] for r in fig["fused"]["families"]} == {"dcgan", "progan"}
