@@ -13,7 +13,7 @@ Variants, all on the same folds, each at its own source-balanced 1% threshold:
 - `init`: the same probe on blocks 5-6 recomputed without the class token (the start of fine-tuning);
 - `tuned`: blocks 5-6 and the probe trained together (`--epochs`, `--block-lr`, ...).
 
-    python benchmarks/finetune_clip_blocks.py --config configs/fused/default.json --store runs/features \\
+    python benchmarks/finetune_clip_blocks.py --config configs/fused/v3.json --store runs/features \\
         --json reports/fused/selection_finetune.jsonl --scores reports/fused/finetune_scores.npz
 """
 from __future__ import annotations
