@@ -1,5 +1,5 @@
-"""The pinned origins never name a repository reserved for judging the project (../shared/DATA_SOURCES.md,
-"Reserved: never use"), and every source is pinned and documented."""
+"""The pinned origins never name a repository reserved for judging the project (read from
+../shared/DATA_SOURCES.md, "Reserved: never use"), and every source is pinned and documented."""
 import json
 import re
 from pathlib import Path
@@ -9,12 +9,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ORIGINS = json.loads((REPO / "data_sources" / "origins.json").read_text())
 DATA_SOURCES = REPO.parent / "shared" / "DATA_SOURCES.md"
-# the list as the shared file gave it when these origins were chosen; the test also reads the file itself
-RESERVED = {"junguler/tpdne_example_images", "nikhil4902/celeba_dataset", "clovaai/stargan-v2",
-            "peterwang512/cnndetection", "inf-imagine/sentry", "jonasricker/aeroblade", "dcsan/imagen",
-            "elischwartz/imagenet-sample-images", "zpdesu/sean", "interdigitalinc/hrfae", "tzt101/michigan",
-            "tencentarc/gfpgan", "jamez-bondos/awesome-gpt4o-images", "picotrex/awesome-nano-banana-images",
-            "comfyanonymous/comfyui_examples", "ml72/ai-image-classifier-playground", "ianare/exif-samples"}
 
 
 def _reserved_in_shared_file() -> set[str]:
@@ -23,19 +17,15 @@ def _reserved_in_shared_file() -> set[str]:
     return {m.lower() for m in re.findall(r"\b([A-Za-z0-9][\w.-]*/[\w.-]*[\w])\b", section) if not m.startswith("data/")}
 
 
-def test_no_origin_is_a_reserved_repository():
-    used = {s["repo"].lower() for s in ORIGINS["sources"] if "repo" in s}
-    assert not used & RESERVED
-    assert not any(u.split("/")[1] in {r.split("/")[1] for r in RESERVED} for u in used)  # nor a same-named fork
-
-
 def test_no_origin_is_reserved_by_the_shared_file():
+    """The reserved list is read from the shared file only, so no reserved name is written in this tree."""
     if not DATA_SOURCES.is_file():
         pytest.skip(f"{DATA_SOURCES} is absent")
     reserved = _reserved_in_shared_file()
     assert len(reserved) >= 10  # the section was found and parsed
     used = {s["repo"].lower() for s in ORIGINS["sources"] if "repo" in s}
     assert not used & reserved
+    assert not {u.split("/")[1] for u in used} & {r.split("/")[1] for r in reserved}  # nor a same-named fork
 
 
 def test_every_source_is_pinned_and_documented():
