@@ -60,8 +60,8 @@ def main() -> None:
     from forensics.pretrained.clip_torch import ClipVisionTower
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.features import FeatureSpec
-    from forensics.pretrained.probe import LinearProbe, balanced_weights, fit_logistic
-    from forensics.pretrained.recipe import CLEAN, _figures, load_tokens, restricted, token_means
+    from forensics.pretrained.probe import balanced_weights, fit_probe
+    from forensics.pretrained.recipe import CLEAN, _figures, _oof_logits, load_tokens, restricted, token_means
     from forensics.pretrained.selection import column, grouped_cross_fit
 
     torch.manual_seed(0)
@@ -77,12 +77,12 @@ def main() -> None:
     variants = ["probe"] + ([] if args.skip_init else ["init"]) + ["tuned"]
 
     def block4(idx: np.ndarray) -> np.ndarray:
-        return tokens[idx][:, :, :WIDTH]
+        return tokens[idx, :, :WIDTH]  # copies block 4's columns only, not all three blocks
 
     def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
         train_rows = idx[:, 0]
         w = balanced_weights(y, src)
-        probe = LinearProbe(spec, *fit_logistic(means[train_rows], y, w, l2=args.l2, max_iter=200))
+        probe = fit_probe(means[train_rows], y, spec, weights=w, l2=args.l2)
         model = TunedBlocks(tower, 5, 6, probe).to(args.device)
 
         def scored(jdx: np.ndarray) -> np.ndarray:  # the untrained start is scored before training
@@ -106,7 +106,7 @@ def main() -> None:
     if args.scores:
         np.savez_compressed(args.scores, keys=rows.keys, condition=rows.condition, label=rows.label,
                             family=rows.family, source=rows.source, variants=np.array(variants),
-                            logits=np.stack([_row_logits(column(cf, j)) for j in range(len(variants))], axis=1))
+                            logits=np.stack([_oof_logits(column(cf, j)) for j in range(len(variants))], axis=1))
     for j, name in enumerate(variants):
         one = column(cf, j)
         thr = balanced_threshold(one.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
@@ -116,15 +116,6 @@ def main() -> None:
               "epochs": args.epochs, "device": args.device, "tokens": args.tokens, "block_lr": args.block_lr,
               "head_lr": args.head_lr,
               "n_rows": int(len(rows.label)), **family_summary(fam, thr), "seconds": round(time.time() - t0)}, args.json)
-
-
-def _row_logits(cf) -> np.ndarray:
-    """One logit per row: the fake's out-of-family logit, the real photo's out-of-source logit."""
-    out = np.array(cf.real_logit, dtype=float)
-    for fl in cf.fake_logit.values():
-        m = np.isfinite(fl)
-        out[m] = fl[m]
-    return out
 
 
 if __name__ == "__main__":

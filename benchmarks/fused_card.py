@@ -61,6 +61,7 @@ def source_rows(scores_path: Path, threshold: float, degraded: str) -> list[str]
     its whole family, each real photo by probes fitted without its source; AP against all held-out reals."""
     import numpy as np
 
+    from forensics.pretrained.combiner import patch_logit
     from forensics.pretrained.report_figures import family_table
     from forensics.pretrained.selection import CrossFit, Rows
 
@@ -75,7 +76,7 @@ def source_rows(scores_path: Path, threshold: float, degraded: str) -> list[str]
         cf.fake_logit[src] = np.where(m, logit, np.nan)
         cf.real_logit_without[src] = real
         family_of[src] = str(z["family"][m][0])
-    thr_logit = float(np.log(threshold / (1 - threshold)))
+    thr_logit = float(patch_logit(threshold))
     out = ["| fake source | family | images | AP clean | AP JPEG 75 + 0.5x | flagged clean | flagged re-encoded |",
            "|---|---|---|---|---|---|---|"]
     for r in sorted(family_table(cf, thr_logit, degraded=degraded or None), key=lambda r: r["ap_clean"]):
@@ -162,10 +163,14 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "fused")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "default_model.md")
     ap.add_argument("--speed", type=Path, default=None, help="speed figures (benchmarks/fused_speed.py --json)")
-    ap.add_argument("--scores", type=Path, default=REPO / "reports" / "fused" / "crossfit_scores.npz",
-                    help="the recipe's cross-fitted scores (train-fused writes crossfit_scores.npz beside the model)")
+    ap.add_argument("--scores", type=Path, default=None,
+                    help="the recipe's cross-fitted scores (default: crossfit_scores.npz beside the model, which "
+                         "train-fused writes; for the shipped weights, reports/fused/crossfit_scores.npz)")
     args = ap.parse_args()
 
+    if args.scores is None:
+        shipped = args.model.resolve() == (REPO / "forensics" / "weights" / "fused").resolve()
+        args.scores = REPO / "reports" / "fused" / "crossfit_scores.npz" if shipped else args.model / "crossfit_scores.npz"
     cfg = json.loads((args.model / "config.json").read_text())
     figures = json.loads((args.model / "figures.json").read_text())
     recipe = cfg["training"]

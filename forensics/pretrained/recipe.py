@@ -118,7 +118,7 @@ class PatchScorer:
         try:
             done[key] = self._detector.score(rgb)
             self._changed.add(condition)
-        except Exception as e:  # noqa: BLE001 - one bad image must not stop the pass; patch_scores retries it
+        except Exception as e:  # noqa: BLE001 - one bad image must not stop the pass
             self.log(f"skipped {key}: {type(e).__name__}: {e}")
 
     def flush(self, condition: str) -> None:
@@ -128,31 +128,28 @@ class PatchScorer:
 
 
 def patch_scores(sources: list[Source], patch_model: str, conditions: list[str], store: Path, *,
-                 log: Log = print) -> dict[str, dict[str, float]]:
-    """{condition: {image key: patch P(fake)}} from the patch model (stored per condition as JSON)."""
+                 scorer: Optional[PatchScorer] = None, log: Log = print) -> dict[str, dict[str, float]]:
+    """{condition: {image key: patch P(fake)}} from the patch model (stored per condition as JSON), scoring
+    the images `scorer` (e.g. the one `extract_tokens` fed) does not hold yet."""
     from forensics.decoding import load_image
-    from forensics.detector import Detector
 
-    det = None
-    out = {}
+    scorer = scorer or PatchScorer(patch_model, store, log)
     for cond in conditions:
-        path = patch_score_path(store, patch_model, cond)
-        done: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
         fn = perturbation(cond)
         for s in sources:
-            todo = [f for f in s.files if image_key(s, f) not in done]
+            todo = [f for f in s.files if image_key(s, f) not in scorer.scores(cond)]
             if not todo:
                 continue
-            det = det or Detector.load(patch_model, device="cpu")
             for f in todo:
                 try:
-                    done[image_key(s, f)] = det.score(fn(load_image(f).rgb))
+                    rgb = fn(load_image(f).rgb)
                 except Exception as e:  # noqa: BLE001 - the same file is skipped by the feature store
                     log(f"skipped {image_key(s, f)}: {type(e).__name__}: {e}")
-            atomic_write_json(path, done)
+                    continue
+                scorer.add(cond, image_key(s, f), rgb)
+            scorer.flush(cond)
             log(f"patch scores {cond} {s.name}: {len(todo)} images")
-        out[cond] = done
-    return out
+    return {cond: scorer.scores(cond) for cond in conditions}
 
 
 def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, conditions: list[str],
@@ -315,9 +312,10 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     degraded = cfg.get("degraded_condition")
     store = Path(store)
     patch_model = cfg["patch_model"]
-    extract_tokens(sources, stored_blocks, view, conditions, store, precision=precision, clip=clip,
-                   also=PatchScorer(patch_model, store, log), log=log)
-    pscores = patch_scores(sources, patch_model, conditions, store, log=log)  # those whose tokens were stored
+    scorer = PatchScorer(patch_model, store, log)  # one decode per new image feeds both branches
+    extract_tokens(sources, stored_blocks, view, conditions, store, precision=precision, clip=clip, also=scorer,
+                   log=log)
+    pscores = patch_scores(sources, patch_model, conditions, store, scorer=scorer, log=log)
     rows, tokens = load_tokens(sources, stored_blocks, view, conditions, store, precision)
     log(f"{len(rows.label)} rows ({int((rows.label == 1).sum())} fake) of {len(sources)} sources, "
         f"{len(set(rows.family[rows.label == 1]))} fake families")
