@@ -123,15 +123,59 @@ def execution_providers(device: str = "cpu") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def _torch_tower_on(graph: Path, device: str):
-    """The float32 graph as a torch module on a CUDA `device`, or None where torch has no CUDA."""
-    import torch
+class _OnnxRunner:
+    """The cut graph in an ONNX Runtime session (CPU, or CUDA with `onnxruntime-gpu`)."""
 
-    if not torch.cuda.is_available():
-        return None
-    from forensics.pretrained.clip_torch import ClipVisionTower
+    backend = "onnxruntime"
 
-    return ClipVisionTower.from_graph(graph).to(device)
+    def __init__(self, graph: Path, providers: list[str], threads: Optional[int], precision: str) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 16)
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(graph), opts, providers=providers)
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        # the INT8 graph quantises activations over the whole input tensor: one image per run (see hidden_states)
+        self.step = 1 if precision == "int8" else 0
+
+    def __call__(self, x: np.ndarray, blocks: tuple[int, ...]) -> dict[int, np.ndarray]:
+        names = [block_output(b) for b in blocks]
+        step = self.step or max(1, len(x))
+        per_image = [self.session.run(names, {INPUT: x[i:i + step]}) for i in range(0, len(x), step)]
+        return {b: np.concatenate([outs[k] for outs in per_image]).astype(np.float32, copy=False)
+                for k, b in enumerate(blocks)}
+
+
+class _TorchRunner:
+    """The float32 graph's weights as a torch module on a CUDA device (where onnxruntime has no CUDA)."""
+
+    backend = "torch"
+
+    def __init__(self, graph: Path, device: str) -> None:
+        from forensics.pretrained.clip_torch import ClipVisionTower
+
+        self.device = str(device)
+        self.tower = ClipVisionTower.from_graph(graph).to(self.device)
+
+    def __call__(self, x: np.ndarray, blocks: tuple[int, ...]) -> dict[int, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            out = self.tower(torch.from_numpy(x).to(self.device), blocks)
+        return {b: out[b].float().cpu().numpy() for b in blocks}
+
+
+def _runner(graph: Path, device: str, threads: Optional[int], precision: str) -> Union[_OnnxRunner, _TorchRunner]:
+    """ONNX Runtime where it has the asked device; torch for the float32 graph on CUDA when only torch has
+    CUDA; else ONNX Runtime on the CPU."""
+    providers = execution_providers(device)
+    if str(device).startswith("cuda") and providers[0] != "CUDAExecutionProvider" and precision == "float32":
+        import torch
+
+        if torch.cuda.is_available():
+            return _TorchRunner(graph, device)
+    return _OnnxRunner(graph, providers, threads, precision)
 
 
 class ClipEncoder:
@@ -139,30 +183,14 @@ class ClipEncoder:
 
     def __init__(self, blocks: Sequence[int], *, path: Union[str, Path, None] = None,
                  threads: Optional[int] = None, precision: str = "int8", device: str = "cpu") -> None:
-        import onnxruntime as ort
-
         self.blocks = tuple(sorted(set(int(b) for b in blocks)))
         if not self.blocks:
             raise ValueError("ClipEncoder needs at least one block")
         self.precision = precision
         self.source = clip_file.locate(path)
-        self.graph = graph = graph_path(self.source, self.blocks, precision)
-        self.tower = None
-        providers = execution_providers(device)
-        if str(device).startswith("cuda") and providers[0] != "CUDAExecutionProvider" and precision == "float32":
-            self.tower = _torch_tower_on(graph, device)
-        if self.tower is not None:
-            # onnxruntime has no CUDA here but torch does: the same float32 weights run as a torch module
-            self.session = None
-            self.device = str(device)
-            self.backend = "torch"
-            return
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 16)
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(graph), opts, providers=providers)
-        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-        self.backend = "onnxruntime"
+        self.graph = graph_path(self.source, self.blocks, precision)
+        self._run = _runner(self.graph, device, threads, precision)
+        self.device, self.backend = self._run.device, self._run.backend
 
     def hidden_states(self, views: np.ndarray) -> dict[int, np.ndarray]:
         """(N, 224, 224, 3) uint8 views -> {block: (N, 197, 768) float32}; token 0 is CLS.
@@ -171,15 +199,4 @@ class ClipEncoder:
         whole input tensor, so in a batch one image's features would depend on the others' (measured: one
         photo's probe score 0.95 in a batch of three, 0.67 alone). The float32 graph has no such coupling
         and runs the batch at once."""
-        x = normalise(views)
-        if self.tower is not None:
-            import torch
-
-            with torch.inference_mode():
-                out = self.tower(torch.from_numpy(x).to(self.device), self.blocks)
-            return {b: out[b].float().cpu().numpy() for b in self.blocks}
-        names = [block_output(b) for b in self.blocks]
-        step = 1 if self.precision == "int8" else max(1, len(x))
-        per_image = [self.session.run(names, {INPUT: x[i:i + step]}) for i in range(0, len(x), step)]
-        return {b: np.concatenate([outs[k] for outs in per_image]).astype(np.float32, copy=False)
-                for k, b in enumerate(self.blocks)}
+        return self._run(normalise(views), self.blocks)
