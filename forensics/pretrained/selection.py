@@ -111,6 +111,18 @@ def column(cf: CrossFit, j: int) -> CrossFit:
     return out
 
 
+def fold_groups(family: np.ndarray, source: np.ndarray, label: np.ndarray,
+                n_folds: int) -> tuple[np.ndarray, dict[str, int]]:
+    """(fold of each row, fold of each fake family) of `grouped_cross_fit`'s design: fake families dealt
+    into `n_folds` groups by row count, real sources likewise. Models that are not fitted on feature rows
+    (a patch model trained on the images) use it to hold out the same groups."""
+    is_fake = label == 1
+    fam_group = dealt({str(f): int(c) for f, c in zip(*np.unique(family[is_fake], return_counts=True))}, n_folds)
+    real_group = dealt({str(s): int(c) for s, c in zip(*np.unique(source[~is_fake], return_counts=True))}, n_folds)
+    group = np.array([fam_group[str(f)] if y == 1 else real_group[str(s)] for f, s, y in zip(family, source, label)])
+    return group, fam_group
+
+
 def grouped_cross_fit(rows: Rows, fit: FitFn, *, n_folds: int = 3,
                       progress: Callable[[str], None] | None = None) -> CrossFit:
     """A cheaper leave-out design for costly fits: fake families and real sources are each dealt into
@@ -118,12 +130,7 @@ def grouped_cross_fit(rows: Rows, fit: FitFn, *, n_folds: int = 3,
     fake is scored by a model that never saw its family (nor the families dealt with it), every real photo
     by one that never saw its source: `n_folds` fits instead of `families x groups`. Each family's reals
     are all real rows (`real_logit_without[family] = real_logit`)."""
-    is_fake = rows.label == 1
-    fam_counts = {str(f): int(c) for f, c in zip(*np.unique(rows.family[is_fake], return_counts=True))}
-    fam_group = dealt(fam_counts, n_folds)
-    real_group_of = real_groups(rows, n_folds)
-    group = np.array([fam_group[str(f)] if y == 1 else real_group_of[str(s)]
-                      for f, s, y in zip(rows.family, rows.source, rows.label)])
+    group, fam_group = fold_groups(rows.family, rows.source, rows.label, n_folds)
     logit: np.ndarray | None = None
     for k in range(n_folds):
         held = group == k
@@ -134,12 +141,19 @@ def grouped_cross_fit(rows: Rows, fit: FitFn, *, n_folds: int = 3,
         logit[held] = got
         if progress:
             progress(f"fold {k + 1}/{n_folds}: families {sorted(f for f, g in fam_group.items() if g == k)}")
-    out = CrossFit(rows=rows)
     assert logit is not None
+    return held_out_crossfit(rows, logit)
+
+
+def held_out_crossfit(rows: Rows, logit: np.ndarray) -> CrossFit:
+    """The cross-fit of per-row logits that already come from models blind to each row's family (fakes)
+    and source (reals), as `grouped_cross_fit`'s folds or a patch model trained per fold give them."""
+    is_fake = rows.label == 1
+    out = CrossFit(rows=rows)
     shape = (-1,) + (1,) * (logit.ndim - 1)
     real = np.where((~is_fake).reshape(shape), logit, np.nan)
-    for fam in fam_counts:
-        out.fake_logit[fam] = np.where((is_fake & (rows.family == fam)).reshape(shape), logit, np.nan)
-        out.real_logit_without[fam] = real
+    for fam in np.unique(rows.family[is_fake]):
+        out.fake_logit[str(fam)] = np.where((is_fake & (rows.family == fam)).reshape(shape), logit, np.nan)
+        out.real_logit_without[str(fam)] = real
     out.real_logit = real
     return out

@@ -90,3 +90,33 @@ def test_grouped_cross_fit_scores_every_row_with_a_model_blind_to_its_family_and
     assert np.isfinite(scores.real_logit[real]).all() and np.isnan(scores.real_logit[~real]).all()
     fam = {r["family"]: r for r in family_table(scores, 0.0)}
     assert fam["a"]["ap_clean"] > 0.9
+
+
+def test_fold_groups_holds_out_whole_families_and_real_sources_in_balanced_folds():
+    from forensics.pretrained.selection import fold_groups
+
+    family = np.array(["a"] * 40 + ["b"] * 30 + ["c"] * 20 + ["real"] * 60)
+    label = np.array([1] * 90 + [0] * 60)
+    source = np.array(["a1"] * 40 + ["b1"] * 30 + ["c1"] * 20 + ["r1"] * 30 + ["r2"] * 20 + ["r3"] * 10)
+    group, fam_group = fold_groups(family, source, label, 3)
+    assert sorted(fam_group.values()) == [0, 1, 2]  # three families, one per fold
+    for fam, g in fam_group.items():
+        assert (group[(family == fam) & (label == 1)] == g).all()
+    for src in ("r1", "r2", "r3"):
+        assert len(set(group[source == src])) == 1  # a real source is never split
+    assert sorted(set(group[label == 0])) == [0, 1, 2]
+
+
+def test_held_out_crossfit_keeps_each_row_logit_under_its_family_and_the_reals():
+    from forensics.pretrained.selection import held_out_crossfit
+
+    rows = _rows()
+    logit = np.arange(len(rows.label), dtype=float)
+    cf = held_out_crossfit(rows, logit)
+    real = rows.label == 0
+    assert np.array_equal(cf.real_logit[real], logit[real]) and np.isnan(cf.real_logit[~real]).all()
+    for fam, fl in cf.fake_logit.items():
+        mine = (rows.family == fam) & ~real
+        assert np.array_equal(fl[mine], logit[mine]) and np.isnan(fl[~mine]).all()
+        assert cf.real_logit_without[fam] is cf.real_logit
+    assert set(cf.fake_logit) == set(rows.family[~real])
