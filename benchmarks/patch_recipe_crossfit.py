@@ -2,18 +2,19 @@
 
 The native-resolution lever. CLIP sees a 224 px resize; the only branch that sees native pixels is the
 shipped patch model v55, trained on the shared sets alone. Here a patch model of the same architecture is
-trained from scratch on the recipe's sources with `grouped_cross_fit`'s design: fake families and real
-sources are dealt into `--folds` groups (`selection.fold_groups`), fold k trains without group k and
-scores group k's images in every condition. Training reads pre-cut crops (`forensics.training.crops`:
+trained on the recipe's sources (from scratch, or `--init-from` the shipped one) with `grouped_cross_fit`'s
+design: fake families and real sources are dealt into `--folds` groups (`selection.fold_groups`), fold k
+trains without group k and scores group k's images in every condition. Training reads pre-cut crops (`forensics.training.crops`:
 native and web-re-encoded 128 px crops per image), so a run on 1024 px images costs minutes, not hours.
 
 Records, each on the recipe's rows at its own source-balanced threshold:
-- `patch v55` and `patch recipe-crossfit`: each patch model alone;
+- `patch v55` and `patch TAG` (`--tag`): each patch model alone;
 - `fused v55`: the shipped design (leave-family-out CLIP probe + v55, combiner on v55-unseen sources);
-- `fused recipe-crossfit`: the same CLIP probe fused with the per-fold patch scores (every row unseen).
+- `fused TAG`: the same CLIP probe fused with the per-fold patch scores (every row unseen).
 
     python benchmarks/patch_recipe_crossfit.py --config configs/fused/default.json --store runs/features \\
-        --out runs/patch_recipe --json reports/fused/selection_patch_recipe.jsonl
+        --out runs/patch_recipe_warm --init-from forensics/weights/patch --lr 2e-4 --tag recipe-crossfit-warm \\
+        --json reports/fused/selection_patch_recipe.jsonl
 
 Every phase resumes: crops, fold models (`forensics train` state) and fold scores are kept under --out.
 """
@@ -42,9 +43,11 @@ def main() -> None:
     ap.add_argument("--arch", default="resnet18_layer3_slim")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--init-from", help="warm-start every fold from this detector (e.g. forensics/weights/patch)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--limit", type=int, default=0, help="keep this many images per source (a smoke run)")
     ap.add_argument("--skip-eval", action="store_true", help="train and score the folds only")
+    ap.add_argument("--tag", default="recipe-crossfit", help="the per-fold models' name in the records")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -87,7 +90,7 @@ def main() -> None:
             input_filter="residual", val_fraction=0.05, epochs=max(1, args.steps // 250), steps_per_epoch=250,
             batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=args.lr,
             lr_schedule="cosine", patience=1000, seed=k, device=args.device, workers=1, progress=False,
-            model_id=f"patch-recipe-fold{k}", selection="last", saturation_fraction=0.6, aggregation="topk:0.5"))
+            model_id=f"patch-recipe-fold{k}", init_from=args.init_from, selection="last", saturation_fraction=0.6, aggregation="topk:0.5"))
         got = patch_scores(held_src, str(run), conditions, args.out / f"fold{k}" / "scores", log=lambda _m: None)
         for c in conditions:
             oof[c].update(got[c])
@@ -115,7 +118,7 @@ def evaluate(args: argparse.Namespace, cfg: dict, sources: list, oof: dict[str, 
                                str(section.get("precision", "int8")))
     shipped = patch_scores(sources, cfg["patch_model"], conditions, args.store)
     patch = {"v55": np.array([shipped[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)]),
-             "recipe-crossfit": np.array([oof[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])}
+             args.tag: np.array([oof[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])}
     for name, p in patch.items():
         keep = np.isfinite(p)
         sub = rows.subset(keep)
