@@ -362,15 +362,22 @@ class Detector:
             return LABEL_UNCERTAIN
         return LABEL_REAL
 
+    def verdict_calibration(self) -> Optional[dict[str, Any]]:
+        """The calibration record of the score the verdict is on: the fused model's when its pretrained
+        branch is attached, else the patch model's (a patch threshold means nothing on a fused score)."""
+        if self.branch is not None and self.fused_config is not None:
+            return self.fused_config.get("calibration")
+        return self.config.get("calibration")
+
     def threshold_profiles(self) -> dict[str, float]:
         """Thresholds this model was calibrated for on one kind of real photo, e.g. {"portraits": 0.69}:
-        each the strictest 1%-false-positive threshold of the real sources of that kind."""
-        return threshold_profiles(self.config.get("calibration"))
+        each set on the real sources of that kind alone (`verdict_calibration`)."""
+        return threshold_profiles(self.verdict_calibration())
 
     def use_profile(self, name: str) -> None:
         """Take the verdict threshold of one of `threshold_profiles()` (scores do not change); a name the
         model has no profile for is a ValueError that lists the ones it has."""
-        self.threshold = profile_threshold(self.config.get("calibration"), name, self.model_id)
+        self.threshold = profile_threshold(self.verdict_calibration(), name, self.model_id)
 
     def near_miss_note(self, score: float) -> Optional[str]:
         """A note for a score under the verdict threshold but at or over the threshold that every real

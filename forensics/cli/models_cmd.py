@@ -40,6 +40,7 @@ def models(
                             "clip_features": feats, "clip_precision": cfg["clip"].get("precision", "int8"),
                             "combiner": cfg.get("combiner"),
                             "threshold": cfg.get("threshold"), "real_below": cfg.get("real_below"),
+                            "threshold_profiles": threshold_profiles(cfg.get("calibration")),
                             "pretrained_present": clip_ok, "path": str(path)})
             continue
         rule = ScoreRule.from_config(cfg)
@@ -76,7 +77,8 @@ def models(
                 " + CLS of blocks " + ",".join(map(str, f["cls_blocks"])) if f["cls_blocks"] else "")
             typer.echo(f"  {s['name']}{mark}: {s['model_id']} (fused: patch model '{s['patch_model']}' + linear probe on "
                        f"CLIP ViT-B/16 ({s['clip_precision']}) {blocks}, view {f['view']}; fake at P(fake) >= {s['threshold']}, "
-                       f"real below {s['real_below']}, uncertain between)")
+                       f"real below {s['real_below']}, uncertain between"
+                       + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items()) + ")")
             continue
         typer.echo(f"  {s['name']}{mark}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
                    + (f"MLP head {s['head_hidden']}, " if s["head_hidden"] else "")

@@ -69,6 +69,25 @@ def test_without_the_encoder_file_it_says_so_and_scores_with_the_patch_model(fus
     assert "warning: pretrained branch unavailable" in res.stderr and "forensics fetch-clip" in res.stderr
 
 
+def test_profiles_are_the_fused_calibrations_and_the_patch_models_only_without_the_branch(
+        fused_dir, clip_path, tmp_path, monkeypatch):
+    cfg = json.loads((fused_dir / "config.json").read_text())
+    cfg["calibration"] = {"profiles": {"photos": {"threshold": 0.8, "sources": ["a"], "what": "photos"}}}
+    (fused_dir / "config.json").write_text(json.dumps(cfg))
+    patch = Detector.load("patch", device="cpu")
+    assert "portraits" in patch.threshold_profiles()
+    det = Detector.load(fused_dir, device="cpu", clip=clip_path)
+    # the patch model's portrait threshold is a patch score: it must not become a fused verdict threshold
+    assert det.threshold_profiles() == {"photos": 0.8}
+    det.use_profile("photos")
+    assert det.threshold == 0.8
+    with pytest.raises(ValueError, match="portraits"):
+        det.use_profile("portraits")
+    monkeypatch.setenv(clip_file.ENV_VAR, str(tmp_path / "nowhere.onnx"))
+    alone = Detector.load(fused_dir, device="cpu")  # the verdict falls back to the patch score
+    assert alone.branch is None and alone.threshold_profiles() == patch.threshold_profiles()
+
+
 def test_three_verdicts_from_the_bands():
     det = Detector.load("patch", device="cpu")
     det.threshold, det.real_below = 0.9, 0.3
