@@ -52,9 +52,11 @@ def main() -> None:
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
         train_cfg = {**cfg, "patch_unseen_sources": json.loads(Path(config).read_text()).get("patch_unseen_sources", [])}
         combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
-        fam = _figures(fused, thr, cfg.get("degraded_condition"))["families"]
+        figures = _figures(fused, thr, cfg.get("degraded_condition"))
         rec = {"train": name, "train_config": config, "scored_config": str(args.config),
-               "combiner": combiner.to_dict(), **family_summary(fam, thr)}
+               "combiner": combiner.to_dict(), **family_summary(figures["families"], thr),
+               # the real sources whose photos sit at or over the threshold: the ones that set it
+               "real_fp": {r["source"]: f'{r["fp_clean"]}/{r["n_clean"]}' for r in figures["reals"] if r["fp_clean"]}}
         emit(rec, args.json)
 
 
