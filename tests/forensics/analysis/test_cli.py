@@ -81,8 +81,15 @@ def test_report_usage_errors_exit_2(small_folders, tmp_path):
                  "--out", tmp_path / "r.pdf")
     assert bad.exit_code == 2 and ".html" in bad.stderr
     bad = invoke("report", "--real", small_folders["real"], "--fake", f"gan={small_folders['fake']}",
-                 "--out", tmp_path / "r.html", "--profile", "pets")
+                 "--out", tmp_path / "r.html", "--model", "patch", "--profile", "pets")
     assert bad.exit_code == 2 and "no threshold profile 'pets' (profiles: portraits)" in bad.stderr
+    from forensics.pretrained import clip_file
+
+    if clip_file.status()[0]:  # without the CLIP file the default's verdict (and profiles) are the patch model's
+        # the fused default offers only profiles calibrated on its own score: none (never the patch model's)
+        bad = invoke("report", "--real", small_folders["real"], "--fake", f"gan={small_folders['fake']}",
+                     "--out", tmp_path / "r.html", "--profile", "portraits")
+        assert bad.exit_code == 2 and "no threshold profile 'portraits' (profiles: none)" in bad.stderr
     assert not (tmp_path / "r.html").exists()
 
 
