@@ -90,7 +90,8 @@ def main() -> None:
             input_filter="residual", val_fraction=0.05, epochs=max(1, args.steps // 250), steps_per_epoch=250,
             batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=args.lr,
             lr_schedule="cosine", patience=1000, seed=k, device=args.device, workers=1, progress=False,
-            model_id=f"patch-recipe-fold{k}", init_from=args.init_from, selection="last", saturation_fraction=0.6, aggregation="topk:0.5"))
+            model_id=f"patch-recipe-fold{k}", init_from=args.init_from, selection="last", saturation_fraction=0.6,
+            aggregation="topk:0.5"))
         got = patch_scores(held_src, str(run), conditions, args.out / f"fold{k}" / "scores", log=lambda _m: None)
         for c in conditions:
             oof[c].update(got[c])
