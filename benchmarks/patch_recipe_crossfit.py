@@ -4,8 +4,9 @@ The native-resolution lever. CLIP sees a 224 px resize; the only branch that see
 shipped patch model v55, trained on the shared sets alone. Here a patch model of the same architecture is
 trained on the recipe's sources (from scratch, or `--init-from` the shipped one) with `grouped_cross_fit`'s
 design: fake families and real sources are dealt into `--folds` groups (`selection.fold_groups`), fold k
-trains without group k and scores group k's images in every condition. Training reads pre-cut crops (`forensics.training.crops`:
-native and web-re-encoded 128 px crops per image), so a run on 1024 px images costs minutes, not hours.
+trains without group k and scores group k's images in every condition. Training reads pre-cut crops
+(`forensics.training.crops`: native and web-re-encoded 128 px crops per image), so a run on 1024 px images
+costs minutes, not hours.
 
 Records, each on the recipe's rows at its own source-balanced threshold:
 - `patch v55` and `patch TAG` (`--tag`): each patch model alone;
