@@ -382,13 +382,12 @@ class Detector:
     def near_miss_note(self, score: float) -> Optional[str]:
         """A note for a score under the verdict threshold but at or over the threshold that every real
         calibration source except the strictest would set on its own; None otherwise."""
-        if self.branch is not None:  # the patch model's per-source calibration does not describe fused scores
-            return None
-        runner_up = runner_up_threshold(self.config.get("calibration"), self.threshold)
+        calibration = self.verdict_calibration()  # a fused record has no per-source thresholds: no note
+        runner_up = runner_up_threshold(calibration, self.threshold)
         if runner_up is None or not runner_up[0] <= score < self.threshold:
             return None
         floor, strictest = runner_up
-        target = float(self.config["calibration"].get("target_fpr", 0.01))
+        target = float((calibration or {}).get("target_fpr", 0.01))
         return (f"{NEAR_MISS_PREFIX} P(fake) >= {floor:.6f} would be flagged at a {target:.0%} false-positive rate on every "
                 f"real calibration source except {strictest}, which sets the threshold ({self.threshold:.6f})")
 

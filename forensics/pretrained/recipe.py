@@ -28,7 +28,7 @@ from forensics.pretrained.features import FeatureSpec, TokenStore
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
-from forensics.pretrained.selection import CrossFit, Rows, cross_fit
+from forensics.pretrained.selection import CrossFit, Rows, cross_fit, held_out_crossfit
 
 CLEAN = "clean"
 Log = Callable[[str], None]
@@ -443,12 +443,7 @@ def _unseen_figures(rows: Rows, clip_oof: np.ndarray, patch: np.ndarray, fused_c
 
 def _patch_figures(rows: Rows, patch: np.ndarray, cfg: dict[str, Any], degraded: Optional[str]) -> dict[str, Any]:
     """The patch model alone on the same files (it trained on some of these families: see the card)."""
-    cf = CrossFit(rows=rows)
-    logit = patch_logit(patch)
-    for fam in sorted(set(rows.family[rows.label == 1])):
-        cf.fake_logit[fam] = np.where((rows.label == 1) & (rows.family == fam), logit, np.nan)
-        cf.real_logit_without[fam] = np.where(rows.label == 0, logit, np.nan)
-    cf.real_logit = np.where(rows.label == 0, logit, np.nan)
+    cf = held_out_crossfit(rows, patch_logit(patch))
     return _figures(cf, float(patch_logit(patch_threshold(cfg["patch_model"]))), degraded)
 
 

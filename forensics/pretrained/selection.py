@@ -53,10 +53,14 @@ def dealt(counts: dict[str, int], n_groups: int) -> dict[str, int]:
     return out
 
 
+def dealt_by_count(names: np.ndarray, n_groups: int) -> dict[str, int]:
+    """The distinct values of `names` dealt into `n_groups` groups by how often each occurs (`dealt`)."""
+    return dealt({str(v): int(c) for v, c in zip(*np.unique(names, return_counts=True))}, n_groups)
+
+
 def real_groups(rows: Rows, n_groups: int) -> dict[str, int]:
     """Real sources dealt into `n_groups` groups of similar image counts (largest first), deterministic."""
-    sources, counts = np.unique(rows.source[rows.label == 0], return_counts=True)
-    return dealt({str(s): int(c) for s, c in zip(sources, counts)}, n_groups)
+    return dealt_by_count(rows.source[rows.label == 0], n_groups)
 
 
 def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Sequence[str] | None = None,
@@ -117,8 +121,8 @@ def fold_groups(family: np.ndarray, source: np.ndarray, label: np.ndarray,
     into `n_folds` groups by row count, real sources likewise. Models that are not fitted on feature rows
     (a patch model trained on the images) use it to hold out the same groups."""
     is_fake = label == 1
-    fam_group = dealt({str(f): int(c) for f, c in zip(*np.unique(family[is_fake], return_counts=True))}, n_folds)
-    real_group = dealt({str(s): int(c) for s, c in zip(*np.unique(source[~is_fake], return_counts=True))}, n_folds)
+    fam_group = dealt_by_count(family[is_fake], n_folds)
+    real_group = dealt_by_count(source[~is_fake], n_folds)
     group = np.array([fam_group[str(f)] if y == 1 else real_group[str(s)] for f, s, y in zip(family, source, label)])
     return group, fam_group
 

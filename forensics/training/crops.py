@@ -30,10 +30,15 @@ class CropPlan:
 
     def names(self, image: Path) -> list[str]:
         """The crop file names of one image: unique per image path, stable across runs."""
-        tag = hashlib.sha1(str(image).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        tag = f"{_path_hash(image):010x}"
         stem = image.stem[:40]
         return ([f"{stem}_{tag}_n{k}.png" for k in range(self.native)]
                 + [f"{stem}_{tag}_r{k}.png" for k in range(self.reencoded)])
+
+
+def _path_hash(image: Path) -> int:
+    """40 bits of the SHA-1 of an image's path: names its crops and seeds their draws."""
+    return int(hashlib.sha1(str(image).encode("utf-8", "surrogateescape")).hexdigest()[:10], 16)
 
 
 def image_crops(rgb: np.ndarray, plan: CropPlan, rng: np.random.Generator) -> list[np.ndarray]:
@@ -55,8 +60,7 @@ def write_crops(files: Iterable[Path], folder: Path, plan: CropPlan, *, seed: in
         names = plan.names(Path(f))
         if all((folder / n).exists() for n in names):
             continue
-        tag = int(hashlib.sha1(str(f).encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)
-        rng = np.random.default_rng([seed, tag])
+        rng = np.random.default_rng([seed, _path_hash(Path(f))])
         try:
             rgb = load_image(f).rgb
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the pass
