@@ -40,7 +40,6 @@ def main() -> None:
     conditions = list(cfg["conditions"])
     section = cfg["clip"]
     blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
-    kind = ProbeKind(section, blocks)
     rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"), conditions, args.store,
                                str(section.get("precision", "int8")))
     scores = patch_scores(sources, cfg["patch_model"], conditions, args.store)
@@ -48,6 +47,10 @@ def main() -> None:
     for spec in args.train:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
+        # the training recipe's probe settings (e.g. content-balanced weights), on the scored rows' tokens
+        train_section = {**section, **{k: v for k, v in json.loads(Path(config).read_text())["clip"].items()
+                                       if k == "balance_content"}}
+        kind = ProbeKind(train_section, blocks, sources)
         cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)))
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
         train_cfg = {**cfg, "patch_unseen_sources": json.loads(Path(config).read_text()).get("patch_unseen_sources", [])}

@@ -71,17 +71,31 @@ class LinearProbe:
         return cls(spec, t["mean"], t["scale"], t["coef"], float(t["intercept"][0]))
 
 
-def balanced_weights(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def balanced_weights(labels: np.ndarray, groups: np.ndarray, cells: Optional[np.ndarray] = None) -> np.ndarray:
     """Sample weights giving each class half the total weight and, within a class, each group (source)
-    an equal share, so a large source cannot set what "real" means."""
+    an equal share, so a large source cannot set what "real" means.
+
+    With `cells` (one content label per row, e.g. "faces-hq" / "other"), each class first splits its half
+    between the cells in the same proportions for both classes (each cell's share of all groups, both
+    classes pooled), then among the cell's groups equally: what a picture shows carries no weight of
+    evidence for either class, so the fit cannot learn "a close-up face is fake" from which content has
+    more fake sources than real ones."""
     labels, groups = np.asarray(labels), np.asarray(groups)
     w = np.zeros(labels.size, np.float64)
+    if cells is None:
+        cells = np.zeros(labels.size, np.int8)
+    cells = np.asarray(cells)
+    pooled = {c: len(np.unique(groups[cells == c])) for c in np.unique(cells)}
     for y in (0, 1):
         in_class = labels == y
-        names = np.unique(groups[in_class])
-        for g in names:
-            m = in_class & (groups == g)
-            w[m] = 0.5 / len(names) / m.sum()
+        present = np.unique(cells[in_class])
+        total = sum(pooled[c] for c in present)
+        for c in present:
+            in_cell = in_class & (cells == c)
+            names = np.unique(groups[in_cell])
+            for g in names:
+                m = in_cell & (groups == g)
+                w[m] = 0.5 * pooled[c] / total / len(names) / m.sum()
     return w * labels.size
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -194,12 +194,28 @@ def token_means(tokens: np.ndarray, cols: Optional[np.ndarray] = None, chunk: in
     return out
 
 
+def content_cells(spec: Optional[dict[str, list[str]]], sources: Sequence[Source]) -> Optional[dict[str, str]]:
+    """Source name -> content cell from a recipe's `clip.balance_content` ({cell: [family or source name,
+    ...]}; a source name wins over its family; unlisted sources are "other"), or None without one."""
+    if not spec:
+        return None
+    by_name = {n: cell for cell, names in spec.items() for n in names}
+    known = {s.name for s in sources} | {s.family for s in sources}
+    unknown = sorted(set(by_name) - known)
+    if sources and unknown:
+        raise DataConfigError(f"clip.balance_content names no source or family of the recipe: {', '.join(unknown)}")
+    return {s.name: by_name.get(s.name, by_name.get(s.family, "other")) for s in sources}
+
+
 class ProbeKind:
     """How the recipe's probe reads the stored tokens: "image" = linear probe on the mean of patch tokens
     of `blocks`; "tokens" = every token trained with its image's label, image score a top-k mean."""
 
-    def __init__(self, section: dict[str, Any], stored_blocks: tuple[int, ...]) -> None:
+    def __init__(self, section: dict[str, Any], stored_blocks: tuple[int, ...],
+                 sources: Sequence[Source] = ()) -> None:
         self.kind = section.get("kind", "image")
+        # source name -> content cell, for content-balanced weights (`clip.balance_content`)
+        self.content_of = content_cells(section.get("balance_content"), sources)
         self.spec = FeatureSpec.from_dict(section["features"])
         if self.spec.cls_blocks:
             raise ValueError("the recipe stores patch tokens only: clip.features.cls_blocks must be empty")
@@ -215,7 +231,8 @@ class ProbeKind:
 
     def fit(self, tokens: np.ndarray, idx: np.ndarray, labels: np.ndarray, sources: np.ndarray):
         """A fitted probe (LinearProbe or TokenProbe) on the images `idx` of `tokens` (no copy of the whole)."""
-        w = balanced_weights(labels, sources)
+        cells = None if self.content_of is None else np.array([self.content_of[s] for s in sources])
+        w = balanced_weights(labels, sources, cells)
         if self.kind == "tokens":
             rng = np.random.default_rng(0)
             pick = np.stack([rng.choice(tokens.shape[1], size=self.per_image, replace=False) for _ in idx])
@@ -306,7 +323,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     section = cfg["clip"]
     view = section["features"].get("view", "resize224")
     stored_blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
-    kind = ProbeKind(section, stored_blocks)
+    kind = ProbeKind(section, stored_blocks, sources)
     precision = str(section.get("precision", "int8"))
     conditions = list(cfg.get("conditions", [CLEAN]))
     degraded = cfg.get("degraded_condition")

@@ -47,6 +47,31 @@ def test_balanced_weights_give_each_source_an_equal_share():
     assert np.isclose(w[y == 0].sum(), w[y == 1].sum())
 
 
+def test_content_balanced_weights_give_each_content_the_same_share_in_both_classes():
+    # reals: one face source, two other sources; fakes: three face sources, one other source
+    src = np.array(["rf"] * 10 + ["ro1"] * 30 + ["ro2"] * 5 + ["ff1"] * 20 + ["ff2"] * 20 + ["ff3"] * 8 + ["fo"] * 40)
+    y = (np.char.find(src, "f", 0, 1) == 0).astype(int)
+    cells = np.where(np.char.find(src, "f", 1) == 1, "face", "other")
+    w = balanced_weights(y, src, cells)
+    share = {(c, k): w[(y == k) & (cells == c)].sum() / w[y == k].sum() for c in ("face", "other") for k in (0, 1)}
+    # 4 of the 7 sources show faces: faces carry 4/7 of each class's weight, whatever the class's mix
+    assert np.isclose(share["face", 0], 4 / 7) and np.isclose(share["face", 1], 4 / 7)
+    assert np.isclose(w[y == 0].sum(), w[y == 1].sum()) and np.isclose(w.sum(), len(y))
+    assert np.isclose(w[src == "ff1"].sum(), w[src == "ff3"].sum())  # sources within a cell stay equal
+    assert np.isclose(w[src == "ro1"].sum(), w[src == "ro2"].sum())
+    # one content for all rows is the plain source balance
+    np.testing.assert_allclose(balanced_weights(y, src, np.full(len(y), "x")), balanced_weights(y, src))
+
+
+def test_content_weights_renormalise_over_the_cells_a_class_has():
+    src = np.array(["r"] * 5 + ["f1"] * 5 + ["f2"] * 5)
+    y = np.array([0] * 5 + [1] * 10)
+    cells = np.array(["other"] * 10 + ["face"] * 5)
+    w = balanced_weights(y, src, cells)
+    assert np.isclose(w[y == 0].sum(), w[y == 1].sum())  # reals have no face cell: their half stays whole
+    assert np.isclose(w[src == "f2"].sum() / w[y == 1].sum(), 1 / 3)  # 1 of the 3 sources shows faces
+
+
 def test_columns_in_selects_the_stored_layout():
     stored = FeatureSpec((4, 5, 6), (4, 5, 6), "resize224")
     spec = FeatureSpec((6,), (5,), "resize224")

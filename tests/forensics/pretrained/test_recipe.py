@@ -87,3 +87,16 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert det.branch.encoder.precision == "float32"
     r = det.scan(photo_files[0], provenance=False)
     assert r.model == "fused-tiny" and r.branches["clip"] is not None and r.label in ("real", "uncertain", "fake")
+
+
+def test_content_cells_map_sources_by_name_before_family(tmp_path):
+    from forensics.pretrained.dataset import DataConfigError, Source
+    from forensics.pretrained.recipe import content_cells
+
+    sources = [Source("faces-a", 0, "faces-hq", tmp_path, ()), Source("lsun", 1, "score-sde", tmp_path, ()),
+               Source("sde-faces", 1, "score-sde", tmp_path, ()), Source("city", 0, "city", tmp_path, ())]
+    cells = content_cells({"faces": ["faces-hq", "sde-faces"]}, sources)
+    assert cells == {"faces-a": "faces", "lsun": "other", "sde-faces": "faces", "city": "other"}
+    assert content_cells(None, sources) is None
+    with pytest.raises(DataConfigError, match="no-such-family"):
+        content_cells({"faces": ["no-such-family"]}, sources)
