@@ -50,7 +50,7 @@ def log(msg: str) -> None:
 def find_mirror(mirrors: Path, repo: str, clone: bool) -> Path | None:
     """The bare git dir for owner/name under `mirrors`, cloning it there when absent."""
     base = mirrors / repo.replace("/", "+")
-    for cand in (base / "repo", base):
+    for cand in (base / "repo", base, base / "repo" / ".git"):  # a bare mirror, or a clone's git dir
         if (cand / "objects").is_dir() or (cand / "HEAD").is_file():
             return cand
     if not clone:
