@@ -207,6 +207,17 @@ def content_cells(spec: Optional[dict[str, list[str]]], sources: Sequence[Source
     return {s.name: by_name.get(s.name, by_name.get(s.family, "other")) for s in sources}
 
 
+def source_origins(cfg: dict[str, Any]) -> dict[str, str]:
+    """Real source -> origin from a recipe's `real_source_origins` ({origin: [source name, ...]}): sources
+    sampled from one dataset are held out together when real sources are dealt into groups."""
+    spec = cfg.get("real_source_origins") or {}
+    out = {name: origin for origin, names in spec.items() for name in names}
+    unknown = sorted(set(out) - {e["name"] for e in (cfg.get("data") or {}).get("sources") or []})
+    if unknown:
+        raise DataConfigError(f"real_source_origins names no source of the recipe: {', '.join(unknown)}")
+    return out
+
+
 class ProbeKind:
     """How the recipe's probe reads the stored tokens: "image" = linear probe on the mean of patch tokens
     of `blocks`; "tokens" = every token trained with its image's label, image score a top-k mean."""
@@ -346,7 +357,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         raise DataConfigError(f"{config_path}: eval_only_sources names no source of the recipe: {', '.join(unknown)}")
     trained = ~np.isin(rows.source, eval_only)
     cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), n_groups=int(cfg.get("real_groups", 3)),
-                   train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"))
+                   train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"),
+                   together=source_origins(cfg))
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])

@@ -8,7 +8,7 @@ without g only (all fakes kept) calibrate the threshold on held-out real sources
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -58,16 +58,23 @@ def dealt_by_count(names: np.ndarray, n_groups: int) -> dict[str, int]:
     return dealt({str(v): int(c) for v, c in zip(*np.unique(names, return_counts=True))}, n_groups)
 
 
-def real_groups(rows: Rows, n_groups: int) -> dict[str, int]:
-    """Real sources dealt into `n_groups` groups of similar image counts (largest first), deterministic."""
-    return dealt_by_count(rows.source[rows.label == 0], n_groups)
+def real_groups(rows: Rows, n_groups: int, together: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Real sources dealt into `n_groups` groups of similar image counts (largest first), deterministic.
+    Sources that `together` maps to one origin (e.g. several repositories' samples of one dataset) are
+    dealt as one unit, so a held-out source is never scored by a probe trained on a sibling of it."""
+    together = together or {}
+    real = rows.source[rows.label == 0]
+    units = dealt_by_count(np.array([together.get(str(s), str(s)) for s in real]), n_groups)
+    return {str(s): units[together.get(str(s), str(s))] for s in np.unique(real)}
 
 
 def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Sequence[str] | None = None,
-              families: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> CrossFit:
+              families: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
+              together: Mapping[str, str] | None = None) -> CrossFit:
     """Leave-family-out x leave-real-group-out scores. `train_conditions` limits which conditions'
-    rows are trained on (all by default); every row is scored."""
-    groups = real_groups(rows, n_groups)
+    rows are trained on (all by default); every row is scored. `together`: real source -> origin, for
+    sources held out as one (`real_groups`)."""
+    groups = real_groups(rows, n_groups, together)
     real_group = np.array([groups.get(str(s), -1) for s in rows.source])
     trainable = np.ones(len(rows.label), bool) if train_conditions is None else np.isin(rows.condition, train_conditions)
     is_fake = rows.label == 1

@@ -100,3 +100,15 @@ def test_content_cells_map_sources_by_name_before_family(tmp_path):
     assert content_cells(None, sources) is None
     with pytest.raises(DataConfigError, match="no-such-family"):
         content_cells({"faces": ["no-such-family"]}, sources)
+
+
+def test_source_origins_map_each_real_source_to_its_dataset():
+    from forensics.pretrained.dataset import DataConfigError
+    from forensics.pretrained.recipe import source_origins
+
+    cfg = {"data": {"sources": [{"name": "mt-a"}, {"name": "mt-b"}, {"name": "city"}]},
+           "real_source_origins": {"mt": ["mt-a", "mt-b"]}}
+    assert source_origins(cfg) == {"mt-a": "mt", "mt-b": "mt"}
+    assert source_origins({"data": cfg["data"]}) == {}
+    with pytest.raises(DataConfigError, match="mt-c"):
+        source_origins({**cfg, "real_source_origins": {"mt": ["mt-a", "mt-c"]}})

@@ -46,6 +46,21 @@ def test_a_left_out_family_is_scored_by_models_that_never_saw_it():
     assert all(0 <= r["fpr_clean"] <= r["fpr_upper_clean"] <= 1 for r in reals)
 
 
+def test_sources_of_one_origin_are_held_out_together():
+    rows = _rows()
+    groups = real_groups(rows, 2, together={"r2": "origin-x", "r3": "origin-x"})
+    assert groups["r2"] == groups["r3"] != groups["r1"]  # r2 + r3 (80 images) dealt as one unit beside r1 (80)
+    seen = []
+
+    def fit(x, y, src):  # records which real sources each fit trained on
+        seen.append(set(src[y == 0]))
+        return _fit(x, y, src)
+
+    cf = cross_fit(rows, fit, n_groups=2, together={"r2": "origin-x", "r3": "origin-x"})
+    assert {"r1"} in seen and {"r2", "r3"} in seen and not any(s == {"r1", "r2"} or s == {"r1", "r3"} for s in seen)
+    assert np.isfinite(cf.real_logit[rows.label == 0]).all()
+
+
 def test_fpr_upper_bound():
     assert 0.02 < rate_upper_bound(0, 100) < 0.03  # rule of three
     assert rate_upper_bound(5, 5) == 1.0
