@@ -215,7 +215,10 @@ def main() -> None:
         "(C2PA, generator parameters, IPTC) is `fake` whatever its pixel score.",
         f"- **Threshold**: {cfg['calibration']['rule']}, target {cfg['calibration']['target_fpr']:.0%}, on "
         f"{cfg['calibration']['n_real']} real photos of {cfg['calibration']['n_sources']} sources, each scored by a "
-        "probe that never saw its source.",
+        "probe that never saw its source"
+        + (f" (nor any other source sampled from the same dataset: {len(origins)} such origins, "
+           f"{', '.join(sorted(origins))}, are held out whole)" if (origins := recipe.get("real_source_origins")) else "")
+        + ".",
         *evaluation_only_line(recipe),
         "",
         "## Where it works and where it does not",

@@ -400,7 +400,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
                         "fpr_per_source": per_source, "date": _dt.date.today().isoformat()},
         "training": {"recipe": str(config_path), "sources": [
             {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin,
-             **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen},
+             **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen,
+            **({"real_source_origins": cfg["real_source_origins"]} if cfg.get("real_source_origins") else {})},
     }
     figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
                                                  thr_logit, degraded)
