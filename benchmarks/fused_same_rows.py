@@ -32,8 +32,8 @@ def main() -> None:
     from select_training_sets import training_keys
 
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.recipe import (ProbeKind, _figures, fuse, load_tokens, patch_scores, restricted,
-                                            source_origins)
+    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, fuse, load_tokens,
+                                            patch_scores, restricted, source_origins)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -49,14 +49,16 @@ def main() -> None:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
         # the training recipe's probe settings (e.g. content-balanced weights), on the scored rows' tokens
-        train_clip = json.loads(Path(config).read_text())["clip"]
+        train_recipe = json.loads(Path(config).read_text())
+        check_content_names(train_recipe)
+        train_clip = train_recipe["clip"]
         train_section = {**{k: v for k, v in section.items() if k != "balance_content"},
                          **({"balance_content": train_clip["balance_content"]} if "balance_content" in train_clip else {})}
         kind = ProbeKind(train_section, blocks, sources)
         cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)),
                        together=source_origins(cfg))
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
-        train_cfg = {**cfg, "patch_unseen_sources": json.loads(Path(config).read_text()).get("patch_unseen_sources", [])}
+        train_cfg = {**cfg, "patch_unseen_sources": train_recipe.get("patch_unseen_sources", [])}
         combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
         figures = _figures(fused, thr, cfg.get("degraded_condition"))
         rec = {"train": name, "train_config": config, "scored_config": str(args.config),

@@ -76,10 +76,11 @@ def load_sources(config: Mapping[str, Any], base: Path, *, require: bool = False
                 raise DataConfigError(f"data source {name}: folder {folder} not found")
             continue
         files = thin(list_images(folder), entry.get("limit"))
-        if entry.get("include"):  # only files whose path holds one of these parts (e.g. subfolder names)
-            files = [f for f in files if any(part in str(f) for part in entry["include"])]
+        # include / exclude: parts of a file's path below the source folder (e.g. subfolder names)
+        if entry.get("include"):
+            files = [f for f in files if any(part in f.relative_to(folder).as_posix() for part in entry["include"])]
         if entry.get("exclude"):
-            files = [f for f in files if not any(part in str(f) for part in entry["exclude"])]
+            files = [f for f in files if not any(part in f.relative_to(folder).as_posix() for part in entry["exclude"])]
         if files:
             out.append(Source(name=name, label=LABELS[label], family=family, folder=folder, files=tuple(files),
                               origin=str(entry.get("origin", "")), licence=str(entry.get("licence", ""))))

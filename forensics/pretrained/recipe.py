@@ -200,11 +200,18 @@ def content_cells(spec: Optional[dict[str, list[str]]], sources: Sequence[Source
     if not spec:
         return None
     by_name = {n: cell for cell, names in spec.items() for n in names}
-    known = {s.name for s in sources} | {s.family for s in sources}
-    unknown = sorted(set(by_name) - known)
-    if sources and unknown:
-        raise DataConfigError(f"clip.balance_content names no source or family of the recipe: {', '.join(unknown)}")
     return {s.name: by_name.get(s.name, by_name.get(s.family, "other")) for s in sources}
+
+
+def check_content_names(cfg: dict[str, Any]) -> None:
+    """Every name in `clip.balance_content` must be a source or family the recipe declares (present on disk
+    or not, so a machine without some data sets still trains); a typo raises DataConfigError."""
+    entries = (cfg.get("data") or {}).get("sources") or []
+    declared = {e["name"] for e in entries} | {e.get("family") for e in entries}
+    named = {n for names in (cfg.get("clip", {}).get("balance_content") or {}).values() for n in names}
+    unknown = sorted(named - declared)
+    if unknown:
+        raise DataConfigError(f"clip.balance_content names no source or family of the recipe: {', '.join(unknown)}")
 
 
 def source_origins(cfg: dict[str, Any]) -> dict[str, str]:
@@ -334,6 +341,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     section = cfg["clip"]
     view = section["features"].get("view", "resize224")
     stored_blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
+    check_content_names(cfg)
     kind = ProbeKind(section, stored_blocks, sources)
     precision = str(section.get("precision", "int8"))
     conditions = list(cfg.get("conditions", [CLEAN]))

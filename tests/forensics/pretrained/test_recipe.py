@@ -91,15 +91,19 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
 
 def test_content_cells_map_sources_by_name_before_family(tmp_path):
     from forensics.pretrained.dataset import DataConfigError, Source
-    from forensics.pretrained.recipe import content_cells
+    from forensics.pretrained.recipe import check_content_names, content_cells
 
     sources = [Source("faces-a", 0, "faces-hq", tmp_path, ()), Source("lsun", 1, "score-sde", tmp_path, ()),
                Source("sde-faces", 1, "score-sde", tmp_path, ()), Source("city", 0, "city", tmp_path, ())]
     cells = content_cells({"faces": ["faces-hq", "sde-faces"]}, sources)
     assert cells == {"faces-a": "faces", "lsun": "other", "sde-faces": "faces", "city": "other"}
     assert content_cells(None, sources) is None
+    # names are checked against what the recipe declares, so a source absent from disk is no error
+    cfg = {"data": {"sources": [{"name": "faces-a", "family": "faces-hq"}, {"name": "gone", "family": "stylegan2"}]},
+           "clip": {"balance_content": {"faces": ["faces-hq", "stylegan2"]}}}
+    check_content_names(cfg)
     with pytest.raises(DataConfigError, match="no-such-family"):
-        content_cells({"faces": ["no-such-family"]}, sources)
+        check_content_names({**cfg, "clip": {"balance_content": {"faces": ["no-such-family"]}}})
 
 
 def test_source_origins_map_each_real_source_to_its_dataset():
