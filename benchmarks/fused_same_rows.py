@@ -51,10 +51,7 @@ def main() -> None:
         # the training recipe's probe settings (e.g. content-balanced weights), on the scored rows' tokens
         train_recipe = json.loads(Path(config).read_text())
         check_content_names(train_recipe)
-        train_clip = train_recipe["clip"]
-        train_section = {**{k: v for k, v in section.items() if k != "balance_content"},
-                         **({"balance_content": train_clip["balance_content"]} if "balance_content" in train_clip else {})}
-        kind = ProbeKind(train_section, blocks, sources)
+        kind = ProbeKind({**section, "balance_content": train_recipe["clip"].get("balance_content")}, blocks, sources)
         cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)),
                        together=source_origins(cfg))
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner

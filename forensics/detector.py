@@ -387,7 +387,7 @@ class Detector:
         if runner_up is None or not runner_up[0] <= score < self.threshold:
             return None
         floor, strictest = runner_up
-        target = float((calibration or {}).get("target_fpr", 0.01))
+        target = float(calibration.get("target_fpr", 0.01))  # runner_up found one: calibration is there
         return (f"{NEAR_MISS_PREFIX} P(fake) >= {floor:.6f} would be flagged at a {target:.0%} false-positive rate on every "
                 f"real calibration source except {strictest}, which sets the threshold ({self.threshold:.6f})")
 

@@ -77,10 +77,9 @@ def load_sources(config: Mapping[str, Any], base: Path, *, require: bool = False
             continue
         files = thin(list_images(folder), entry.get("limit"))
         # include / exclude: parts of a file's path below the source folder (e.g. subfolder names)
-        if entry.get("include"):
-            files = [f for f in files if any(part in f.relative_to(folder).as_posix() for part in entry["include"])]
-        if entry.get("exclude"):
-            files = [f for f in files if not any(part in f.relative_to(folder).as_posix() for part in entry["exclude"])]
+        include, exclude = entry.get("include") or [""], entry.get("exclude") or []
+        files = [f for f, rel in ((f, f.relative_to(folder).as_posix()) for f in files)
+                 if any(part in rel for part in include) and not any(part in rel for part in exclude)]
         if files:
             out.append(Source(name=name, label=LABELS[label], family=family, folder=folder, files=tuple(files),
                               origin=str(entry.get("origin", "")), licence=str(entry.get("licence", ""))))

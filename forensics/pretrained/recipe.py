@@ -203,25 +203,29 @@ def content_cells(spec: Optional[dict[str, list[str]]], sources: Sequence[Source
     return {s.name: by_name.get(s.name, by_name.get(s.family, "other")) for s in sources}
 
 
-def check_content_names(cfg: dict[str, Any]) -> None:
-    """Every name in `clip.balance_content` must be a source or family the recipe declares (present on disk
-    or not, so a machine without some data sets still trains); a typo raises DataConfigError."""
+def _check_declared(cfg: dict[str, Any], key: str, named: set[str], *, families: bool) -> None:
+    """Raise DataConfigError when `named` (from the recipe's `key`) holds a name that is no source (nor, with
+    `families`, family) the recipe declares; declared, not on disk, so a machine without some data sets
+    still trains."""
     entries = (cfg.get("data") or {}).get("sources") or []
-    declared = {e["name"] for e in entries} | {e.get("family") for e in entries}
-    named = {n for names in (cfg.get("clip", {}).get("balance_content") or {}).values() for n in names}
+    declared = {e["name"] for e in entries} | ({e.get("family") for e in entries} if families else set())
     unknown = sorted(named - declared)
     if unknown:
-        raise DataConfigError(f"clip.balance_content names no source or family of the recipe: {', '.join(unknown)}")
+        kind = "source or family" if families else "source"
+        raise DataConfigError(f"{key} names no {kind} of the recipe: {', '.join(unknown)}")
+
+
+def check_content_names(cfg: dict[str, Any]) -> None:
+    """Every name in `clip.balance_content` must be a source or family the recipe declares."""
+    named = {n for names in (cfg.get("clip", {}).get("balance_content") or {}).values() for n in names}
+    _check_declared(cfg, "clip.balance_content", named, families=True)
 
 
 def source_origins(cfg: dict[str, Any]) -> dict[str, str]:
     """Real source -> origin from a recipe's `real_source_origins` ({origin: [source name, ...]}): sources
     sampled from one dataset are held out together when real sources are dealt into groups."""
-    spec = cfg.get("real_source_origins") or {}
-    out = {name: origin for origin, names in spec.items() for name in names}
-    unknown = sorted(set(out) - {e["name"] for e in (cfg.get("data") or {}).get("sources") or []})
-    if unknown:
-        raise DataConfigError(f"real_source_origins names no source of the recipe: {', '.join(unknown)}")
+    out = {name: origin for origin, names in (cfg.get("real_source_origins") or {}).items() for name in names}
+    _check_declared(cfg, "real_source_origins", set(out), families=False)
     return out
 
 
