@@ -1,0 +1,199 @@
+"""Paired fakes: real photos of a recipe's training sources passed through a pinned tiny autoencoder.
+
+    python data_sources/reconstruct.py --config configs/fused/v8.json      # -> ../data/derived
+    python data_sources/reconstruct.py --config C --out DIR --mirrors DIR --device cuda
+
+Each picked photo (at most 512 px on its longer side, cropped to a multiple of 8) is encoded and decoded
+by TAEF2, the distilled tiny autoencoder of the FLUX.2 latent space (madebyollin/taesd, MIT, pinned below
+by commit and sha256), and written beside nothing else: the reconstruction keeps the photo's content,
+framing and colours and adds only a latent decoder's traces, so a probe trained on the pair cannot use
+what is pictured. The same file format as the parent (JPEG quality 95 for a JPEG parent, PNG otherwise).
+
+Which photos: the recipe's real sources that are trained on (not `eval_only_sources`), in recipe order,
+a fixed-seed sample of each (`PER_CELL` photos per source by its content cell of `clip.balance_content`).
+Layout: OUT/fake/ae-recon/taef2-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl.
+Deterministic; a file already written is left as it is; writes are atomic (temporary file, then rename).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+REPO = "madebyollin/taesd"
+COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
+WEIGHTS = {"encoder": ("taef2_encoder.pth", "10a4e1021e89d7551eaf161352da8dbd0b1aa83872ae28b150c1df1ce2f147b6"),
+           "decoder": ("taef2_decoder.pth", "0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5")}
+LATENT_CHANNELS = 32
+PER_CELL = {"faces-hq": 10, "faces-small": 25, "other": 14}
+MAX_SIDE = 512
+SEED = 0
+
+
+# ------------------------------------------------- TAESD architecture (madebyollin/taesd, MIT licence)
+def _conv(n_in: int, n_out: int, **kw) -> nn.Conv2d:
+    return nn.Conv2d(n_in, n_out, 3, padding=1, **kw)
+
+
+class _Clamp(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x / 3) * 3
+
+
+class _Block(nn.Module):
+    def __init__(self, n_in: int, n_out: int, midblock_gn: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(_conv(n_in, n_out), nn.ReLU(), _conv(n_out, n_out), nn.ReLU(), _conv(n_out, n_out))
+        self.skip = nn.Conv2d(n_in, n_out, 1, bias=False) if n_in != n_out else nn.Identity()
+        self.fuse = nn.ReLU()
+        self.pool = None
+        if midblock_gn:
+            n_gn = n_in * 4
+            self.pool = nn.Sequential(nn.Conv2d(n_in, n_gn, 1, bias=False), nn.GroupNorm(4, n_gn), nn.ReLU(inplace=True),
+                                      nn.Conv2d(n_gn, n_in, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool is not None:
+            x = x + self.pool(x)
+        return self.fuse(self.conv(x) + self.skip(x))
+
+
+def encoder(latent: int = LATENT_CHANNELS) -> nn.Sequential:
+    return nn.Sequential(
+        _conv(3, 64), _Block(64, 64),
+        _conv(64, 64, stride=2, bias=False), _Block(64, 64), _Block(64, 64), _Block(64, 64),
+        _conv(64, 64, stride=2, bias=False), _Block(64, 64), _Block(64, 64), _Block(64, 64),
+        _conv(64, 64, stride=2, bias=False), *(_Block(64, 64, True) for _ in range(3)),
+        _conv(64, latent))
+
+
+def decoder(latent: int = LATENT_CHANNELS) -> nn.Sequential:
+    return nn.Sequential(
+        _Clamp(), _conv(latent, 64), nn.ReLU(),
+        *(_Block(64, 64, True) for _ in range(3)), nn.Upsample(scale_factor=2), _conv(64, 64, bias=False),
+        _Block(64, 64), _Block(64, 64), _Block(64, 64), nn.Upsample(scale_factor=2), _conv(64, 64, bias=False),
+        _Block(64, 64), _Block(64, 64), _Block(64, 64), nn.Upsample(scale_factor=2), _conv(64, 64, bias=False),
+        _Block(64, 64), _conv(64, 3))
+
+
+# ------------------------------------------------------------------------------------------ weights
+def pinned_weights(mirrors: Path, clone: bool) -> dict[str, bytes]:
+    """The two pinned weight files, read from the repository's git mirror and checked by sha256."""
+    from build import BlobReader, find_mirror, has_commit, ls_tree
+
+    gitdir = find_mirror(mirrors, REPO, clone)
+    if gitdir is None or not has_commit(gitdir, COMMIT):
+        raise SystemExit(f"error: {REPO}@{COMMIT[:12]} not found under {mirrors} (fetch or clone it first)")
+    blobs = dict((path, sha) for path, sha in ls_tree(gitdir, COMMIT))
+    reader = BlobReader(gitdir)
+    out = {}
+    try:
+        for part, (path, want) in WEIGHTS.items():
+            data = reader.read(blobs[path]) if path in blobs else None
+            if data is None:
+                raise SystemExit(f"error: {REPO}@{COMMIT[:12]}:{path} is absent from the mirror")
+            got = hashlib.sha256(data).hexdigest()
+            if got != want:
+                raise SystemExit(f"error: {path}: sha256 {got} is not the pinned {want}")
+            out[part] = data
+    finally:
+        reader.close()
+    return out
+
+
+def load_autoencoder(weights: dict[str, bytes], device: str) -> tuple[nn.Module, nn.Module]:
+    """(encoder, decoder) in eval mode; the state dicts are read with torch's tensors-only loader."""
+    enc, dec = encoder(), decoder()
+    enc.load_state_dict(torch.load(io.BytesIO(weights["encoder"]), map_location="cpu", weights_only=True))
+    dec.load_state_dict(torch.load(io.BytesIO(weights["decoder"]), map_location="cpu", weights_only=True))
+    return enc.eval().to(device), dec.eval().to(device)
+
+
+# ----------------------------------------------------------------------------------------- parents
+def parents(config: Path) -> Iterator[tuple[str, str, Path]]:
+    """(parent source, parent family, file) for every photo to reconstruct, in a fixed order."""
+    from forensics.pretrained.dataset import load_sources
+    from forensics.pretrained.recipe import content_cells
+
+    cfg = json.loads(config.read_text())
+    skip = set(cfg.get("eval_only_sources", []))
+    sources = [s for s in load_sources(cfg, config.parent) if s.label == 0 and s.name not in skip]
+    cells = content_cells(cfg.get("clip", {}).get("balance_content"), sources) or {}
+    rng = random.Random(SEED)
+    for s in sources:
+        files = sorted(s.files)
+        rng.shuffle(files)
+        for f in files[:PER_CELL[cells.get(s.name, "other")]]:
+            yield s.name, s.family, f
+
+
+def framed(path: Path) -> Image.Image:
+    """The photo at most MAX_SIDE px on its longer side, centre-cropped to multiples of 8."""
+    im = Image.open(path).convert("RGB")
+    scale = min(1.0, MAX_SIDE / max(im.size))
+    if scale < 1:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+    w, h = im.width // 8 * 8, im.height // 8 * 8
+    x0, y0 = (im.width - w) // 2, (im.height - h) // 2
+    return im.crop((x0, y0, x0 + w, y0 + h))
+
+
+@torch.no_grad()
+def reconstruct(im: Image.Image, enc: nn.Module, dec: nn.Module, device: str) -> Image.Image:
+    x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float().div(255).to(device)
+    y = dec(enc(x)).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray((y * 255).round().astype(np.uint8))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, required=True, help="the recipe whose trained real sources are picked")
+    ap.add_argument("--out", type=Path, default=HERE.parent.parent / "data" / "derived")
+    ap.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    ap.add_argument("--no-clone", action="store_true", help="do not clone a missing mirror")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    enc, dec = load_autoencoder(pinned_weights(args.mirrors, not args.no_clone), args.device)
+    manifest, written = [], 0
+    for i, (name, family, f) in enumerate(parents(args.config)):
+        jpeg = f.suffix.lower() in (".jpg", ".jpeg")
+        rel = Path("fake") / "ae-recon" / f"taef2-{family}" / f"{name}__{f.stem}.{'jpg' if jpeg else 'png'}"
+        dst = args.out / rel
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            out = reconstruct(framed(f), enc, dec, args.device)
+            tmp = dst.with_name(dst.name + ".tmp")
+            out.save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+            os.replace(tmp, dst)
+            written += 1
+        manifest.append({"path": rel.as_posix(), "label": "fake", "family": "ae-recon", "source": f"taef2-{family}",
+                         "parent": f"{name}:{f.name}", "origin": f"{REPO}@{COMMIT}:taef2",
+                         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()})
+        if i % 50 == 0:
+            print(f"{i} {rel}", flush=True)
+    tmp = args.out / "manifest.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(m) + "\n" for m in manifest))
+    os.replace(tmp, args.out / "manifest.jsonl")
+    print(f"{len(manifest)} reconstructions ({written} written) under {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""data_sources/reconstruct.py: which photos are paired with a reconstruction, how they are framed, and that
+the tiny autoencoder keeps an image's size (and, with the pinned weights, its content)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+DATA_SOURCES = Path(__file__).resolve().parents[2] / "data_sources"
+MIRRORS = Path("/work/.mirror")
+
+
+def _module():
+    sys.path.insert(0, str(DATA_SOURCES))
+    spec = importlib.util.spec_from_file_location("data_sources_reconstruct", DATA_SOURCES / "reconstruct.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _folder(root: Path, name: str, n: int, size: tuple[int, int] = (40, 30)) -> None:
+    (root / name).mkdir(parents=True)
+    rng = np.random.default_rng(len(name))
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / name / f"{i:02d}.png")
+
+
+def _recipe(tmp_path: Path) -> Path:
+    for name, n in (("faces", 30), ("photos", 30), ("held", 5), ("fakes", 5)):
+        _folder(tmp_path / "data", name, n)
+    cfg = {"clip": {"balance_content": {"faces-hq": ["faces-hq"]}},
+           "eval_only_sources": ["held"],
+           "data": {"roots": {"d": "data"}, "sources": [
+               {"name": "faces", "label": "real", "family": "faces-hq", "path": "d:faces"},
+               {"name": "photos", "label": "real", "family": "camera", "path": "d:photos"},
+               {"name": "held", "label": "real", "family": "camera", "path": "d:held"},
+               {"name": "fakes", "label": "fake", "family": "sd1", "path": "d:fakes"}]}}
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_parents_sample_trained_real_sources_per_content_cell_the_same_way_every_time(tmp_path: Path) -> None:
+    mod = _module()
+    recipe = _recipe(tmp_path)
+    picked = list(mod.parents(recipe))
+    by_source = {name: [f for n, _fam, f in picked if n == name] for name in ("faces", "photos", "held", "fakes")}
+    assert len(by_source["faces"]) == mod.PER_CELL["faces-hq"]
+    assert len(by_source["photos"]) == mod.PER_CELL["other"]
+    assert by_source["held"] == [] and by_source["fakes"] == []  # evaluation-only reals and fakes never
+    assert {fam for n, fam, _f in picked if n == "photos"} == {"camera"}
+    assert picked == list(mod.parents(recipe))
+
+
+def test_framing_caps_the_longer_side_and_crops_to_multiples_of_eight(tmp_path: Path) -> None:
+    mod = _module()
+    _folder(tmp_path, "big", 1, size=(1100, 700))
+    im = mod.framed(tmp_path / "big" / "00.png")
+    assert max(im.size) <= mod.MAX_SIDE and im.width % 8 == 0 and im.height % 8 == 0
+    assert im.width == 512 and im.height == 320  # 1100x700 -> 512x326 -> cropped to 320 rows
+
+
+def test_reconstruction_keeps_the_size_and_returns_8_bit_rgb() -> None:
+    mod = _module()
+    torch.manual_seed(0)
+    enc, dec = mod.encoder().eval(), mod.decoder().eval()
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    out = mod.reconstruct(im, enc, dec, "cpu")
+    assert out.size == im.size and out.mode == "RGB"
+
+
+@pytest.mark.skipif(not (MIRRORS / "madebyollin+taesd").exists(), reason="the pinned autoencoder's mirror is absent")
+def test_pinned_autoencoder_reconstructs_a_photo_closely() -> None:
+    mod = _module()
+    enc, dec = mod.load_autoencoder(mod.pinned_weights(MIRRORS, clone=False), "cpu")
+    photo = sorted((Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "cbsd68").glob("*.png"))
+    if not photo:
+        pytest.skip("the shared photos are absent")
+    im = mod.framed(photo[0])
+    out = np.asarray(mod.reconstruct(im, enc, dec, "cpu"), np.float32)
+    psnr = 10 * np.log10(255.0 ** 2 / np.mean((out - np.asarray(im, np.float32)) ** 2))
+    assert psnr > 20  # the content is kept (24 dB on this textured photo); only a decoder's traces are added
