@@ -1,0 +1,129 @@
+"""Paired data on the native-pixel branch: the shipped patch model fine-tuned on real photos and their TAEF2
+reconstructions (`data_sources/reconstruct.py`), scored alone per fake family against real photos it never
+trained on (`reports/fused/selection.md`, section 22).
+
+Each pair's real half is its parent framed exactly as the reconstruction was (same resize, crop and file
+format), so the two halves differ only by the autoencoder. Both halves are cut into 128 px crops
+(`forensics.training.crops`), `forensics train` warm-starts from the shipped patch model, and every image of
+the recipe is scored under every condition into the feature store (`patch__<model folder>__<condition>.json`,
+which `benchmarks/fused_same_rows.py` reads for a recipe whose `patch_model` names the new model).
+
+    python data_sources/reconstruct.py --config configs/fused/v8.json
+    python benchmarks/patch_pairs.py --pairs-config configs/fused/v8.json --config configs/fused/default.json \\
+        --store runs/features --out runs/patch-taef2-pairs --json reports/fused/patch_pairs.jsonl
+    python benchmarks/fused_same_rows.py --config configs/fused/v9p.json --store runs/features \\
+        --train v5=configs/fused/default.json
+
+Every phase resumes (framed parents, crops, training state, stored scores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "data_sources"))
+
+
+def family_figures(scores: dict[str, float], fakes: dict[str, list[str]], reals: list[str],
+                   unseen_reals: list[str]) -> dict[str, dict[str, float]]:
+    """Per fake family: AP against all listed real photos (each class weighing half), AP against the
+    photos of never-trained sources, and the share at or above the reals' 99th percentile."""
+    from sklearn.metrics import average_precision_score
+
+    real = np.array([scores[k] for k in reals if k in scores])
+    unseen = np.array([scores[k] for k in unseen_reals if k in scores])
+    cut = float(np.quantile(real, 0.99))
+    out = {}
+    for family, keys in sorted(fakes.items()):
+        fake = np.array([scores[k] for k in keys if k in scores])
+        if not len(fake):
+            continue
+        row = {"images": int(len(fake)), "flagged": round(float(np.mean(fake >= cut)), 3)}
+        for tag, neg in (("ap", real), ("ap_unseen_reals", unseen)):
+            y = np.r_[np.ones(len(fake)), np.zeros(len(neg))]
+            w = np.r_[np.full(len(fake), 0.5 / len(fake)), np.full(len(neg), 0.5 / len(neg))]
+            row[tag] = round(float(average_precision_score(y, np.r_[fake, neg], sample_weight=w)), 3)
+        out[family] = row
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs-config", type=Path, required=True, help="the recipe reconstruct.py picked parents from")
+    ap.add_argument("--derived", type=Path, default=REPO.parent / "data" / "derived", help="reconstruct.py's --out")
+    ap.add_argument("--config", type=Path, required=True, help="the recipe whose images are scored")
+    ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="framed parents, crops and the model (its folder name "
+                                                            "names its stored scores)")
+    ap.add_argument("--init-from", default=str(REPO / "forensics" / "weights" / "patch"))
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    import reconstruct
+    from select_token_summaries import emit
+
+    from forensics.pretrained.dataset import load_sources
+    from forensics.pretrained.recipe import image_key, patch_scores
+    from forensics.training.crops import CropPlan, write_crops
+    from forensics.training.train import TrainConfig, train
+
+    reals, fakes = [], []
+    for name, family, f in reconstruct.parents(args.pairs_config):
+        jpeg = f.suffix.lower() in (".jpg", ".jpeg")
+        rel = Path(f"taef2-{family}") / f"{name}__{f.stem}.{'jpg' if jpeg else 'png'}"
+        real = args.out / "framed" / rel
+        if not real.exists():
+            real.parent.mkdir(parents=True, exist_ok=True)
+            reconstruct.framed(f).save(real, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+        reals.append(real)
+        fakes.append(args.derived / "fake" / "ae-recon" / rel)
+    absent = [str(p) for p in fakes if not p.exists()]
+    if absent:
+        raise SystemExit(f"error: {len(absent)} reconstructions absent (first {absent[0]}); run data_sources/reconstruct.py")
+    plan = CropPlan()
+    for label, files in (("real", reals), ("fake", fakes)):
+        write_crops(files, args.out / "crops" / label, plan)
+    model = train(TrainConfig(
+        real=[str(args.out / "crops" / "real")], fake=[str(args.out / "crops" / "fake")], out=str(args.out),
+        arch="resnet18_layer3_slim", input_filter="residual", val_fraction=0.05, epochs=max(1, args.steps // 250),
+        steps_per_epoch=250, batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=args.lr,
+        lr_schedule="cosine", patience=1000, seed=0, device=args.device, workers=1, progress=False,
+        model_id=args.out.name, init_from=args.init_from, selection="last", saturation_fraction=0.6,
+        aggregation="topk:0.5"))
+
+    cfg = json.loads(args.config.read_text())
+    sources = load_sources(cfg, args.config.parent)
+    parent_keys = {f"{n}/{f.relative_to(next(s.folder for s in sources if s.name == n))}"
+                   for n, _fam, f in reconstruct.parents(args.pairs_config) if any(s.name == n for s in sources)}
+    eval_only = set(cfg.get("eval_only_sources", []))
+    keys = {s.name: [image_key(s, f) for f in s.files] for s in sources}
+    fake_keys: dict[str, list[str]] = {}
+    for s in sources:
+        if s.label == 1:
+            fake_keys.setdefault(s.family, []).extend(keys[s.name])
+    # real photos the pair model did not train on: all but the parents; never-trained sources on their own
+    reals_kept = [k for s in sources if s.label == 0 for k in keys[s.name] if k not in parent_keys]
+    unseen_reals = [k for s in sources if s.label == 0 and s.name in eval_only for k in keys[s.name]]
+    for name, path in (("patch v55", args.init_from), (f"patch {args.out.name}", str(model))):
+        scored = patch_scores(sources, path, list(cfg["conditions"]), args.store, log=lambda _msg: None)
+        for cond, scores in scored.items():
+            fams = family_figures(scores, fake_keys, reals_kept, unseen_reals)
+            emit({"model": name, "condition": cond, "worst_family": min(fams, key=lambda f: fams[f]["ap"]),
+                  "worst_ap": min(r["ap"] for r in fams.values()),
+                  "mean_ap": round(float(np.mean([r["ap"] for r in fams.values()])), 3),
+                  "mean_flagged": round(float(np.mean([r["flagged"] for r in fams.values()])), 3),
+                  "families": fams}, args.json)
+
+
+if __name__ == "__main__":
+    main()
