@@ -14,7 +14,21 @@ which `benchmarks/fused_same_rows.py` reads for a recipe whose `patch_model` nam
     python benchmarks/fused_same_rows.py --config configs/fused/v9p.json --store runs/features \\
         --train v5=configs/fused/default.json
 
-Every phase resumes (framed parents, crops, training state, stored scores).
+With `--replay-real` / `--replay-fake` (the folders the patch model was trained on; section 23) their crops
+join the pairs, which keep half of each class's draws, so the model learns the pairs without forgetting:
+
+    python benchmarks/patch_pairs.py ... --out runs/patch-taef2-replay \\
+        --replay-real ../shared/data/real/celeba/train ../shared/data/real/faces-hq \\
+            ../shared/data/real/imagenet-sample ../shared/data/real/cbsd68 \\
+            ../data/bundled/real_celeba32to128 ../data/bundled/real_celeba64to128 \\
+        --replay-fake ../shared/data/fake/web-stylegan-faces ../shared/data/fake/diffusion/ldif \\
+            ../shared/data/fake/diffusion/glid3 ../shared/data/fake/diffusion/stab ../data/bundled/gen_dcgan \\
+            ../data/bundled/gen_progan ../data/bundled/gen_stylegan ../data/bundled/gen_glow \\
+            ../data/bundled/gen_gmm ../data/bundled/gen_diffusion
+
+Every phase resumes (framed parents, crops, training state, stored scores). Crops are drawn per image path
+(`forensics.training.crops`), so a run under another --out or on another machine cuts other crops of the same
+images.
 """
 from __future__ import annotations
 
@@ -66,12 +80,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--replay-real", type=Path, nargs="*", default=[], help="real folders to keep training on")
+    ap.add_argument("--replay-fake", type=Path, nargs="*", default=[], help="fake folders to keep training on")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
     import reconstruct
     from select_token_summaries import emit
 
+    from forensics.data import list_images
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.recipe import image_key, patch_scores
     from forensics.training.crops import CropPlan, write_crops
@@ -91,10 +108,20 @@ def main() -> None:
     if absent:
         raise SystemExit(f"error: {len(absent)} reconstructions absent (first {absent[0]}); run data_sources/reconstruct.py")
     plan = CropPlan()
-    for label, files in (("real", reals), ("fake", fakes)):
-        write_crops(files, args.out / "crops" / label, plan)
+    folders: dict[str, list[str]] = {}
+    for label, files, replay in (("real", reals, args.replay_real), ("fake", fakes, args.replay_fake)):
+        # the pairs are one source per class (crops/<label> alone, crops/<label>/taef2-pairs beside replayed
+        # folders); each replayed folder another, its crops cut once
+        pairs = args.out / "crops" / label / ("taef2-pairs" if replay else "")
+        write_crops(files, pairs, plan)
+        folders[label] = [str(pairs)]
+        for folder in replay:
+            write_crops(list_images(folder), args.out / "crops" / label / folder.name, plan)
+            folders[label].append(str(args.out / "crops" / label / folder.name))
+    # the pairs keep half of each class's draws however many folders are replayed
+    weights = {f"{label}:{Path(f[0]).name}": float(len(f) - 1) for label, f in folders.items() if len(f) > 1}
     model = train(TrainConfig(
-        real=[str(args.out / "crops" / "real")], fake=[str(args.out / "crops" / "fake")], out=str(args.out),
+        real=folders["real"], fake=folders["fake"], out=str(args.out), source_weights=weights or None,
         arch="resnet18_layer3_slim", input_filter="residual", val_fraction=0.05, epochs=max(1, args.steps // 250),
         steps_per_epoch=250, batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=args.lr,
         lr_schedule="cosine", patience=1000, seed=0, device=args.device, workers=1, progress=False,
