@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def main() -> None:
         real = args.out / "framed" / rel
         if not real.exists():
             real.parent.mkdir(parents=True, exist_ok=True)
-            reconstruct.framed(f).save(real, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+            tmp = real.with_name(real.name + ".tmp")  # an interrupted write never leaves a file that looks done
+            reconstruct.framed(f).save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+            os.replace(tmp, real)
         reals.append(real)
         fakes.append(args.derived / "fake" / "ae-recon" / rel)
     absent = [str(p) for p in fakes if not p.exists()]
