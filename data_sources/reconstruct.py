@@ -5,9 +5,9 @@
 
 Each picked photo (at most 512 px on its longer side, cropped to a multiple of 8) is encoded and decoded
 by TAEF2, the distilled tiny autoencoder of the FLUX.2 latent space (madebyollin/taesd, MIT, pinned below
-by commit and sha256), and written beside nothing else: the reconstruction keeps the photo's content,
+by commit and sha256), and written under its own root: the reconstruction keeps the photo's content,
 framing and colours and adds only a latent decoder's traces, so a probe trained on the pair cannot use
-what is pictured. The same file format as the parent (JPEG quality 95 for a JPEG parent, PNG otherwise).
+what is pictured. Each is saved in its parent's file format (JPEG quality 95 for a JPEG parent, PNG otherwise).
 
 Which photos: the recipe's real sources that are trained on (not `eval_only_sources`), in recipe order,
 a fixed-seed sample of each (`PER_CELL` photos per source by its content cell of `clip.balance_content`).
