@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -52,6 +51,8 @@ def family_figures(scores: dict[str, float], fakes: dict[str, list[str]], reals:
     photos of never-trained sources, and the share at or above the reals' 99th percentile."""
     from sklearn.metrics import average_precision_score
 
+    from forensics.metrics import balanced_weights
+
     real = np.array([scores[k] for k in reals if k in scores])
     unseen = np.array([scores[k] for k in unseen_reals if k in scores])
     cut = float(np.quantile(real, 0.99))
@@ -63,8 +64,7 @@ def family_figures(scores: dict[str, float], fakes: dict[str, list[str]], reals:
         row = {"images": int(len(fake)), "flagged": round(float(np.mean(fake >= cut)), 3)}
         for tag, neg in (("ap", real), ("ap_unseen_reals", unseen)):
             y = np.r_[np.ones(len(fake)), np.zeros(len(neg))]
-            w = np.r_[np.full(len(fake), 0.5 / len(fake)), np.full(len(neg), 0.5 / len(neg))]
-            row[tag] = round(float(average_precision_score(y, np.r_[fake, neg], sample_weight=w)), 3)
+            row[tag] = round(float(average_precision_score(y, np.r_[fake, neg], sample_weight=balanced_weights(y))), 3)
         out[family] = row
     return out
 
@@ -95,16 +95,13 @@ def main() -> None:
     from forensics.training.crops import CropPlan, write_crops
     from forensics.training.train import TrainConfig, train
 
+    pairs = list(reconstruct.parents(args.pairs_config))
     reals, fakes = [], []
-    for name, family, f in reconstruct.parents(args.pairs_config):
-        jpeg = f.suffix.lower() in (".jpg", ".jpeg")
-        rel = Path(f"taef2-{family}") / f"{name}__{f.stem}.{'jpg' if jpeg else 'png'}"
+    for name, family, f in pairs:
+        rel = reconstruct.pair_name(name, family, f)
         real = args.out / "framed" / rel
         if not real.exists():
-            real.parent.mkdir(parents=True, exist_ok=True)
-            tmp = real.with_name(real.name + ".tmp")  # an interrupted write never leaves a file that looks done
-            reconstruct.framed(f).save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
-            os.replace(tmp, real)
+            reconstruct.save_like_parent(reconstruct.framed(f), real, reconstruct.is_jpeg(f))
         reals.append(real)
         fakes.append(args.derived / "fake" / "ae-recon" / rel)
     absent = [str(p) for p in fakes if not p.exists()]
@@ -115,9 +112,9 @@ def main() -> None:
     for label, files, replay in (("real", reals, args.replay_real), ("fake", fakes, args.replay_fake)):
         # the pairs are one source per class (crops/<label> alone, crops/<label>/taef2-pairs beside replayed
         # folders); each replayed folder another, its crops cut once
-        pairs = args.out / "crops" / label / ("taef2-pairs" if replay else "")
-        write_crops(files, pairs, plan)
-        folders[label] = [str(pairs)]
+        pair_crops = args.out / "crops" / label / ("taef2-pairs" if replay else "")
+        write_crops(files, pair_crops, plan)
+        folders[label] = [str(pair_crops)]
         for folder in replay:
             write_crops(list_images(folder), args.out / "crops" / label / folder.name, plan)
             folders[label].append(str(args.out / "crops" / label / folder.name))
@@ -133,8 +130,8 @@ def main() -> None:
 
     cfg = json.loads(args.config.read_text())
     sources = load_sources(cfg, args.config.parent)
-    parent_keys = {f"{n}/{f.relative_to(next(s.folder for s in sources if s.name == n))}"
-                   for n, _fam, f in reconstruct.parents(args.pairs_config) if any(s.name == n for s in sources)}
+    by_name = {s.name: s for s in sources}
+    parent_keys = {image_key(by_name[n], f) for n, _fam, f in pairs if n in by_name}
     eval_only = set(cfg.get("eval_only_sources", []))
     keys = {s.name: [image_key(s, f) for f in s.files] for s in sources}
     fake_keys: dict[str, list[str]] = {}

@@ -153,6 +153,24 @@ def framed(path: Path) -> Image.Image:
     return im.crop((x0, y0, x0 + w, y0 + h))
 
 
+def pair_name(parent: str, family: str, photo: Path) -> Path:
+    """A pair's path below its half's folder (the same for the reconstruction and the framed real photo):
+    taef2-<real family>/<parent source>__<file stem>.<the parent's format>."""
+    return Path(f"taef2-{family}") / f"{parent}__{photo.stem}.{'jpg' if is_jpeg(photo) else 'png'}"
+
+
+def is_jpeg(photo: Path) -> bool:
+    return photo.suffix.lower() in (".jpg", ".jpeg")
+
+
+def save_like_parent(im: Image.Image, dst: Path, jpeg: bool) -> None:
+    """Write `im` as JPEG quality 95 or PNG, atomically (a temporary file, then a rename)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    im.save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+    os.replace(tmp, dst)
+
+
 @torch.no_grad()
 def reconstruct(im: Image.Image, enc: nn.Module, dec: nn.Module, device: str) -> Image.Image:
     x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float().div(255).to(device)
@@ -174,15 +192,10 @@ def main() -> None:
     enc, dec = load_autoencoder(pinned_weights(args.mirrors, not args.no_clone), args.device)
     manifest, written = [], 0
     for i, (name, family, f) in enumerate(parents(args.config)):
-        jpeg = f.suffix.lower() in (".jpg", ".jpeg")
-        rel = Path("fake") / "ae-recon" / f"taef2-{family}" / f"{name}__{f.stem}.{'jpg' if jpeg else 'png'}"
+        rel = Path("fake") / "ae-recon" / pair_name(name, family, f)
         dst = args.out / rel
         if not dst.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            out = reconstruct(framed(f), enc, dec, args.device)
-            tmp = dst.with_name(dst.name + ".tmp")
-            out.save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
-            os.replace(tmp, dst)
+            save_like_parent(reconstruct(framed(f), enc, dec, args.device), dst, is_jpeg(f))
             written += 1
         manifest.append({"path": rel.as_posix(), "label": "fake", "family": "ae-recon", "source": f"taef2-{family}",
                          "parent": f"{name}:{f.name}", "origin": f"{REPO}@{COMMIT}:taef2",
