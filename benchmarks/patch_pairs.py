@@ -26,9 +26,8 @@ join the pairs, which keep half of each class's draws, so the model learns the p
             ../data/bundled/gen_progan ../data/bundled/gen_stylegan ../data/bundled/gen_glow \\
             ../data/bundled/gen_gmm ../data/bundled/gen_diffusion
 
-Every phase resumes (framed parents, crops, training state, stored scores). Crops are drawn per image path
-(`forensics.training.crops`), so a run under another --out or on another machine cuts other crops of the same
-images.
+Every phase resumes (framed parents, crops, training state, stored scores). Crops are drawn per file content
+(`forensics.training.crops`), so a run under another --out or on another machine cuts the same crops.
 """
 from __future__ import annotations
 

@@ -10,8 +10,10 @@ framing and colours and adds only a latent decoder's traces, so a probe trained 
 what is pictured. Each is saved in its parent's file format (JPEG quality 95 for a JPEG parent, PNG otherwise).
 
 Which photos: the recipe's real sources that are trained on (not `eval_only_sources`), in recipe order,
-a fixed-seed sample of each (`PER_CELL` photos per source by its content cell of `clip.balance_content`).
-Layout: OUT/fake/ae-recon/taef2-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl.
+a fixed-seed sample of each (`PER_CELL` photos per source by its content cell of `clip.balance_content`,
+or the recipe's own `pairs_per_cell` counts).
+Layout: OUT/fake/ae-recon/taef2-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl
+(OUT/manifest.<recipe file stem>.jsonl for a recipe that sets `pairs_per_cell`, so two recipes' lists coexist).
 Deterministic; a file already written is left as it is; writes are atomic (temporary file, then rename).
 """
 from __future__ import annotations
@@ -134,12 +136,19 @@ def parents(config: Path) -> Iterator[tuple[str, str, Path]]:
     skip = set(cfg.get("eval_only_sources", []))
     sources = [s for s in load_sources(cfg, config.parent) if s.label == 0 and s.name not in skip]
     cells = content_cells(cfg.get("clip", {}).get("balance_content"), sources) or {}
+    per_cell = {**PER_CELL, **cfg.get("pairs_per_cell", {})}
     rng = random.Random(SEED)
     for s in sources:
         files = sorted(s.files)
         rng.shuffle(files)
-        for f in files[:PER_CELL[cells.get(s.name, "other")]]:
+        for f in files[:per_cell[cells.get(s.name, "other")]]:
             yield s.name, s.family, f
+
+
+def manifest_name(config: Path) -> str:
+    """The manifest file of a recipe's reconstructions: one per recipe that sets its own counts."""
+    own = "pairs_per_cell" in json.loads(config.read_text())
+    return f"manifest.{config.stem}.jsonl" if own else "manifest.jsonl"
 
 
 def framed(path: Path) -> Image.Image:
@@ -202,9 +211,10 @@ def main() -> None:
                          "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()})
         if i % 50 == 0:
             print(f"{i} {rel}", flush=True)
-    tmp = args.out / "manifest.jsonl.tmp"
+    name = manifest_name(args.config)
+    tmp = args.out / f"{name}.tmp"
     tmp.write_text("".join(json.dumps(m) + "\n" for m in manifest))
-    os.replace(tmp, args.out / "manifest.jsonl")
+    os.replace(tmp, args.out / name)
     print(f"{len(manifest)} reconstructions ({written} written) under {args.out}", flush=True)
 
 

@@ -29,16 +29,17 @@ class CropPlan:
     reencoded: int = 2
 
     def names(self, image: Path) -> list[str]:
-        """The crop file names of one image: unique per image path, stable across runs."""
-        tag = f"{_path_hash(image):010x}"
-        stem = image.stem[:40]
+        """The crop file names of one image file: unique per file content, the same under any path or machine."""
+        tag = f"{content_hash(image):010x}"
+        stem = Path(image).stem[:40]
         return ([f"{stem}_{tag}_n{k}.png" for k in range(self.native)]
                 + [f"{stem}_{tag}_r{k}.png" for k in range(self.reencoded)])
 
 
-def _path_hash(image: Path) -> int:
-    """40 bits of the SHA-1 of an image's path: names its crops and seeds their draws."""
-    return int(hashlib.sha1(str(image).encode("utf-8", "surrogateescape")).hexdigest()[:10], 16)
+def content_hash(image: Path) -> int:
+    """40 bits of the SHA-1 of an image file's bytes: names its crops and seeds their draws, so a copy of the
+    file elsewhere, or on another machine, gives the same crops."""
+    return int(hashlib.sha1(Path(image).read_bytes()).hexdigest()[:10], 16)
 
 
 def image_crops(rgb: np.ndarray, plan: CropPlan, rng: np.random.Generator) -> list[np.ndarray]:
@@ -57,10 +58,16 @@ def write_crops(files: Iterable[Path], folder: Path, plan: CropPlan, *, seed: in
     folder.mkdir(parents=True, exist_ok=True)
     cut = 0
     for f in files:
-        names = plan.names(Path(f))
+        try:
+            tag = content_hash(Path(f))
+            names = plan.names(Path(f))
+        except OSError as e:
+            if log:
+                log(f"skipped {f}: {type(e).__name__}: {e}")
+            continue
         if all((folder / n).exists() for n in names):
             continue
-        rng = np.random.default_rng([seed, _path_hash(Path(f))])
+        rng = np.random.default_rng([seed, tag])
         try:
             rgb = load_image(f).rgb
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the pass

@@ -56,6 +56,19 @@ def test_parents_sample_trained_real_sources_per_content_cell_the_same_way_every
     assert by_source["held"] == [] and by_source["fakes"] == []  # evaluation-only reals and fakes never
     assert {fam for n, fam, _f in picked if n == "photos"} == {"camera"}
     assert picked == list(mod.parents(recipe))
+    assert mod.manifest_name(recipe) == "manifest.jsonl"
+
+
+def test_a_recipe_can_set_its_own_counts_per_content_cell_and_gets_its_own_manifest(tmp_path: Path) -> None:
+    mod = _module()
+    recipe = _recipe(tmp_path)
+    cfg = json.loads(recipe.read_text())
+    cfg["pairs_per_cell"] = {"faces-hq": 2}
+    recipe.write_text(json.dumps(cfg))
+    picked = list(mod.parents(recipe))
+    assert len([n for n, _fam, _f in picked if n == "faces"]) == 2
+    assert len([n for n, _fam, _f in picked if n == "photos"]) == mod.PER_CELL["other"]  # the others keep theirs
+    assert mod.manifest_name(recipe) == "manifest.recipe.jsonl"
 
 
 def test_framing_caps_the_longer_side_and_crops_to_multiples_of_eight(tmp_path: Path) -> None:

@@ -50,7 +50,23 @@ def test_write_crops_pads_small_images_and_skips_undecodable_ones(tmp_path, phot
     assert len(messages) == 1 and "broken.jpg" in messages[0]
 
 
-def test_crop_names_differ_for_same_named_images_in_different_folders():
+def test_crop_names_differ_for_different_images_of_the_same_name(tmp_path, photo_files):
     plan = CropPlan()
-    a, b = plan.names(Path("x/img.png")), plan.names(Path("y/img.png"))
+    for folder, photo in (("x", photo_files[0]), ("y", photo_files[1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "img.png").write_bytes(Path(photo).read_bytes())
+    a, b = plan.names(tmp_path / "x" / "img.png"), plan.names(tmp_path / "y" / "img.png")
     assert len(a) == plan.native + plan.reencoded and not set(a) & set(b)
+
+
+def test_a_copy_of_an_image_under_another_path_gives_the_same_crops(tmp_path, photo_files):
+    plan = CropPlan(size=48, native=2, reencoded=1)
+    copy = tmp_path / "elsewhere" / "deeper" / Path(photo_files[0]).name
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(Path(photo_files[0]).read_bytes())
+    write_crops([photo_files[0]], tmp_path / "a", plan)
+    write_crops([copy], tmp_path / "b", plan)
+    names = plan.names(Path(photo_files[0]))
+    assert names == plan.names(copy)
+    for n in names:
+        assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes()
