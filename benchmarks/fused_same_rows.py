@@ -2,9 +2,13 @@
 whole `forensics train-fused` machinery (cross-fitted CLIP probe, combiner on patch-unseen sources,
 source-balanced threshold), with training restricted to each `--train` recipe's images (less its
 evaluation-only sources). Compares a new default with the old one on the same, richer evaluation set.
+`--patch` fuses each trained probe with each of several patch models (the CLIP cross-fit, the slow part, is
+shared); without it the recipe's own `patch_model` is used.
 
     python benchmarks/fused_same_rows.py --config configs/fused/default.json --store runs/features \\
         --train v2=configs/fused/v2.json v3=configs/fused/default.json --json reports/fused/fused_same_rows.jsonl
+    python benchmarks/fused_same_rows.py --config configs/fused/v11.json --store runs/features \\
+        --train v5=configs/fused/default.json v11=configs/fused/v11.json --patch v55=patch v10=runs/patch-taef2-seen
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--train", nargs="+", required=True, help="NAME=CONFIG: train on CONFIG's images")
+    ap.add_argument("--patch", nargs="+", default=[], help="NAME=MODEL: patch models to fuse with (default: the "
+                                                          "recipe's patch_model)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -43,8 +49,11 @@ def main() -> None:
     blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"), conditions, args.store,
                                str(section.get("precision", "int8")))
-    scores = patch_scores(sources, cfg["patch_model"], conditions, args.store)
-    patch = np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
+    patches = {}
+    for spec in args.patch or [f"{cfg['patch_model']}={cfg['patch_model']}"]:
+        patch_name, model = spec.split("=", 1)
+        scores = patch_scores(sources, model, conditions, args.store)
+        patches[patch_name] = (model, np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)]))
     for spec in args.train:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
@@ -56,13 +65,15 @@ def main() -> None:
                        together=source_origins(cfg))
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
         train_cfg = {**cfg, "patch_unseen_sources": train_recipe.get("patch_unseen_sources", [])}
-        combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
-        figures = _figures(fused, thr, cfg.get("degraded_condition"))
-        rec = {"train": name, "train_config": config, "scored_config": str(args.config),
-               "combiner": combiner.to_dict(), **family_summary(figures["families"], thr),
-               # the real sources whose photos sit at or over the threshold: the ones that set it
-               "real_fp": {r["source"]: f'{r["fp_clean"]}/{r["n_clean"]}' for r in figures["reals"] if r["fp_clean"]}}
-        emit(rec, args.json)
+        for patch_name, (model, patch) in patches.items():
+            combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
+            figures = _figures(fused, thr, cfg.get("degraded_condition"))
+            rec = {"train": name, "train_config": config, "scored_config": str(args.config),
+                   **({"patch": patch_name, "patch_model": model} if args.patch else {}),
+                   "combiner": combiner.to_dict(), **family_summary(figures["families"], thr),
+                   # the real sources whose photos sit at or over the threshold: the ones that set it
+                   "real_fp": {r["source"]: f'{r["fp_clean"]}/{r["n_clean"]}' for r in figures["reals"] if r["fp_clean"]}}
+            emit(rec, args.json)
 
 
 if __name__ == "__main__":

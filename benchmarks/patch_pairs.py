@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--replay-real", type=Path, nargs="*", default=[], help="real folders to keep training on")
     ap.add_argument("--replay-fake", type=Path, nargs="*", default=[], help="fake folders to keep training on")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--train-only", action="store_true",
+                    help="stop after training (e.g. while another process fills the store's patch scores)")
     args = ap.parse_args()
 
     import reconstruct
@@ -126,6 +128,9 @@ def main() -> None:
         lr_schedule="cosine", patience=1000, seed=0, device=args.device, workers=1, progress=False,
         model_id=args.out.name, init_from=args.init_from, selection="last", saturation_fraction=0.6,
         aggregation="topk:0.5"))
+    if args.train_only:
+        print(f"trained: {model}", flush=True)
+        return
 
     cfg = json.loads(args.config.read_text())
     sources = load_sources(cfg, args.config.parent)
