@@ -30,10 +30,12 @@ class CropPlan:
 
     def names(self, image: Path) -> list[str]:
         """The crop file names of one image file: unique per file content, the same under any path or machine."""
-        tag = f"{content_hash(image):010x}"
-        stem = Path(image).stem[:40]
-        return ([f"{stem}_{tag}_n{k}.png" for k in range(self.native)]
-                + [f"{stem}_{tag}_r{k}.png" for k in range(self.reencoded)])
+        return self.tagged_names(Path(image).stem, content_hash(image))
+
+    def tagged_names(self, stem: str, tag: int) -> list[str]:
+        """The crop file names of an image with this file stem and `content_hash`."""
+        return ([f"{stem[:40]}_{tag:010x}_n{k}.png" for k in range(self.native)]
+                + [f"{stem[:40]}_{tag:010x}_r{k}.png" for k in range(self.reencoded)])
 
 
 def content_hash(image: Path) -> int:
@@ -60,11 +62,11 @@ def write_crops(files: Iterable[Path], folder: Path, plan: CropPlan, *, seed: in
     for f in files:
         try:
             tag = content_hash(Path(f))
-            names = plan.names(Path(f))
         except OSError as e:
             if log:
                 log(f"skipped {f}: {type(e).__name__}: {e}")
             continue
+        names = plan.tagged_names(Path(f).stem, tag)
         if all((folder / n).exists() for n in names):
             continue
         rng = np.random.default_rng([seed, tag])
