@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Optional
 import cv2
 import numpy as np
 
-from forensics.decoding import load_image
+from forensics.decoding import decode_bytes, read_file_bytes
 from forensics.training.data import random_crop, web_reencode
 
 
@@ -41,7 +41,11 @@ class CropPlan:
 def content_hash(image: Path) -> int:
     """40 bits of the SHA-1 of an image file's bytes: names its crops and seeds their draws, so a copy of the
     file elsewhere, or on another machine, gives the same crops."""
-    return int(hashlib.sha1(Path(image).read_bytes()).hexdigest()[:10], 16)
+    return _bytes_hash(Path(image).read_bytes())
+
+
+def _bytes_hash(data: bytes) -> int:
+    return int(hashlib.sha1(data).hexdigest()[:10], 16)
 
 
 def image_crops(rgb: np.ndarray, plan: CropPlan, rng: np.random.Generator) -> list[np.ndarray]:
@@ -61,17 +65,18 @@ def write_crops(files: Iterable[Path], folder: Path, plan: CropPlan, *, seed: in
     cut = 0
     for f in files:
         try:
-            tag = content_hash(Path(f))
-        except OSError as e:
+            data, _stat = read_file_bytes(f)  # read once: hashed for the names and seed, decoded for the crops
+        except Exception as e:  # noqa: BLE001 - one unreadable file must not stop the pass
             if log:
                 log(f"skipped {f}: {type(e).__name__}: {e}")
             continue
+        tag = _bytes_hash(data)
         names = plan.tagged_names(Path(f).stem, tag)
         if all((folder / n).exists() for n in names):
             continue
         rng = np.random.default_rng([seed, tag])
         try:
-            rgb = load_image(f).rgb
+            rgb = decode_bytes(data)[0]
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the pass
             if log:
                 log(f"skipped {f}: {type(e).__name__}: {e}")
