@@ -23,7 +23,7 @@ def _f(v: Any, digits: int = 3) -> str:
 
 
 def patch_saw(recipe: dict[str, Any]) -> dict[str, str]:
-    """family -> whether the patch model (v55) trained on it: no / partly / yes."""
+    """family -> whether the patch branch trained on it: no / partly / yes."""
     unseen = set(recipe.get("patch_unseen_sources", []))
     by_fam: dict[str, list[bool]] = {}
     for s in recipe["sources"]:
@@ -114,7 +114,7 @@ def plain_words(fused: dict[str, Any], unseen: dict[str, Any], recipe: dict[str,
 
 
 def unseen_rows(unseen: dict[str, Any]) -> list[str]:
-    names = {"fused": "fused default", "clip": "CLIP probe alone", "patch": "patch model alone"}
+    names = {"fused": "fused default", "clip": "CLIP probe alone", "patch": "patch branch alone"}
     fams = sorted({r["family"] for r in unseen["fused"]["families"]})
     out = ["| detector | threshold | " + " | ".join(f"{f} AP / AP re-enc / flagged" for f in fams) + " | worst AP |",
            "|---|---|" + "---|" * len(fams) + "---|"]
@@ -129,7 +129,7 @@ def unseen_rows(unseen: dict[str, Any]) -> list[str]:
 def summary_rows(figures: dict[str, Any]) -> list[str]:
     out = ["| detector | threshold | worst family AP clean | worst AP re-encoded | worst family flagged | mean AP clean | real FPR (source mean) |",
            "|---|---|---|---|---|---|---|"]
-    names = {"fused": "fused default (patch + CLIP probe)", "clip": "CLIP probe alone", "patch": "patch model alone (v55)"}
+    names = {"fused": "fused default (patch + CLIP probe)", "clip": "CLIP probe alone", "patch": "patch branch alone"}
     for key in ("fused", "clip", "patch"):
         fig = figures.get(key)
         if not fig:
@@ -144,6 +144,19 @@ def summary_rows(figures: dict[str, Any]) -> list[str]:
                    f"{_f(worst_deg.get('ap_degraded'))} ({worst_deg['family']}) | {worst_flag['flagged_clean']:.0%} "
                    f"({worst_flag['family']}) | {mean_ap:.3f} | {fpr:.1%} |")
     return out
+
+
+def patch_description(ref: str) -> str:
+    """One phrase for the patch branch: its model id, architecture, and the models it averages if it is a soup."""
+    from forensics.detector import resolve_model_dir
+
+    cfg = json.loads((resolve_model_dir(ref) / "config.json").read_text())
+    text = f"{cfg.get('model_id', ref)}, `{cfg.get('arch', '?')}` on a residual input"
+    parts = cfg.get("averaged_from") or []
+    if parts:
+        text += (f", the weight average of {len(parts)} models fine-tuned from one another: "
+                 + "; ".join(p.get("note", p["model"]) for p in parts))
+    return text
 
 
 def evaluation_only_line(recipe: dict) -> list[str]:
@@ -193,12 +206,13 @@ def main() -> None:
         "python data_sources/build.py                                   # the extra image sets (pinned origins)",
         "python benchmarks/prepare_default_data.py --out ../data/bundled --n 300",
         "forensics fetch-clip",
+        f"# the patch branch ({cfg['patch_model']}) ships in the package; how it was made: its config.json",
         f"forensics train-fused --config {recipe['recipe']} --out forensics/weights/fused --store runs/features",
         "python benchmarks/fused_card.py",
         "```",
         "",
         "## What it is",
-        f"- **Patch branch**: `{cfg['patch_model']}` (forensics-default-v55, a ResNet-18 cut after layer 3; it gives the "
+        f"- **Patch branch**: `{cfg['patch_model']}` ({patch_description(cfg['patch_model'])}; it gives the "
         "heatmap and the patch score).",
         f"- **Pretrained branch**: OpenAI CLIP ViT-B/16 image tower (INT8 ONNX, sha256 `{cfg['clip']['encoder_sha256'][:16]}...`"
         + (", its quantised matrix products rewritten in float32 at load time" if cfg["clip"].get("precision") == "float32"

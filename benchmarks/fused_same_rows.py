@@ -3,7 +3,8 @@ whole `forensics train-fused` machinery (cross-fitted CLIP probe, combiner on pa
 source-balanced threshold), with training restricted to each `--train` recipe's images (less its
 evaluation-only sources). Compares a new default with the old one on the same, richer evaluation set.
 `--patch` fuses each trained probe with each of several patch models (the CLIP cross-fit, the slow part, is
-shared); without it the recipe's own `patch_model` is used.
+shared); without it the recipe's own `patch_model` is used. `NAME=MODEL1+MODEL2` fuses an ensemble: the
+sigmoid of the models' mean patch logit.
 
     python benchmarks/fused_same_rows.py --config configs/fused/default.json --store runs/features \\
         --train v2=configs/fused/v2.json v3=configs/fused/default.json --json reports/fused/fused_same_rows.jsonl
@@ -24,13 +25,20 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
+def ensemble(scores: list[np.ndarray]) -> np.ndarray:
+    """P(fake) of several patch models' scores of the same rows: the sigmoid of their mean logit."""
+    from forensics.pretrained.combiner import patch_logit, sigmoid
+
+    return scores[0] if len(scores) == 1 else sigmoid(np.mean([patch_logit(s) for s in scores], axis=0))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--train", nargs="+", required=True, help="NAME=CONFIG: train on CONFIG's images")
     ap.add_argument("--patch", nargs="+", default=[], help="NAME=MODEL: patch models to fuse with (default: the "
-                                                          "recipe's patch_model)")
+                                                          "recipe's patch_model); MODEL1+MODEL2 averages their logits")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -52,8 +60,11 @@ def main() -> None:
     patches = {}
     for spec in args.patch or [f"{cfg['patch_model']}={cfg['patch_model']}"]:
         patch_name, model = spec.split("=", 1)
-        scores = patch_scores(sources, model, conditions, args.store)
-        patches[patch_name] = (model, np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)]))
+        per_model = []
+        for one in model.split("+"):
+            scores = patch_scores(sources, one, conditions, args.store)
+            per_model.append(np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)]))
+        patches[patch_name] = (model, ensemble(per_model))
     for spec in args.train:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))

@@ -26,6 +26,14 @@ join the pairs, which keep half of each class's draws, so the model learns the p
             ../data/bundled/gen_progan ../data/bundled/gen_stylegan ../data/bundled/gen_glow \\
             ../data/bundled/gen_gmm ../data/bundled/gen_diffusion
 
+Several `--pairs-config` recipes pool their pairs, each recipe through every decoder it names (`decoders`,
+TAEF2 by default; section 26 adds three small autoencoders trained here):
+
+    python data_sources/reconstruct.py --config configs/fused/pairs_decoders.json
+    python benchmarks/patch_pairs.py --pairs-config configs/fused/pairs_seen.json configs/fused/pairs_decoders.json \
+        --config configs/fused/default.json --store runs/features --out runs/patch-decoders --replay-real ... \
+        --replay-fake ... --json reports/fused/patch_pairs_decoders.jsonl
+
 Every phase resumes (framed parents, crops, training state, stored scores). Crops are drawn per file content
 (`forensics.training.crops`), so a run under another --out or on another machine cuts the same crops.
 """
@@ -70,7 +78,8 @@ def family_figures(scores: dict[str, float], fakes: dict[str, list[str]], reals:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs-config", type=Path, required=True, help="the recipe reconstruct.py picked parents from")
+    ap.add_argument("--pairs-config", type=Path, nargs="+", required=True,
+                    help="the recipes reconstruct.py picked parents (and decoders) from")
     ap.add_argument("--derived", type=Path, default=REPO.parent / "data" / "derived", help="reconstruct.py's --out")
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose images are scored")
     ap.add_argument("--store", type=Path, required=True)
@@ -96,10 +105,11 @@ def main() -> None:
     from forensics.training.crops import CropPlan, write_crops
     from forensics.training.train import TrainConfig, train
 
-    pairs = list(reconstruct.parents(args.pairs_config))
+    pairs = [(decoder, *parent) for config in args.pairs_config for decoder in reconstruct.decoders(config)
+             for parent in reconstruct.parents(config)]
     reals, fakes = [], []
-    for name, family, f in pairs:
-        rel = reconstruct.pair_name(name, family, f)
+    for decoder, name, family, f in pairs:
+        rel = reconstruct.pair_name(name, family, f, decoder)
         real = args.out / "framed" / rel
         if not real.exists():
             reconstruct.save_like_parent(reconstruct.framed(f), real, reconstruct.is_jpeg(f))
@@ -111,9 +121,9 @@ def main() -> None:
     plan = CropPlan()
     folders: dict[str, list[str]] = {}
     for label, files, replay in (("real", reals, args.replay_real), ("fake", fakes, args.replay_fake)):
-        # the pairs are one source per class (crops/<label> alone, crops/<label>/taef2-pairs beside replayed
+        # the pairs are one source per class (crops/<label> alone, crops/<label>/pairs beside replayed
         # folders); each replayed folder another, its crops cut once
-        pair_crops = args.out / "crops" / label / ("taef2-pairs" if replay else "")
+        pair_crops = args.out / "crops" / label / ("pairs" if replay else "")
         write_crops(files, pair_crops, plan)
         folders[label] = [str(pair_crops)]
         for folder in replay:
@@ -135,7 +145,7 @@ def main() -> None:
     cfg = json.loads(args.config.read_text())
     sources = load_sources(cfg, args.config.parent)
     by_name = {s.name: s for s in sources}
-    parent_keys = {image_key(by_name[n], f) for n, _fam, f in pairs if n in by_name}
+    parent_keys = {image_key(by_name[n], f) for _dec, n, _fam, f in pairs if n in by_name}
     eval_only = set(cfg.get("eval_only_sources", []))
     keys = {s.name: [image_key(s, f) for f in s.files] for s in sources}
     fake_keys: dict[str, list[str]] = {}

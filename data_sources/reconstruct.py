@@ -12,7 +12,14 @@ what is pictured. Each is saved in its parent's file format (JPEG quality 95 for
 Which photos: the recipe's real sources that are trained on (not `eval_only_sources`), in recipe order,
 a fixed-seed sample of each (`PER_CELL` photos per source by its content cell of `clip.balance_content`,
 or the recipe's own `pairs_per_cell` counts).
-Layout: OUT/fake/ae-recon/taef2-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl
+Which decoders: the recipe's `decoders` list, TAEF2 alone by default. `ae-<upsampling>` (`ae-nearest`,
+`ae-bilinear`, `ae-transposed`, `ae-pixelshuffle`) is a small autoencoder of `generators.autoencoder` whose
+latent is half the image's size and whose decoder upsamples it once, 2x, that way (as in latent diffusion,
+StyleGAN2, DCGAN-style generators, super-resolution networks), trained here (seeded, `OWN_DECODER`) on 64 px
+crops of the same parents and cached under OUT/decoders/<name>/ (the manifest's origin names its sha256);
+its reconstructions get each channel's mean and spread back (`match_colour`), so they keep the photo and
+add only that decoder's traces.
+Layout: OUT/fake/ae-recon/<decoder>-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl
 (OUT/manifest.<recipe file stem>.jsonl for a recipe that sets `pairs_per_cell`, so two recipes' lists coexist).
 Deterministic; a file already written is left as it is; writes are atomic (temporary file, then rename).
 """
@@ -26,7 +33,7 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -43,6 +50,7 @@ WEIGHTS = {"encoder": ("taef2_encoder.pth", "10a4e1021e89d7551eaf161352da8dbd0b1
            "decoder": ("taef2_decoder.pth", "0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5")}
 LATENT_CHANNELS = 32
 PER_CELL = {"faces-hq": 10, "faces-small": 25, "other": 14}
+OWN_DECODER = {"widths": (24, 48), "latent": 12, "steps": 1200, "batch": 12, "crop": 64, "lr": 2e-3, "seed": 0}
 MAX_SIDE = 512
 SEED = 0
 
@@ -162,10 +170,44 @@ def framed(path: Path) -> Image.Image:
     return im.crop((x0, y0, x0 + w, y0 + h))
 
 
-def pair_name(parent: str, family: str, photo: Path) -> Path:
+def pair_name(parent: str, family: str, photo: Path, decoder: str = "taef2") -> Path:
     """A pair's path below its half's folder (the same for the reconstruction and the framed real photo):
-    taef2-<real family>/<parent source>__<file stem>.<the parent's format>."""
-    return Path(f"taef2-{family}") / f"{parent}__{photo.stem}.{'jpg' if is_jpeg(photo) else 'png'}"
+    <decoder>-<real family>/<parent source>__<file stem>.<the parent's format>."""
+    return Path(f"{decoder}-{family}") / f"{parent}__{photo.stem}.{'jpg' if is_jpeg(photo) else 'png'}"
+
+
+def decoders(config: Path) -> list[str]:
+    """The recipe's decoder names (`decoders`, default TAEF2 alone), checked."""
+    from generators.autoencoder import UPSAMPLING
+
+    names = list(json.loads(config.read_text()).get("decoders", ["taef2"]))
+    known = ["taef2", *(f"ae-{u}" for u in UPSAMPLING)]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise SystemExit(f"error: {config}: decoders must be a non-empty list of {', '.join(known)}, got {names}")
+    return names
+
+
+def own_decoder(name: str, photos: list[Path], out: Path, device: str):
+    """The `ae-<upsampling>` autoencoder: loaded from OUT/decoders/<name> if trained before, else trained on
+    crops of `photos` (seeded) and saved there."""
+    from generators.autoencoder import AutoencoderConfig, fit_autoencoder, load_autoencoder, save_autoencoder
+
+    folder = out / "decoders" / name
+    if (folder / "config.json").exists():
+        return load_autoencoder(folder, device=device)
+    o = OWN_DECODER
+    model = fit_autoencoder(photos, steps=o["steps"], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
+                            config=AutoencoderConfig(widths=o["widths"], latent=o["latent"], upsample=name[3:]),
+                            device=device, progress=False)
+    tmp = folder.with_name(folder.name + ".tmp")
+    save_autoencoder(model, tmp)
+    os.replace(tmp, folder)
+    return model
+
+
+def weights_digest(folder: Path) -> str:
+    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
 
 def is_jpeg(photo: Path) -> bool:
@@ -187,6 +229,18 @@ def reconstruct(im: Image.Image, enc: nn.Module, dec: nn.Module, device: str) ->
     return Image.fromarray((y * 255).round().astype(np.uint8))
 
 
+def rebuilder(decoder: str, photos: list[Path], args: argparse.Namespace) -> tuple[Callable[[Image.Image], Image.Image], str]:
+    """(framed photo -> its reconstruction, the origin recorded in the manifest) for one decoder name."""
+    if decoder == "taef2":
+        enc, dec = load_autoencoder(pinned_weights(args.mirrors, not args.no_clone), args.device)
+        return (lambda im: reconstruct(im, enc, dec, args.device)), f"{REPO}@{COMMIT}:taef2"
+    from generators.autoencoder import reconstruct as own_reconstruct
+
+    model = own_decoder(decoder, photos, args.out, args.device)
+    origin = f"generators.autoencoder:{decoder[3:]}:{weights_digest(args.out / 'decoders' / decoder)}"
+    return (lambda im: Image.fromarray(own_reconstruct(model, np.array(im), match_colour=True))), origin
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose trained real sources are picked")
@@ -198,19 +252,21 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    enc, dec = load_autoencoder(pinned_weights(args.mirrors, not args.no_clone), args.device)
+    picked = list(parents(args.config))
     manifest, written = [], 0
-    for i, (name, family, f) in enumerate(parents(args.config)):
-        rel = Path("fake") / "ae-recon" / pair_name(name, family, f)
-        dst = args.out / rel
-        if not dst.exists():
-            save_like_parent(reconstruct(framed(f), enc, dec, args.device), dst, is_jpeg(f))
-            written += 1
-        manifest.append({"path": rel.as_posix(), "label": "fake", "family": "ae-recon", "source": f"taef2-{family}",
-                         "parent": f"{name}:{f.name}", "origin": f"{REPO}@{COMMIT}:taef2",
-                         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()})
-        if i % 50 == 0:
-            print(f"{i} {rel}", flush=True)
+    for decoder in decoders(args.config):
+        rebuild, origin = rebuilder(decoder, [f for _n, _fam, f in picked], args)
+        for i, (name, family, f) in enumerate(picked):
+            rel = Path("fake") / "ae-recon" / pair_name(name, family, f, decoder)
+            dst = args.out / rel
+            if not dst.exists():
+                save_like_parent(rebuild(framed(f)), dst, is_jpeg(f))
+                written += 1
+            manifest.append({"path": rel.as_posix(), "label": "fake", "family": "ae-recon",
+                             "source": f"{decoder}-{family}", "parent": f"{name}:{f.name}", "origin": origin,
+                             "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()})
+            if i % 50 == 0:
+                print(f"{i} {rel}", flush=True)
     name = manifest_name(args.config)
     tmp = args.out / f"{name}.tmp"
     tmp.write_text("".join(json.dumps(m) + "\n" for m in manifest))

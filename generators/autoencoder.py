@@ -6,6 +6,9 @@ such an encoder/decoder keeps its content, size and history and adds only the de
 detector trained on (photo, reconstruction) pairs cannot win on content or resolution (Rajan et al.,
 "Aligned datasets improve detection of latent diffusion-generated images", 2025). This module trains a
 small one of that shape on crops of real photos, at native resolution, and reconstructs whole images.
+The decoder's upsampling is a choice (`UPSAMPLING`): nearest + conv as in latent diffusion, bilinear + conv
+as in StyleGAN2, strided transposed convolution as in DCGAN-style generators, or sub-pixel convolution
+(pixel shuffle) as in super-resolution networks, so pairs can carry several kinds of decoder trace.
 
     ae = fit_autoencoder(paths, steps=3000)
     fake = reconstruct(ae, rgb_uint8)         # same shape as the input
@@ -27,16 +30,23 @@ from torch import nn
 from ._common import progress_bar, resolve_device
 
 
+UPSAMPLING = ("nearest", "bilinear", "transposed", "pixelshuffle")
+
+
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """Shape of the autoencoder: `widths` per level (each level halves the size), `latent` channels."""
+    """Shape of the autoencoder: `widths` per level (each level halves the size), `latent` channels,
+    and how the decoder doubles its size at each level (one of `UPSAMPLING`)."""
     widths: tuple[int, ...] = (32, 64, 128, 128)
     latent: int = 8
+    upsample: str = "nearest"
 
     def __post_init__(self) -> None:
         if not self.widths or any(w <= 0 for w in self.widths) or self.latent <= 0:
             raise ValueError(f"autoencoder widths and latent must be positive, got widths {self.widths}, "
                              f"latent {self.latent}")
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"autoencoder upsample must be one of {', '.join(UPSAMPLING)}, got {self.upsample!r}")
 
     @property
     def factor(self) -> int:
@@ -49,8 +59,17 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.SiLU())
 
 
+def _upsampler(kind: str, channels: int) -> nn.Module:
+    """A 2x upsampling step that keeps `channels`."""
+    if kind in ("nearest", "bilinear"):
+        return nn.Upsample(scale_factor=2, mode=kind)
+    if kind == "transposed":
+        return nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1)
+    return nn.Sequential(nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2))
+
+
 class LatentAutoencoder(nn.Module):
-    """Encoder: stride-2 convs down to a `latent`-channel map; decoder: nearest 2x upsampling + convs."""
+    """Encoder: stride-2 convs down to a `latent`-channel map; decoder: 2x upsampling (`config.upsample`) + convs."""
 
     def __init__(self, config: AutoencoderConfig = AutoencoderConfig()):
         super().__init__()
@@ -62,7 +81,7 @@ class LatentAutoencoder(nn.Module):
         self.encoder = nn.Sequential(*down, nn.Conv2d(w[-1], config.latent, 1))
         up: list[nn.Module] = [nn.Conv2d(config.latent, w[-1], 3, padding=1), _block(w[-1], w[-1])]
         for a, b in zip(w[::-1][:-1], w[::-1][1:]):
-            up += [nn.Upsample(scale_factor=2, mode="nearest"), _block(a, b), _block(b, b)]
+            up += [_upsampler(config.upsample, a), _block(a, b), _block(b, b)]
         self.decoder = nn.Sequential(*up, nn.Conv2d(w[0], 3, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,6 +174,7 @@ def load_autoencoder(directory: str | Path, device: str = "auto") -> LatentAutoe
     raw = json.loads((d / "config.json").read_text())
     if raw.get("family") != "latent_autoencoder":
         raise ValueError(f"{d / 'config.json'}: not a latent autoencoder (family {raw.get('family')!r})")
-    model = LatentAutoencoder(AutoencoderConfig(widths=tuple(raw["widths"]), latent=int(raw["latent"])))
+    model = LatentAutoencoder(AutoencoderConfig(widths=tuple(raw["widths"]), latent=int(raw["latent"]),
+                                                upsample=str(raw.get("upsample", "nearest"))))
     model.load_state_dict(load_file(str(d / "model.safetensors")))
     return model.to(resolve_device(device)).eval()

@@ -99,3 +99,57 @@ def test_pinned_autoencoder_reconstructs_a_photo_closely() -> None:
     out = np.asarray(mod.reconstruct(im, enc, dec, "cpu"), np.float32)
     psnr = 10 * np.log10(255.0 ** 2 / np.mean((out - np.asarray(im, np.float32)) ** 2))
     assert psnr > 20  # the content is kept (24 dB on this textured photo); only a decoder's traces are added
+
+
+def test_a_recipe_names_its_decoders_taef2_by_default_and_unknown_ones_fail(tmp_path: Path) -> None:
+    mod = _module()
+    recipe = _recipe(tmp_path)
+    assert mod.decoders(recipe) == ["taef2"]
+    cfg = json.loads(recipe.read_text())
+    cfg["decoders"] = ["ae-transposed", "ae-pixelshuffle"]
+    recipe.write_text(json.dumps(cfg))
+    assert mod.decoders(recipe) == ["ae-transposed", "ae-pixelshuffle"]
+    cfg["decoders"] = ["ae-transposed", "vqgan"]
+    recipe.write_text(json.dumps(cfg))
+    with pytest.raises(SystemExit, match="decoders must be a non-empty list of taef2, ae-nearest.*got"):
+        mod.decoders(recipe)
+
+
+def test_pair_names_keep_each_decoder_apart() -> None:
+    mod = _module()
+    photo = Path("/x/celeb_1.jpg")
+    assert mod.pair_name("celeba", "faces-small", photo) == Path("taef2-faces-small/celeba__celeb_1.jpg")
+    assert mod.pair_name("celeba", "faces-small", photo, "ae-bilinear") == Path("ae-bilinear-faces-small/celeba__celeb_1.jpg")
+
+
+def test_own_decoder_is_trained_once_then_loaded_from_its_folder(tmp_path: Path, monkeypatch) -> None:
+    mod = _module()
+    _folder(tmp_path, "photos", 3, size=(40, 36))
+    photos = sorted((tmp_path / "photos").glob("*.png"))
+    monkeypatch.setitem(mod.OWN_DECODER, "steps", 3)
+    monkeypatch.setitem(mod.OWN_DECODER, "crop", 32)
+    monkeypatch.setitem(mod.OWN_DECODER, "widths", (8, 8))
+    first = mod.own_decoder("ae-pixelshuffle", photos, tmp_path / "out", "cpu")
+    folder = tmp_path / "out" / "decoders" / "ae-pixelshuffle"
+    assert json.loads((folder / "config.json").read_text())["upsample"] == "pixelshuffle"
+    digest = mod.weights_digest(folder)
+    again = mod.own_decoder("ae-pixelshuffle", [], tmp_path / "out", "cpu")  # no photos needed: it is loaded
+    assert mod.weights_digest(folder) == digest
+    rgb = np.asarray(Image.open(photos[0]).convert("RGB"))
+    from generators.autoencoder import reconstruct
+    assert np.array_equal(reconstruct(first, rgb), reconstruct(again, rgb))
+
+
+def test_an_own_decoders_rebuilder_keeps_the_photo_size_and_names_its_weights(tmp_path: Path, monkeypatch) -> None:
+    import argparse
+    mod = _module()
+    _folder(tmp_path, "photos", 2, size=(48, 40))
+    photos = sorted((tmp_path / "photos").glob("*.png"))
+    for key, value in (("steps", 3), ("crop", 32), ("widths", (8, 8))):
+        monkeypatch.setitem(mod.OWN_DECODER, key, value)
+    args = argparse.Namespace(out=tmp_path / "out", device="cpu", mirrors=tmp_path, no_clone=True)
+    rebuild, origin = mod.rebuilder("ae-transposed", photos, args)
+    im = mod.framed(photos[0])
+    out = rebuild(im)
+    assert out.size == im.size and out.mode == "RGB"
+    assert origin == f"generators.autoencoder:transposed:{mod.weights_digest(tmp_path / 'out' / 'decoders' / 'ae-transposed')}"

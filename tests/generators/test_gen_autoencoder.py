@@ -76,3 +76,35 @@ def test_colour_matching_gives_each_channel_the_photo_s_mean_and_spread(fitted, 
     out = reconstruct(fitted, rgb, match_colour=True).astype(float)
     assert np.allclose(out.mean((0, 1)), rgb.mean((0, 1)), atol=1.5)
     assert np.allclose(out.std((0, 1)), rgb.std((0, 1)), rtol=0.05)
+
+
+@pytest.mark.parametrize("kind", ["nearest", "bilinear", "transposed", "pixelshuffle"])
+def test_every_upsampling_kind_decodes_back_to_the_image_size(kind):
+    import torch
+    model = LatentAutoencoder(AutoencoderConfig(widths=(8, 16, 16), latent=4, upsample=kind)).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 40)).shape == (1, 3, 32, 40)
+    rgb = np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8)
+    assert reconstruct(model, rgb).shape == (30, 45, 3)
+
+
+def test_the_upsampling_kinds_are_different_layers():
+    import torch
+    layers = {kind: LatentAutoencoder(AutoencoderConfig(widths=(8, 16), latent=4, upsample=kind)).decoder[2]
+              for kind in ("nearest", "bilinear", "transposed", "pixelshuffle")}
+    assert layers["nearest"].mode == "nearest" and layers["bilinear"].mode == "bilinear"
+    assert isinstance(layers["transposed"], torch.nn.ConvTranspose2d)
+    assert any(isinstance(m, torch.nn.PixelShuffle) for m in layers["pixelshuffle"].modules())
+
+
+def test_an_unknown_upsampling_kind_is_refused():
+    with pytest.raises(ValueError, match="upsample must be one of nearest, bilinear, transposed, pixelshuffle"):
+        AutoencoderConfig(upsample="cubic")
+
+
+def test_the_upsampling_kind_survives_save_and_load(tmp_path):
+    model = LatentAutoencoder(AutoencoderConfig(widths=(8, 16), latent=4, upsample="transposed")).eval()
+    loaded = load_autoencoder(save_autoencoder(model, tmp_path / "ae"), device="cpu")
+    assert loaded.config.upsample == "transposed"
+    rgb = np.random.default_rng(1).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    assert np.array_equal(reconstruct(loaded, rgb), reconstruct(model, rgb))
