@@ -21,7 +21,8 @@ its reconstructions get each channel's mean and spread back (`match_colour`), so
 add only that decoder's traces.
 Layout: OUT/fake/ae-recon/<decoder>-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl
 (OUT/manifest.<recipe file stem>.jsonl for a recipe that sets `pairs_per_cell`, so two recipes' lists coexist).
-Deterministic; a file already written is left as it is; writes are atomic (temporary file, then rename).
+Deterministic for TAEF2; the own decoders are seeded, and the sha256 of their weights in the manifest tells a
+rerun's weights apart. A file already written is left as it is; writes are atomic (temporary file, then rename).
 """
 from __future__ import annotations
 
@@ -33,12 +34,15 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+
+if TYPE_CHECKING:
+    from generators.autoencoder import LatentAutoencoder
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -188,7 +192,7 @@ def decoders(config: Path) -> list[str]:
     return names
 
 
-def own_decoder(name: str, photos: list[Path], out: Path, device: str):
+def own_decoder(name: str, photos: list[Path], out: Path, device: str) -> "LatentAutoencoder":
     """The `ae-<upsampling>` autoencoder: loaded from OUT/decoders/<name> if trained before, else trained on
     crops of `photos` (seeded) and saved there."""
     from generators.autoencoder import AutoencoderConfig, fit_autoencoder, load_autoencoder, save_autoencoder
