@@ -148,9 +148,10 @@ def summary_rows(figures: dict[str, Any]) -> list[str]:
 
 def patch_description(ref: str) -> str:
     """One phrase for the patch branch: its model id, architecture, and the models it averages if it is a soup."""
+    from forensics.checkpoint import read_config
     from forensics.detector import resolve_model_dir
 
-    cfg = json.loads((resolve_model_dir(ref) / "config.json").read_text())
+    cfg = read_config(resolve_model_dir(ref))
     text = f"{cfg.get('model_id', ref)}, `{cfg.get('arch', '?')}` on a residual input"
     parts = cfg.get("averaged_from") or []
     if parts:

@@ -3,7 +3,8 @@ reconstructions (`data_sources/reconstruct.py`), scored alone per fake family ag
 trained on (`reports/fused/selection.md`, section 22).
 
 Each pair's real half is its parent framed exactly as the reconstruction was (same resize, crop and file
-format), so the two halves differ only by the autoencoder. Both halves are cut into 128 px crops
+format; framed once per parent, whatever the number of decoders), so the two halves differ only by the
+autoencoder. Both halves are cut into 128 px crops
 (`forensics.training.crops`), `forensics train` warm-starts from the shipped patch model, and every image of
 the recipe is scored under every condition into the feature store (`patch__<model folder>__<condition>.json`,
 which `benchmarks/fused_same_rows.py` reads for a recipe whose `patch_model` names the new model).
@@ -105,16 +106,21 @@ def main() -> None:
     from forensics.training.crops import CropPlan, write_crops
     from forensics.training.train import TrainConfig, train
 
-    pairs = [(decoder, *parent) for config in args.pairs_config for decoder in reconstruct.decoders(config)
-             for parent in reconstruct.parents(config)]
-    reals, fakes = [], []
+    pairs = []
+    for config in args.pairs_config:
+        picked = list(reconstruct.parents(config))
+        pairs += [(decoder, *parent) for decoder in reconstruct.decoders(config) for parent in picked]
+    # each parent is framed once, however many decoders rebuilt it (its crops are named by content, so a
+    # parent shared by two recipes is cut once too)
+    framed: dict[Path, None] = {}
+    fakes = []
     for decoder, name, family, f in pairs:
-        rel = reconstruct.pair_name(name, family, f, decoder)
-        real = args.out / "framed" / rel
-        if not real.exists():
+        real = args.out / "framed" / reconstruct.pair_name(name, family, f, "photo")
+        if real not in framed and not real.exists():
             reconstruct.save_like_parent(reconstruct.framed(f), real, reconstruct.is_jpeg(f))
-        reals.append(real)
-        fakes.append(args.derived / "fake" / "ae-recon" / rel)
+        framed[real] = None
+        fakes.append(args.derived / "fake" / "ae-recon" / reconstruct.pair_name(name, family, f, decoder))
+    reals = list(framed)
     absent = [str(p) for p in fakes if not p.exists()]
     if absent:
         raise SystemExit(f"error: {len(absent)} reconstructions absent (first {absent[0]}); run data_sources/reconstruct.py")

@@ -218,12 +218,17 @@ def is_jpeg(photo: Path) -> bool:
     return photo.suffix.lower() in (".jpg", ".jpeg")
 
 
-def save_like_parent(im: Image.Image, dst: Path, jpeg: bool) -> None:
-    """Write `im` as JPEG quality 95 or PNG, atomically (a temporary file, then a rename)."""
+def save_like_parent(im: Image.Image, dst: Path, jpeg: bool) -> str:
+    """Write `im` as JPEG quality 95 or PNG, atomically (a temporary file, then a rename); returns the sha256
+    of the bytes written."""
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+    data = buf.getvalue()
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
-    im.save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+    tmp.write_bytes(data)
     os.replace(tmp, dst)
+    return hashlib.sha256(data).hexdigest()
 
 
 @torch.no_grad()
@@ -263,12 +268,14 @@ def main() -> None:
         for i, (name, family, f) in enumerate(picked):
             rel = Path("fake") / "ae-recon" / pair_name(name, family, f, decoder)
             dst = args.out / rel
-            if not dst.exists():
-                save_like_parent(rebuild(framed(f)), dst, is_jpeg(f))
+            if dst.exists():
+                digest = hashlib.sha256(dst.read_bytes()).hexdigest()
+            else:
+                digest = save_like_parent(rebuild(framed(f)), dst, is_jpeg(f))
                 written += 1
             manifest.append({"path": rel.as_posix(), "label": "fake", "family": "ae-recon",
                              "source": f"{decoder}-{family}", "parent": f"{name}:{f.name}", "origin": origin,
-                             "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()})
+                             "sha256": digest})
             if i % 50 == 0:
                 print(f"{i} {rel}", flush=True)
     name = manifest_name(args.config)

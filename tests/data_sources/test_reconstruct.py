@@ -153,3 +153,16 @@ def test_an_own_decoders_rebuilder_keeps_the_photo_size_and_names_its_weights(tm
     out = rebuild(im)
     assert out.size == im.size and out.mode == "RGB"
     assert origin == f"generators.autoencoder:transposed:{mod.weights_digest(tmp_path / 'out' / 'decoders' / 'ae-transposed')}"
+
+
+def test_saving_like_the_parent_returns_the_digest_of_the_file_it_wrote(tmp_path: Path) -> None:
+    import hashlib
+    mod = _module()
+    im = Image.fromarray(np.random.default_rng(2).integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    for jpeg, name in ((True, "a.jpg"), (False, "b.png")):
+        dst = tmp_path / "sub" / name
+        digest = mod.save_like_parent(im, dst, jpeg)
+        assert digest == hashlib.sha256(dst.read_bytes()).hexdigest()
+        assert not dst.with_name(dst.name + ".tmp").exists()
+        with Image.open(dst) as back:
+            assert back.format == ("JPEG" if jpeg else "PNG") and back.size == im.size
