@@ -18,7 +18,9 @@ latent is half the image's size and whose decoder upsamples it once, 2x, that wa
 StyleGAN2, DCGAN-style generators, super-resolution networks), trained here (seeded, `OWN_DECODER`) on 64 px
 crops of the same parents and cached under OUT/decoders/<name>/ (the manifest's origin names its sha256);
 its reconstructions get each channel's mean and spread back (`match_colour`), so they keep the photo and
-add only that decoder's traces.
+add only that decoder's traces. `denoiser` re-draws the photo's finest detail as a pixel-space diffusion
+model's last steps do (`generators.denoiser`: noise of level `REDRAW["sigma"]` added, then walked down to 0 by
+a small U-Net trained here, seeded by the photo's pixels; cached under OUT/decoders/denoiser/).
 Layout: OUT/fake/ae-recon/<decoder>-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl
 (OUT/manifest.<recipe file stem>.jsonl for a recipe that sets `pairs_per_cell`, so two recipes' lists coexist).
 Deterministic for TAEF2; the own decoders are seeded, and the sha256 of their weights in the manifest tells a
@@ -43,6 +45,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from generators.autoencoder import LatentAutoencoder
+    from generators.denoiser import Denoiser
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -55,6 +58,8 @@ WEIGHTS = {"encoder": ("taef2_encoder.pth", "10a4e1021e89d7551eaf161352da8dbd0b1
 LATENT_CHANNELS = 32
 PER_CELL = {"faces-hq": 10, "faces-small": 25, "other": 14}
 OWN_DECODER = {"widths": (24, 48), "latent": 12, "steps": 1200, "batch": 12, "crop": 64, "lr": 2e-3, "seed": 0}
+OWN_DENOISER = {"width": 32, "steps": 1200, "batch": 12, "crop": 64, "lr": 2e-3, "seed": 0}
+REDRAW = {"sigma": 0.1, "steps": 3}
 MAX_SIDE = 512
 SEED = 0
 
@@ -185,7 +190,7 @@ def decoders(config: Path) -> list[str]:
     from generators.autoencoder import UPSAMPLING
 
     names = list(json.loads(config.read_text()).get("decoders", ["taef2"]))
-    known = ["taef2", *(f"ae-{u}" for u in UPSAMPLING)]
+    known = ["taef2", *(f"ae-{u}" for u in UPSAMPLING), "denoiser"]
     bad = [n for n in names if n not in known]
     if bad or not names:
         raise SystemExit(f"error: {config}: decoders must be a non-empty list of {', '.join(known)}, got {names}")
@@ -208,6 +213,28 @@ def own_decoder(name: str, photos: list[Path], out: Path, device: str) -> "Laten
     save_autoencoder(model, tmp)
     os.replace(tmp, folder)
     return model
+
+
+def own_denoiser(photos: list[Path], out: Path, device: str) -> "Denoiser":
+    """The `denoiser`: loaded from OUT/decoders/denoiser if trained before, else trained on crops of `photos`
+    (seeded) and saved there."""
+    from generators.denoiser import DenoiserConfig, fit_denoiser, load_denoiser, save_denoiser
+
+    folder = out / "decoders" / "denoiser"
+    if (folder / "config.json").exists():
+        return load_denoiser(folder, device=device)
+    o = OWN_DENOISER
+    model = fit_denoiser(photos, steps=o["steps"], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
+                         config=DenoiserConfig(width=o["width"]), device=device, progress=False)
+    tmp = folder.with_name(folder.name + ".tmp")
+    save_denoiser(model, tmp)
+    os.replace(tmp, folder)
+    return model
+
+
+def pixel_seed(im: Image.Image) -> int:
+    """A seed drawn from an image's pixels, so a rerun re-draws the same noise."""
+    return int.from_bytes(hashlib.sha256(np.asarray(im).tobytes()).digest()[:4], "little")
 
 
 def weights_digest(folder: Path) -> str:
@@ -243,6 +270,14 @@ def rebuilder(decoder: str, photos: list[Path], args: argparse.Namespace) -> tup
     if decoder == "taef2":
         enc, dec = load_autoencoder(pinned_weights(args.mirrors, not args.no_clone), args.device)
         return (lambda im: reconstruct(im, enc, dec, args.device)), f"{REPO}@{COMMIT}:taef2"
+    if decoder == "denoiser":
+        from generators.denoiser import redraw
+
+        dn = own_denoiser(photos, args.out, args.device)
+        origin = (f"generators.denoiser:sigma={REDRAW['sigma']},steps={REDRAW['steps']}:"
+                  f"{weights_digest(args.out / 'decoders' / 'denoiser')}")
+        return (lambda im: Image.fromarray(redraw(dn, np.array(im), sigma=REDRAW["sigma"], steps=REDRAW["steps"],
+                                                  seed=pixel_seed(im)))), origin
     from generators.autoencoder import reconstruct as own_reconstruct
 
     model = own_decoder(decoder, photos, args.out, args.device)

@@ -166,3 +166,27 @@ def test_saving_like_the_parent_returns_the_digest_of_the_file_it_wrote(tmp_path
         assert not dst.with_name(dst.name + ".tmp").exists()
         with Image.open(dst) as back:
             assert back.format == ("JPEG" if jpeg else "PNG") and back.size == im.size
+
+
+def test_the_denoiser_is_a_decoder_trained_once_whose_redraws_repeat_and_keep_the_size(tmp_path: Path, monkeypatch) -> None:
+    import argparse
+    mod = _module()
+    recipe = _recipe(tmp_path)
+    cfg = json.loads(recipe.read_text())
+    cfg["decoders"] = ["denoiser", "ae-bilinear"]
+    recipe.write_text(json.dumps(cfg))
+    assert mod.decoders(recipe) == ["denoiser", "ae-bilinear"]
+    _folder(tmp_path, "photos2", 2, size=(48, 40))
+    photos = sorted((tmp_path / "photos2").glob("*.png"))
+    for key, value in (("steps", 3), ("crop", 32), ("width", 8)):
+        monkeypatch.setitem(mod.OWN_DENOISER, key, value)
+    args = argparse.Namespace(out=tmp_path / "out", device="cpu", mirrors=tmp_path, no_clone=True)
+    rebuild, origin = mod.rebuilder("denoiser", photos, args)
+    folder = tmp_path / "out" / "decoders" / "denoiser"
+    assert origin == f"generators.denoiser:sigma=0.1,steps=3:{mod.weights_digest(folder)}"
+    im = mod.framed(photos[0])
+    out = rebuild(im)
+    assert out.size == im.size and out.mode == "RGB"
+    again, _ = mod.rebuilder("denoiser", [], args)  # loaded from its folder, no photos needed
+    assert np.array_equal(np.asarray(again(im)), np.asarray(out))  # the noise is seeded by the photo's pixels
+    assert mod.pixel_seed(im) != mod.pixel_seed(mod.framed(photos[1]))
