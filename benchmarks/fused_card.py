@@ -172,6 +172,18 @@ def evaluation_only_line(recipe: dict) -> list[str]:
             "neither by the cross-fitted probes nor by the shipped one (`eval_only_sources` of the recipe)."]
 
 
+def lineage_line(recipe: dict) -> list[str]:
+    """The card line naming the families left out of training together because one is built on another's
+    architecture (`fake_family_lineage` of the recipe), if any."""
+    lineage = recipe.get("fake_family_lineage") or {}
+    if not lineage:
+        return []
+    groups = "; ".join(f"{', '.join(fams)} with {line}" for line, fams in sorted(lineage.items()))
+    return [f"- **Left out together**: families built on another's generator are left out of training with it and "
+            f"scored as themselves ({groups}; `fake_family_lineage` of the recipe), so no family is scored by a probe "
+            "that trained on its architecture's other samples."]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "forensics" / "weights" / "fused")
@@ -235,6 +247,7 @@ def main() -> None:
            f"{', '.join(sorted(origins))}, are held out whole)" if (origins := recipe.get("real_source_origins")) else "")
         + ".",
         *evaluation_only_line(recipe),
+        *lineage_line(recipe),
         "",
         "## Where it works and where it does not",
         *plain_words(fused, figures["unseen_by_patch"]["fused"], recipe),

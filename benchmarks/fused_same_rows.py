@@ -2,6 +2,7 @@
 whole `forensics train-fused` machinery (cross-fitted CLIP probe, combiner on patch-unseen sources,
 source-balanced threshold), with training restricted to each `--train` recipe's images (less its
 evaluation-only sources). Compares a new default with the old one on the same, richer evaluation set.
+Families are left out together as the scored recipe's `fake_family_lineage` says.
 `--patch` fuses each trained probe with each of several patch models (the CLIP cross-fit, the slow part, is
 shared); without it the recipe's own `patch_model` is used. `NAME=MODEL1+MODEL2` fuses an ensemble: the
 sigmoid of the models' mean patch logit.
@@ -46,8 +47,8 @@ def main() -> None:
     from select_training_sets import training_keys
 
     from forensics.pretrained.dataset import load_sources
-    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, fuse, load_tokens,
-                                            patch_scores, restricted, source_origins)
+    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, family_lineage, fuse,
+                                            load_tokens, patch_scores, restricted, source_origins)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -73,13 +74,14 @@ def main() -> None:
         check_content_names(train_recipe)
         kind = ProbeKind({**section, "balance_content": train_recipe["clip"].get("balance_content")}, blocks, sources)
         cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)),
-                       together=source_origins(cfg))
+                       together=source_origins(cfg), lineage=family_lineage(cfg))
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
         train_cfg = {**cfg, "patch_unseen_sources": train_recipe.get("patch_unseen_sources", [])}
         for patch_name, (model, patch) in patches.items():
             combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
             figures = _figures(fused, thr, cfg.get("degraded_condition"))
             rec = {"train": name, "train_config": config, "scored_config": str(args.config),
+                   **({"lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
                    **({"patch": patch_name, "patch_model": model} if args.patch else {}),
                    "combiner": combiner.to_dict(), **family_summary(figures["families"], thr),
                    # the real sources whose photos sit at or over the threshold: the ones that set it

@@ -221,6 +221,15 @@ def check_content_names(cfg: dict[str, Any]) -> None:
     _check_declared(cfg, "clip.balance_content", named, families=True)
 
 
+def family_lineage(cfg: dict[str, Any]) -> dict[str, str]:
+    """Fake family -> lineage from a recipe's `fake_family_lineage` ({lineage: [family, ...]}): families
+    built on one architecture (e.g. a restoration network whose decoder is StyleGAN2) are left out of
+    training together, so neither is scored by a probe that trained on the other."""
+    out = {f: line for line, fams in (cfg.get("fake_family_lineage") or {}).items() for f in [line, *fams]}
+    _check_declared(cfg, "fake_family_lineage", set(out), families=True)
+    return out
+
+
 def source_origins(cfg: dict[str, Any]) -> dict[str, str]:
     """Real source -> origin from a recipe's `real_source_origins` ({origin: [source name, ...]}): sources
     sampled from one dataset are held out together when real sources are dealt into groups."""
@@ -370,7 +379,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     trained = ~np.isin(rows.source, eval_only)
     cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), n_groups=int(cfg.get("real_groups", 3)),
                    train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"),
-                   together=source_origins(cfg))
+                   together=source_origins(cfg), lineage=family_lineage(cfg))
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
@@ -413,7 +422,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
         "training": {"recipe": str(config_path), "sources": [
             {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin,
              **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen,
-            **({"real_source_origins": cfg["real_source_origins"]} if cfg.get("real_source_origins") else {})},
+            **({"real_source_origins": cfg["real_source_origins"]} if cfg.get("real_source_origins") else {}),
+            **({"fake_family_lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {})},
     }
     figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
                                                  thr_logit, degraded)

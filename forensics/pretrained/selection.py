@@ -70,22 +70,26 @@ def real_groups(rows: Rows, n_groups: int, together: Mapping[str, str] | None = 
 
 def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Sequence[str] | None = None,
               families: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
-              together: Mapping[str, str] | None = None) -> CrossFit:
+              together: Mapping[str, str] | None = None, lineage: Mapping[str, str] | None = None) -> CrossFit:
     """Leave-family-out x leave-real-group-out scores. `train_conditions` limits which conditions'
     rows are trained on (all by default); every row is scored. `together`: real source -> origin, for
-    sources held out as one (`real_groups`)."""
+    sources held out as one (`real_groups`). `lineage`: fake family -> the family whose architecture it is
+    built on; a family is left out of training together with every family of its lineage, and each is still
+    scored as itself."""
     groups = real_groups(rows, n_groups, together)
     real_group = np.array([groups.get(str(s), -1) for s in rows.source])
     trainable = np.ones(len(rows.label), bool) if train_conditions is None else np.isin(rows.condition, train_conditions)
     is_fake = rows.label == 1
     fams = list(families) if families is not None else sorted(set(rows.family[is_fake]))
+    lineage = lineage or {}
+    line_of = np.array([lineage.get(str(f), str(f)) for f in rows.family])
     out = CrossFit(rows=rows)
     n = len(rows.label)
     for fam in fams:
         fake_sum: np.ndarray | None = None
         real_l: np.ndarray | None = None
         for g in range(n_groups):
-            train = trainable & ~(is_fake & (rows.family == fam)) & ~(~is_fake & (real_group == g))
+            train = trainable & ~(is_fake & (line_of == lineage.get(fam, fam))) & ~(~is_fake & (real_group == g))
             score = fit(rows.feats[train], rows.label[train], rows.source[train])
             target = (is_fake & (rows.family == fam)) | (~is_fake & (real_group == g))
             logits = np.asarray(score(rows.feats[target]))

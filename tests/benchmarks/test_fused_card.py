@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fused_card import source_rows  # noqa: E402
+from fused_card import lineage_line, source_rows  # noqa: E402
 
 
 def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path):
@@ -31,3 +31,9 @@ def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path)
     assert portraits[1] == art[1] == "flux" and portraits[2] == "20" and art[2] == "60"
     assert float(portraits[3]) < 0.75 < 0.95 < float(art[3])  # chance-like against the photos, and clear
     assert int(portraits[5].rstrip("%")) <= 15 and int(art[5].rstrip("%")) > 80  # share at P(fake) >= sigmoid(2)
+
+
+def test_the_card_names_families_left_out_together_and_says_nothing_without_them():
+    line = lineage_line({"fake_family_lineage": {"stylegan2": ["gpen", "eg3d"]}})
+    assert len(line) == 1 and "gpen, eg3d with stylegan2" in line[0] and "fake_family_lineage" in line[0]
+    assert lineage_line({}) == [] and lineage_line({"fake_family_lineage": {}}) == []

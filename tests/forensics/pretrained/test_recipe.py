@@ -116,3 +116,16 @@ def test_source_origins_map_each_real_source_to_its_dataset():
     assert source_origins({"data": cfg["data"]}) == {}
     with pytest.raises(DataConfigError, match="mt-c"):
         source_origins({**cfg, "real_source_origins": {"mt": ["mt-a", "mt-c"]}})
+
+
+def test_family_lineage_maps_each_family_built_on_another_to_it():
+    from forensics.pretrained.dataset import DataConfigError
+    from forensics.pretrained.recipe import family_lineage
+
+    cfg = {"data": {"sources": [{"name": "ffhq-gan", "family": "stylegan2"}, {"name": "gpen-outputs", "family": "gpen"},
+                                {"name": "sd", "family": "sd1"}]},
+           "fake_family_lineage": {"stylegan2": ["gpen"]}}
+    assert family_lineage(cfg) == {"stylegan2": "stylegan2", "gpen": "stylegan2"}
+    assert family_lineage({"data": cfg["data"]}) == {}
+    with pytest.raises(DataConfigError, match="fake_family_lineage names no source or family of the recipe: eg3d"):
+        family_lineage({**cfg, "fake_family_lineage": {"stylegan2": ["gpen", "eg3d"]}})

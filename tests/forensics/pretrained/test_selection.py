@@ -135,3 +135,22 @@ def test_held_out_crossfit_keeps_each_row_logit_under_its_family_and_the_reals()
         assert np.array_equal(fl[mine], logit[mine]) and np.isnan(fl[~mine]).all()
         assert cf.real_logit_without[fam] is cf.real_logit
     assert set(cf.fake_logit) == set(rows.family[~real])
+
+
+def test_a_lineage_is_left_out_together_and_each_family_scored_as_itself():
+    rows = _rows()
+    seen = []
+
+    def fit(x, y, src):  # records which fake families each fit trained on
+        seen.append(set(src[y == 1]))
+        return _fit(x, y, src)
+
+    cf = cross_fit(rows, fit, n_groups=2, lineage={"a": "a", "b": "a"})
+    # every fit that left "a" or "b" out left both out; "odd" left out alone still trains on both
+    assert sum(s == {"odd"} for s in seen) == 4 and sum(s == {"a", "b"} for s in seen) == 2
+    assert set(cf.fake_logit) == {"a", "b", "odd"}
+    for fam in ("a", "b"):
+        scored = np.isfinite(cf.fake_logit[fam])
+        assert np.array_equal(scored, (rows.family == fam) & (rows.label == 1))
+    plain = cross_fit(rows, _fit, n_groups=2)
+    assert np.allclose(cf.fake_logit["odd"], plain.fake_logit["odd"], equal_nan=True)
