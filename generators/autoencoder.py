@@ -16,7 +16,6 @@ as in StyleGAN2, strided transposed convolution as in DCGAN-style generators, or
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,10 +23,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
-from ._common import progress_bar, resolve_device
+from ._common import resolve_device
+from ._crop_training import fit_on_crops, read_small_model, save_small_model, to_tensor
 
 
 UPSAMPLING = ("nearest", "bilinear", "transposed", "pixelshuffle")
@@ -89,53 +88,18 @@ class LatentAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def _random_crops(images: Sequence[np.ndarray], n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
-    crops = []
-    for i in rng.integers(0, len(images), n):
-        img = images[i]
-        y = rng.integers(0, img.shape[0] - size + 1)
-        x = rng.integers(0, img.shape[1] - size + 1)
-        crop = img[y:y + size, x:x + size]
-        crops.append(_to_tensor(crop[:, ::-1] if rng.random() < 0.5 else crop))
-    return torch.stack(crops)
-
-
-def _load_rgb(path: Path, min_side: int) -> np.ndarray | None:
-    with Image.open(path) as im:
-        rgb = np.asarray(im.convert("RGB"))
-    return rgb if min(rgb.shape[:2]) >= min_side else None
-
-
 def fit_autoencoder(paths: Sequence[Path], *, steps: int = 3000, batch: int = 16, crop: int = 64, lr: float = 1e-3,
                     config: AutoencoderConfig = AutoencoderConfig(), seed: int = 0, device: str = "auto",
                     progress: bool = True) -> LatentAutoencoder:
     """Train on random `crop`-px crops of the images at `paths` (native resolution, flips), L1 loss
     on pixels and on horizontal/vertical pixel differences (which keeps edges sharp)."""
-    dev = resolve_device(device)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    images = [im for im in (_load_rgb(p, crop) for p in paths) if im is not None]
-    if not images:
-        raise ValueError(f"no image of at least {crop} px among {len(paths)} files")
-    model = LatentAutoencoder(config).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    with progress_bar(steps, "autoencoder", enabled=progress) as advance:
-        for _ in range(steps):
-            x = _random_crops(images, batch, crop, rng).to(dev)
-            y = model(x)
-            loss = (F.l1_loss(y, x) + F.l1_loss(y.diff(dim=2), x.diff(dim=2))
-                    + F.l1_loss(y.diff(dim=3), x.diff(dim=3)))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            advance(loss=loss.item())
-    return model.eval()
+    def loss_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        y = model(x)
+        return (F.l1_loss(y, x) + F.l1_loss(y.diff(dim=2), x.diff(dim=2))
+                + F.l1_loss(y.diff(dim=3), x.diff(dim=3)))
+
+    return fit_on_crops(lambda: LatentAutoencoder(config), loss_of, paths, steps=steps, batch=batch, crop=crop, lr=lr,
+                        seed=seed, device=device, progress=progress, label="autoencoder")
 
 
 @torch.no_grad()
@@ -147,7 +111,7 @@ def reconstruct(model: LatentAutoencoder, rgb: np.ndarray, match_colour: bool = 
     f = model.config.factor
     padded = np.pad(rgb, ((0, -h % f), (0, -w % f), (0, 0)), mode="edge")
     dev = next(model.parameters()).device
-    out = model(_to_tensor(padded)[None].to(dev))[0, :, :h, :w].add(1.0).mul(127.5)
+    out = model(to_tensor(padded)[None].to(dev))[0, :, :h, :w].add(1.0).mul(127.5)
     if match_colour:
         src = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float().to(dev)
         mu, sd = out.mean((1, 2), keepdim=True), out.std((1, 2), keepdim=True).clamp_min(1e-3)
@@ -157,24 +121,13 @@ def reconstruct(model: LatentAutoencoder, rgb: np.ndarray, match_colour: bool = 
 
 def save_autoencoder(model: LatentAutoencoder, directory: str | Path) -> Path:
     """Write `model.safetensors` and `config.json` to `directory`."""
-    from safetensors.torch import save_file
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(d / "model.safetensors"))
-    (d / "config.json").write_text(json.dumps({"family": "latent_autoencoder", **asdict(model.config)}, indent=2) + "\n")
-    return d
+    return save_small_model(model, directory, "latent_autoencoder", asdict(model.config))
 
 
 def load_autoencoder(directory: str | Path, device: str = "auto") -> LatentAutoencoder:
     """Load what `save_autoencoder` wrote (safetensors + JSON; nothing is unpickled)."""
-    from safetensors.torch import load_file
-
-    d = Path(directory)
-    raw = json.loads((d / "config.json").read_text())
-    if raw.get("family") != "latent_autoencoder":
-        raise ValueError(f"{d / 'config.json'}: not a latent autoencoder (family {raw.get('family')!r})")
+    raw, state = read_small_model(directory, "latent_autoencoder", "latent autoencoder")
     model = LatentAutoencoder(AutoencoderConfig(widths=tuple(raw["widths"]), latent=int(raw["latent"]),
                                                 upsample=str(raw.get("upsample", "nearest"))))
-    model.load_state_dict(load_file(str(d / "model.safetensors")))
+    model.load_state_dict(state)
     return model.to(resolve_device(device)).eval()

@@ -15,7 +15,6 @@ teach a detector those traces without any cue from what is pictured. The network
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import progress_bar, resolve_device
-from .autoencoder import _load_rgb, _random_crops, _to_tensor
+from ._common import resolve_device
+from ._crop_training import fit_on_crops, read_small_model, save_small_model, to_tensor
 
 
 @dataclass(frozen=True)
@@ -69,28 +68,15 @@ def fit_denoiser(paths: Sequence[Path], *, steps: int = 1200, batch: int = 12, c
                  progress: bool = True) -> Denoiser:
     """Train on random `crop`-px crops of the images at `paths` (native resolution, flips) to predict the
     added noise (MSE), at levels drawn log-uniformly from `config.sigma_range`."""
-    dev = resolve_device(device)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    images = [im for im in (_load_rgb(p, crop) for p in paths) if im is not None]
-    if not images:
-        raise ValueError(f"no image of at least {crop} px among {len(paths)} files")
-    model = Denoiser(config).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     lo, hi = np.log(config.sigma_range)
-    with progress_bar(steps, "denoiser", enabled=progress) as advance:
-        for _ in range(steps):
-            x = _random_crops(images, batch, crop, rng).to(dev)
-            sigma = torch.exp(torch.empty(batch, device=dev).uniform_(float(lo), float(hi)))
-            noise = torch.randn_like(x)
-            loss = F.mse_loss(model(x + sigma.view(-1, 1, 1, 1) * noise, sigma), noise)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            advance(loss=loss.item())
-    return model.eval()
+
+    def loss_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        sigma = torch.exp(torch.empty(len(x), device=x.device).uniform_(float(lo), float(hi)))
+        noise = torch.randn_like(x)
+        return F.mse_loss(model(x + sigma.view(-1, 1, 1, 1) * noise, sigma), noise)
+
+    return fit_on_crops(lambda: Denoiser(config), loss_of, paths, steps=steps, batch=batch, crop=crop, lr=lr,
+                        seed=seed, device=device, progress=progress, label="denoiser")
 
 
 def schedule(sigma: float, steps: int) -> list[float]:
@@ -109,7 +95,7 @@ def redraw(model: Denoiser, rgb: np.ndarray, *, sigma: float = 0.08, steps: int 
     padded = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     dev = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    clean = _to_tensor(padded)[None].to(dev)
+    clean = to_tensor(padded)[None].to(dev)
     levels = schedule(sigma, steps)
     x = clean + levels[0] * torch.randn(clean.shape, generator=gen).to(dev)
     for i, s in enumerate(levels):
@@ -122,23 +108,12 @@ def redraw(model: Denoiser, rgb: np.ndarray, *, sigma: float = 0.08, steps: int 
 
 def save_denoiser(model: Denoiser, directory: str | Path) -> Path:
     """Write `model.safetensors` and `config.json` to `directory`."""
-    from safetensors.torch import save_file
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(d / "model.safetensors"))
-    (d / "config.json").write_text(json.dumps({"family": "denoiser", **asdict(model.config)}, indent=2) + "\n")
-    return d
+    return save_small_model(model, directory, "denoiser", asdict(model.config))
 
 
 def load_denoiser(directory: str | Path, device: str = "auto") -> Denoiser:
     """Load what `save_denoiser` wrote (safetensors + JSON; nothing is unpickled)."""
-    from safetensors.torch import load_file
-
-    d = Path(directory)
-    raw = json.loads((d / "config.json").read_text())
-    if raw.get("family") != "denoiser":
-        raise ValueError(f"{d / 'config.json'}: not a denoiser (family {raw.get('family')!r})")
+    raw, state = read_small_model(directory, "denoiser", "denoiser")
     model = Denoiser(DenoiserConfig(width=int(raw["width"]), sigma_range=tuple(raw["sigma_range"])))
-    model.load_state_dict(load_file(str(d / "model.safetensors")))
+    model.load_state_dict(state)
     return model.to(resolve_device(device)).eval()
