@@ -20,7 +20,8 @@ crops of the same parents and cached under OUT/decoders/<name>/ (the manifest's 
 its reconstructions get each channel's mean and spread back (`match_colour`), so they keep the photo and
 add only that decoder's traces. `denoiser` re-draws the photo's finest detail as a pixel-space diffusion
 model's last steps do (`generators.denoiser`: noise of level `REDRAW["sigma"]` added, then walked down to 0 by
-a small U-Net trained here, seeded by the photo's pixels; cached under OUT/decoders/denoiser/).
+a small U-Net trained here, seeded by the photo's pixels; cached under OUT/decoders/denoiser/; `denoiser-long`
+is the same U-Net trained three times as long).
 Layout: OUT/fake/ae-recon/<decoder>-<real family>/<parent source>__<file stem>.<ext> and OUT/manifest.jsonl
 (OUT/manifest.<recipe file stem>.jsonl for a recipe that sets `pairs_per_cell`, so two recipes' lists coexist).
 Deterministic for TAEF2; the own decoders are seeded, and the sha256 of their weights in the manifest tells a
@@ -59,6 +60,7 @@ LATENT_CHANNELS = 32
 PER_CELL = {"faces-hq": 10, "faces-small": 25, "other": 14}
 OWN_DECODER = {"widths": (24, 48), "latent": 12, "steps": 1200, "batch": 12, "crop": 64, "lr": 2e-3, "seed": 0}
 OWN_DENOISER = {"width": 32, "steps": 1200, "batch": 12, "crop": 64, "lr": 2e-3, "seed": 0}
+DENOISER_STEPS_FACTOR = {"denoiser": 1, "denoiser-long": 3}  # denoiser-long: trained 3x as long
 REDRAW = {"sigma": 0.1, "steps": 3}
 MAX_SIDE = 512
 SEED = 0
@@ -190,7 +192,7 @@ def decoders(config: Path) -> list[str]:
     from generators.autoencoder import UPSAMPLING
 
     names = list(json.loads(config.read_text()).get("decoders", ["taef2"]))
-    known = ["taef2", *(f"ae-{u}" for u in UPSAMPLING), "denoiser"]
+    known = ["taef2", *(f"ae-{u}" for u in UPSAMPLING), *DENOISER_STEPS_FACTOR]
     bad = [n for n in names if n not in known]
     if bad or not names:
         raise SystemExit(f"error: {config}: decoders must be a non-empty list of {', '.join(known)}, got {names}")
@@ -215,16 +217,16 @@ def own_decoder(name: str, photos: list[Path], out: Path, device: str) -> "Laten
     return model
 
 
-def own_denoiser(photos: list[Path], out: Path, device: str) -> "Denoiser":
-    """The `denoiser`: loaded from OUT/decoders/denoiser if trained before, else trained on crops of `photos`
-    (seeded) and saved there."""
+def own_denoiser(name: str, photos: list[Path], out: Path, device: str) -> "Denoiser":
+    """The denoiser `name` (`DENOISER_STEPS_FACTOR`): loaded from OUT/decoders/<name> if trained before, else
+    trained on crops of `photos` (seeded) and saved there."""
     from generators.denoiser import DenoiserConfig, fit_denoiser, load_denoiser, save_denoiser
 
-    folder = out / "decoders" / "denoiser"
+    folder = out / "decoders" / name
     if (folder / "config.json").exists():
         return load_denoiser(folder, device=device)
     o = OWN_DENOISER
-    model = fit_denoiser(photos, steps=o["steps"], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
+    model = fit_denoiser(photos, steps=o["steps"] * DENOISER_STEPS_FACTOR[name], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
                          config=DenoiserConfig(width=o["width"]), device=device, progress=False)
     tmp = folder.with_name(folder.name + ".tmp")
     save_denoiser(model, tmp)
@@ -270,12 +272,12 @@ def rebuilder(decoder: str, photos: list[Path], args: argparse.Namespace) -> tup
     if decoder == "taef2":
         enc, dec = load_autoencoder(pinned_weights(args.mirrors, not args.no_clone), args.device)
         return (lambda im: reconstruct(im, enc, dec, args.device)), f"{REPO}@{COMMIT}:taef2"
-    if decoder == "denoiser":
+    if decoder in DENOISER_STEPS_FACTOR:
         from generators.denoiser import redraw
 
-        dn = own_denoiser(photos, args.out, args.device)
+        dn = own_denoiser(decoder, photos, args.out, args.device)
         origin = (f"generators.denoiser:sigma={REDRAW['sigma']},steps={REDRAW['steps']}:"
-                  f"{weights_digest(args.out / 'decoders' / 'denoiser')}")
+                  f"{weights_digest(args.out / 'decoders' / decoder)}")
         return (lambda im: Image.fromarray(redraw(dn, np.array(im), sigma=REDRAW["sigma"], steps=REDRAW["steps"],
                                                   seed=pixel_seed(im)))), origin
     from generators.autoencoder import reconstruct as own_reconstruct

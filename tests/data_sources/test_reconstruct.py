@@ -190,3 +190,25 @@ def test_the_denoiser_is_a_decoder_trained_once_whose_redraws_repeat_and_keep_th
     again, _ = mod.rebuilder("denoiser", [], args)  # loaded from its folder, no photos needed
     assert np.array_equal(np.asarray(again(im)), np.asarray(out))  # the noise is seeded by the photo's pixels
     assert mod.pixel_seed(im) != mod.pixel_seed(mod.framed(photos[1]))
+
+
+def test_denoiser_long_is_the_same_network_trained_three_times_as_long_in_its_own_folder(tmp_path: Path, monkeypatch) -> None:
+    mod = _module()
+    _folder(tmp_path, "photos", 2, size=(48, 40))
+    photos = sorted((tmp_path / "photos").glob("*.png"))
+    for key, value in (("steps", 2), ("crop", 32), ("width", 8)):
+        monkeypatch.setitem(mod.OWN_DENOISER, key, value)
+    trained = []
+    real_fit = __import__("generators.denoiser", fromlist=["fit_denoiser"]).fit_denoiser
+
+    def counting_fit(paths, **kw):
+        trained.append(kw["steps"])
+        return real_fit(paths, **kw)
+
+    monkeypatch.setattr("generators.denoiser.fit_denoiser", counting_fit)
+    mod.own_denoiser("denoiser", photos, tmp_path / "out", "cpu")
+    mod.own_denoiser("denoiser-long", photos, tmp_path / "out", "cpu")
+    assert trained == [2, 6]
+    assert (tmp_path / "out" / "decoders" / "denoiser-long" / "config.json").exists()
+    assert mod.weights_digest(tmp_path / "out" / "decoders" / "denoiser") != mod.weights_digest(
+        tmp_path / "out" / "decoders" / "denoiser-long")
