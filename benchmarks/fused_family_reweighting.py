@@ -55,7 +55,7 @@ def main() -> None:
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.probe import balanced_weights, fit_probe
     from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, fuse, load_tokens,
-                                            patch_scores, restricted, source_origins)
+                                            family_lineage, patch_scores, restricted, source_origins)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -89,7 +89,7 @@ def main() -> None:
     for gamma in args.gammas:
         kind = Reweighted(gamma)
         cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)),
-                       together=source_origins(cfg))
+                       together=source_origins(cfg), lineage=family_lineage(cfg))
         combiner, fused, thr = fuse(cf, patch, cfg, allowed, log=lambda _msg: None)
         figures = _figures(fused, thr, cfg.get("degraded_condition"))
         emit({"train": f"reweighted-gamma{gamma:g}", "rounds": args.rounds, "scored_config": str(args.config),

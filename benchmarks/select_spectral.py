@@ -115,7 +115,7 @@ def main() -> None:
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.probe import balanced_weights, fit_logistic
     from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, check_content_names, fuse, load_tokens,
-                                            patch_scores, restricted, source_origins)
+                                            family_lineage, patch_scores, restricted, source_origins)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -166,7 +166,7 @@ def main() -> None:
         else:
             x, l2 = np.concatenate([means, spec * args.spec_gain], axis=1), kind.l2
         cf = cross_fit(rows, restricted(fitter(x, l2), allowed), n_groups=int(cfg.get("real_groups", 3)),
-                       together=source_origins(cfg))
+                       together=source_origins(cfg), lineage=family_lineage(cfg))
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         alone = _figures(cf, thr, cfg.get("degraded_condition"))
