@@ -52,20 +52,16 @@ def main() -> None:
     from select_token_summaries import emit, family_summary
     from select_training_sets import training_keys
 
-    from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.probe import balanced_weights, fit_probe
-    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, fuse, load_tokens,
-                                            family_lineage, patch_scores, restricted, source_origins)
+    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, family_lineage, fuse,
+                                            patch_scores, restricted, source_origins, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
     check_content_names(cfg)
-    sources = load_sources(cfg, args.config.parent)
-    family_of = {s.name: s.family for s in sources}
     section, conditions = cfg["clip"], list(cfg["conditions"])
-    blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
-    rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"), conditions, args.store,
-                               str(section.get("precision", "int8")))
+    sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store)
+    family_of = {s.name: s.family for s in sources}
     scores = patch_scores(sources, cfg["patch_model"], conditions, args.store)
     patch = np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
     allowed = np.isin(rows.keys, sorted(training_keys(args.config)))

@@ -46,18 +46,13 @@ def main() -> None:
     from select_token_summaries import emit, family_summary
     from select_training_sets import training_keys
 
-    from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, family_lineage, fuse,
-                                            load_tokens, patch_scores, restricted, source_origins)
+                                            patch_scores, restricted, source_origins, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
-    sources = load_sources(cfg, args.config.parent)
-    conditions = list(cfg["conditions"])
-    section = cfg["clip"]
-    blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
-    rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"), conditions, args.store,
-                               str(section.get("precision", "int8")))
+    conditions, section = list(cfg["conditions"]), cfg["clip"]
+    sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store)
     patches = {}
     for spec in args.patch or [f"{cfg['patch_model']}={cfg['patch_model']}"]:
         patch_name, model = spec.split("=", 1)

@@ -112,18 +112,14 @@ def main() -> None:
     from select_training_sets import training_keys
 
     from forensics.pretrained.calibration import balanced_threshold
-    from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.probe import balanced_weights, fit_logistic
-    from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, check_content_names, fuse, load_tokens,
-                                            family_lineage, patch_scores, restricted, source_origins)
+    from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, check_content_names, family_lineage, fuse,
+                                            patch_scores, restricted, source_origins, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
-    sources = load_sources(cfg, args.config.parent)
-    conditions = list(cfg["conditions"])
-    section = cfg["clip"]
-    blocks = tuple(int(b) for b in section["token_blocks"])
-    rows, tokens = load_tokens(sources, blocks, section["features"]["view"], conditions, args.store, "float32")
+    conditions, section = list(cfg["conditions"]), cfg["clip"]
+    sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store)
     train_recipe = json.loads(args.train.read_text())
     check_content_names(train_recipe)
     kind = ProbeKind({**section, "balance_content": train_recipe["clip"].get("balance_content")}, blocks, sources)

@@ -184,6 +184,17 @@ def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, condi
     return rows, tokens
 
 
+def stored_rows(cfg: dict[str, Any], base: Path, store: Path) -> tuple[list[Source], tuple[int, ...], Rows, np.ndarray]:
+    """(sources, stored CLIP blocks, rows, tokens) of a recipe (`cfg`, its paths relative to `base`) as the feature
+    store holds them: `load_tokens` under the recipe's `clip` section and conditions; nothing is extracted."""
+    sources = load_sources(cfg, base)
+    section = cfg["clip"]
+    blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
+    rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"),
+                               list(cfg.get("conditions", [CLEAN])), store, str(section.get("precision", "int8")))
+    return sources, blocks, rows, tokens
+
+
 def token_means(tokens: np.ndarray, cols: Optional[np.ndarray] = None, chunk: int = 128) -> np.ndarray:
     """(n, width) float32 mean over patch tokens of every image of `tokens` (columns `cols`, all by
     default), computed a chunk at a time so the float16 store is never copied whole in float32."""

@@ -71,6 +71,12 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert [s["name"] for s in model_cfg["training"]["sources"] if s.get("evaluation_only")] == ["photos_c"]
     assert sorted(p.name for p in (tmp_path / "store").glob("tokens*")) == [
         "tokens4-5__float32__resize224__clean", "tokens4-5__float32__resize224__jpeg75_resize0.5"]
+    # the benchmarks read the same rows back from the store without extracting anything
+    from forensics.pretrained.recipe import stored_rows
+
+    loaded, blocks, rows, tokens = stored_rows(cfg, tmp_path, tmp_path / "store")
+    assert blocks == (4, 5) and tokens.shape == (len(rows.label), 196, 2 * 768)
+    assert len(rows.label) == 2 * sum(len(s.files) for s in loaded) and set(rows.condition) == set(cfg["conditions"])
     # resumable: a second run extracts nothing and writes the same probe
     before = (tmp_path / "model" / "probe.safetensors").read_bytes()
     logs.clear()
