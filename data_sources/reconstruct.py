@@ -37,7 +37,7 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -199,22 +199,31 @@ def decoders(config: Path) -> list[str]:
     return names
 
 
+def trained_once(folder: Path, load: Callable[[Path], Any], train: Callable[[], Any],
+                 save: Callable[[Any, Path], Any]) -> Any:
+    """The model cached in `folder` if one was saved there, else `train()`'s, saved there atomically (a
+    temporary folder, then a rename)."""
+    if (folder / "config.json").exists():
+        return load(folder)
+    model = train()
+    tmp = folder.with_name(folder.name + ".tmp")
+    save(model, tmp)
+    os.replace(tmp, folder)
+    return model
+
+
 def own_decoder(name: str, photos: list[Path], out: Path, device: str) -> "LatentAutoencoder":
     """The `ae-<upsampling>` autoencoder: loaded from OUT/decoders/<name> if trained before, else trained on
     crops of `photos` (seeded) and saved there."""
     from generators.autoencoder import AutoencoderConfig, fit_autoencoder, load_autoencoder, save_autoencoder
 
-    folder = out / "decoders" / name
-    if (folder / "config.json").exists():
-        return load_autoencoder(folder, device=device)
     o = OWN_DECODER
-    model = fit_autoencoder(photos, steps=o["steps"], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
-                            config=AutoencoderConfig(widths=o["widths"], latent=o["latent"], upsample=name[3:]),
-                            device=device, progress=False)
-    tmp = folder.with_name(folder.name + ".tmp")
-    save_autoencoder(model, tmp)
-    os.replace(tmp, folder)
-    return model
+    return trained_once(
+        out / "decoders" / name, lambda f: load_autoencoder(f, device=device),
+        lambda: fit_autoencoder(photos, steps=o["steps"], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
+                                config=AutoencoderConfig(widths=o["widths"], latent=o["latent"], upsample=name[3:]),
+                                device=device, progress=False),
+        save_autoencoder)
 
 
 def own_denoiser(name: str, photos: list[Path], out: Path, device: str) -> "Denoiser":
@@ -222,16 +231,13 @@ def own_denoiser(name: str, photos: list[Path], out: Path, device: str) -> "Deno
     trained on crops of `photos` (seeded) and saved there."""
     from generators.denoiser import DenoiserConfig, fit_denoiser, load_denoiser, save_denoiser
 
-    folder = out / "decoders" / name
-    if (folder / "config.json").exists():
-        return load_denoiser(folder, device=device)
     o = OWN_DENOISER
-    model = fit_denoiser(photos, steps=o["steps"] * DENOISER_STEPS_FACTOR[name], batch=o["batch"], crop=o["crop"], lr=o["lr"], seed=o["seed"],
-                         config=DenoiserConfig(width=o["width"]), device=device, progress=False)
-    tmp = folder.with_name(folder.name + ".tmp")
-    save_denoiser(model, tmp)
-    os.replace(tmp, folder)
-    return model
+    return trained_once(
+        out / "decoders" / name, lambda f: load_denoiser(f, device=device),
+        lambda: fit_denoiser(photos, steps=o["steps"] * DENOISER_STEPS_FACTOR[name], batch=o["batch"], crop=o["crop"],
+                             lr=o["lr"], seed=o["seed"], config=DenoiserConfig(width=o["width"]), device=device,
+                             progress=False),
+        save_denoiser)
 
 
 def pixel_seed(im: Image.Image) -> int:
