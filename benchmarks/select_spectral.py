@@ -112,7 +112,7 @@ def main() -> None:
     from select_training_sets import training_keys
 
     from forensics.pretrained.calibration import balanced_threshold
-    from forensics.pretrained.probe import balanced_weights, fit_logistic
+    from forensics.pretrained.probe import balanced_weights, fit_probe
     from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, check_content_names, family_lineage, fuse,
                                             patch_scores, restricted, source_origins, stored_rows)
     from forensics.pretrained.selection import cross_fit
@@ -150,8 +150,8 @@ def main() -> None:
         def fit(idx, y, src):
             cells = None if content_of is None else np.array([content_of[s] for s in src])
             w = balanced_weights(y, src, cells)
-            mean, scale, coef, b = fit_logistic(x[idx[:, 0]], y, w, l2=l2, max_iter=200)
-            return lambda jdx: ((x[jdx[:, 0]] - mean) / scale) @ coef + b
+            probe = fit_probe(x[idx[:, 0]], y, kind.spec, weights=w, l2=l2)
+            return lambda jdx: probe.logits(x[jdx[:, 0]])
         return fit
 
     for variant in args.variants:
