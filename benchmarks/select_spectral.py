@@ -32,22 +32,20 @@ GRID = 64
 
 def features(rgb: np.ndarray) -> np.ndarray | None:
     """The 1,313 spectral numbers of one image (None below 32 px)."""
-    g = np.asarray(rgb, np.float32).mean(axis=2) / 255.0
-    r = g - cv2.GaussianBlur(g, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT)
+    from forensics.analysis.spectra import amplitude_spectrum, highpass_residual
+
+    r = highpass_residual(rgb, sigma=1.0)
     h, w = r.shape
     t = min(TILE, h, w)
     if t < 32:
         return None
     ys = np.unique(np.linspace(0, h - t, 3).astype(int))
     xs = np.unique(np.linspace(0, w - t, 3).astype(int))
-    win = np.outer(np.hanning(t), np.hanning(t)).astype(np.float32)
     acc = np.zeros((t, t), np.float64)
     n = 0
     for y in ys:
         for x in xs:
-            tile = r[y:y + t, x:x + t]
-            tile = (tile - tile.mean()) * win
-            acc += np.abs(np.fft.fftshift(np.fft.fft2(tile))) ** 2
+            acc += amplitude_spectrum(r[y:y + t, x:x + t]).astype(np.float64) ** 2  # Hann-windowed, mean removed
             n += 1
     L = np.log(acc / n + 1e-12).astype(np.float32)
     if t != GRID * 2:
