@@ -172,6 +172,17 @@ def evaluation_only_line(recipe: dict) -> list[str]:
             "neither by the cross-fitted probes nor by the shipped one (`eval_only_sources` of the recipe)."]
 
 
+def dealings_line(recipe: dict) -> list[str]:
+    """The card line saying over how many dealings of the real sources into held-out groups every cross-fitted
+    figure is averaged (`real_group_dealings` of the recipe), if more than one."""
+    dealings = int(recipe.get("real_group_dealings", 1))
+    if dealings <= 1:
+        return []
+    return [f"- **Averaged over {dealings} dealings**: the real sources are dealt into {recipe.get('real_groups', 3)} "
+            f"held-out groups {dealings} different ways and every cross-fitted score is the mean over them "
+            "(`real_group_dealings` of the recipe), so no figure hangs on which sources happened to share a group."]
+
+
 def lineage_line(recipe: dict) -> list[str]:
     """The card line naming the families left out of training together because one is built on another's
     architecture (`fake_family_lineage` of the recipe), if any."""
@@ -248,6 +259,7 @@ def main() -> None:
         + ".",
         *evaluation_only_line(recipe),
         *lineage_line(recipe),
+        *dealings_line(recipe),
         "",
         "## Where it works and where it does not",
         *plain_words(fused, figures["unseen_by_patch"]["fused"], recipe),

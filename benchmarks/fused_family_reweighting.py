@@ -53,8 +53,8 @@ def main() -> None:
     from select_training_sets import training_keys
 
     from forensics.pretrained.probe import balanced_weights, fit_probe
-    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, family_lineage, fuse,
-                                            patch_scores, restricted, source_origins, stored_rows)
+    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, crossfit_grouping, fuse,
+                                             patch_scores, restricted, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -84,8 +84,7 @@ def main() -> None:
 
     for gamma in args.gammas:
         kind = Reweighted(gamma)
-        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)),
-                       together=source_origins(cfg), lineage=family_lineage(cfg))
+        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), **crossfit_grouping(cfg))
         combiner, fused, thr = fuse(cf, patch, cfg, allowed, log=lambda _msg: None)
         figures = _figures(fused, thr, cfg.get("degraded_condition"))
         emit({"train": f"reweighted-gamma{gamma:g}", "rounds": args.rounds, "scored_config": str(args.config),

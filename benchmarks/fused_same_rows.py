@@ -46,8 +46,8 @@ def main() -> None:
     from select_token_summaries import emit, family_summary
     from select_training_sets import training_keys
 
-    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, family_lineage, fuse,
-                                            patch_scores, restricted, source_origins, stored_rows)
+    from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, crossfit_grouping, fuse,
+                                             patch_scores, restricted, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -68,8 +68,7 @@ def main() -> None:
         train_recipe = json.loads(Path(config).read_text())
         check_content_names(train_recipe)
         kind = ProbeKind({**section, "balance_content": train_recipe["clip"].get("balance_content")}, blocks, sources)
-        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), n_groups=int(cfg.get("real_groups", 3)),
-                       together=source_origins(cfg), lineage=family_lineage(cfg))
+        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), **crossfit_grouping(cfg))
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
         train_cfg = {**cfg, "patch_unseen_sources": train_recipe.get("patch_unseen_sources", [])}
         for patch_name, (model, patch) in patches.items():
@@ -77,6 +76,7 @@ def main() -> None:
             figures = _figures(fused, thr, cfg.get("degraded_condition"))
             rec = {"train": name, "train_config": config, "scored_config": str(args.config),
                    **({"lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
+                   **({"real_group_dealings": cfg["real_group_dealings"]} if cfg.get("real_group_dealings", 1) > 1 else {}),
                    **({"patch": patch_name, "patch_model": model} if args.patch else {}),
                    "combiner": combiner.to_dict(), **family_summary(figures["families"], thr),
                    # the real sources whose photos sit at or over the threshold: the ones that set it

@@ -111,8 +111,8 @@ def main() -> None:
 
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.probe import balanced_weights, fit_probe
-    from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, check_content_names, family_lineage, fuse,
-                                            patch_scores, restricted, source_origins, stored_rows)
+    from forensics.pretrained.recipe import (CLEAN, ProbeKind, _figures, check_content_names, crossfit_grouping, fuse,
+                                             patch_scores, restricted, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
     cfg = json.loads(args.config.read_text())
@@ -159,8 +159,7 @@ def main() -> None:
             x, l2 = spec, args.spec_l2
         else:
             x, l2 = np.concatenate([means, spec * args.spec_gain], axis=1), kind.l2
-        cf = cross_fit(rows, restricted(fitter(x, l2), allowed), n_groups=int(cfg.get("real_groups", 3)),
-                       together=source_origins(cfg), lineage=family_lineage(cfg))
+        cf = cross_fit(rows, restricted(fitter(x, l2), allowed), **crossfit_grouping(cfg))
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         alone = _figures(cf, thr, cfg.get("degraded_condition"))

@@ -249,6 +249,14 @@ def source_origins(cfg: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def crossfit_grouping(cfg: dict[str, Any]) -> dict[str, Any]:
+    """`cross_fit`'s keyword arguments for how a recipe holds data out: real sources dealt into `real_groups`
+    groups (`real_group_dealings` different dealings, averaged), the sources of one origin held out together
+    (`real_source_origins`), the families of one lineage left out together (`fake_family_lineage`)."""
+    return {"n_groups": int(cfg.get("real_groups", 3)), "dealings": int(cfg.get("real_group_dealings", 1)),
+            "together": source_origins(cfg), "lineage": family_lineage(cfg)}
+
+
 class ProbeKind:
     """How the recipe's probe reads the stored tokens: "image" = linear probe on the mean of patch tokens
     of `blocks`; "tokens" = every token trained with its image's label, image score a top-k mean."""
@@ -388,9 +396,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     if unknown:
         raise DataConfigError(f"{config_path}: eval_only_sources names no source of the recipe: {', '.join(unknown)}")
     trained = ~np.isin(rows.source, eval_only)
-    cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), n_groups=int(cfg.get("real_groups", 3)),
-                   train_conditions=cfg.get("train_conditions"), progress=lambda f: log(f"left out {f}"),
-                   together=source_origins(cfg), lineage=family_lineage(cfg))
+    cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), train_conditions=cfg.get("train_conditions"),
+                   progress=lambda f: log(f"left out {f}"), **crossfit_grouping(cfg))
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
@@ -434,7 +441,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
             {"name": s.name, "label": s.label_name, "family": s.family, "n": len(s.files), "origin": s.origin,
              **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen,
             **({"real_source_origins": cfg["real_source_origins"]} if cfg.get("real_source_origins") else {}),
-            **({"fake_family_lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {})},
+            **({"fake_family_lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
+            "real_groups": int(cfg.get("real_groups", 3)), "real_group_dealings": int(cfg.get("real_group_dealings", 1))},
     }
     figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
                                                  thr_logit, degraded)

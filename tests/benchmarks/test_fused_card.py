@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fused_card import lineage_line, source_rows  # noqa: E402
+from fused_card import dealings_line, lineage_line, source_rows  # noqa: E402
 
 
 def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path):
@@ -37,3 +37,9 @@ def test_the_card_names_families_left_out_together_and_says_nothing_without_them
     line = lineage_line({"fake_family_lineage": {"stylegan2": ["gpen", "eg3d"]}})
     assert len(line) == 1 and "gpen, eg3d with stylegan2" in line[0] and "fake_family_lineage" in line[0]
     assert lineage_line({}) == [] and lineage_line({"fake_family_lineage": {}}) == []
+
+
+def test_dealings_line_says_how_many_dealings_the_figures_average():
+    line = dealings_line({"real_groups": 3, "real_group_dealings": 3})
+    assert len(line) == 1 and "3 held-out groups 3 different ways" in line[0]
+    assert dealings_line({}) == [] and dealings_line({"real_group_dealings": 1}) == []

@@ -135,3 +135,15 @@ def test_family_lineage_maps_each_family_built_on_another_to_it():
     assert family_lineage({"data": cfg["data"]}) == {}
     with pytest.raises(DataConfigError, match="fake_family_lineage names no source or family of the recipe: eg3d"):
         family_lineage({**cfg, "fake_family_lineage": {"stylegan2": ["gpen", "eg3d"]}})
+
+
+def test_crossfit_grouping_reads_how_the_recipe_holds_data_out():
+    from forensics.pretrained.recipe import crossfit_grouping
+
+    cfg = {"data": {"sources": [{"name": "ffhq-gan", "family": "stylegan2"}, {"name": "gpen-outputs", "family": "gpen"},
+                                {"name": "faces-a", "family": "faces"}, {"name": "faces-b", "family": "faces"}]},
+           "fake_family_lineage": {"stylegan2": ["gpen"]}, "real_source_origins": {"ffhq": ["faces-a", "faces-b"]},
+           "real_groups": 4, "real_group_dealings": 3}
+    assert crossfit_grouping(cfg) == {"n_groups": 4, "dealings": 3, "together": {"faces-a": "ffhq", "faces-b": "ffhq"},
+                                      "lineage": {"stylegan2": "stylegan2", "gpen": "stylegan2"}}
+    assert crossfit_grouping({"data": cfg["data"]}) == {"n_groups": 3, "dealings": 1, "together": {}, "lineage": {}}

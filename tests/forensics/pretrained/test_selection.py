@@ -75,6 +75,39 @@ def test_dealt_balances_counts_deterministically():
     assert dealt({"a": 50, "b": 40, "c": 30, "d": 20, "e": 10}, 2) == groups
 
 
+def test_other_dealings_give_other_groups_and_are_reproducible():
+    from forensics.pretrained.selection import dealt
+
+    counts = {f"s{i}": 10 + i for i in range(12)}
+    first = dealt(counts, 3)
+    others = [dealt(counts, 3, dealing=d) for d in (1, 2)]
+    assert all(sorted(set(g.values())) == [0, 1, 2] for g in others)  # every group gets sources
+    assert any(g != first for g in others)
+    assert others == [dealt(counts, 3, dealing=d) for d in (1, 2)]  # seeded: the same dealing every run
+
+
+def test_dealings_average_each_rows_logits_over_the_dealings():
+    rows = _rows()
+    runs = [cross_fit(rows, _fit, n_groups=2)]  # dealing 0
+    from forensics.pretrained.selection import _cross_fit_once
+
+    runs.append(_cross_fit_once(rows, _fit, n_groups=2, train_conditions=None, families=None, progress=None,
+                                together=None, lineage=None, dealing=1))
+    both = cross_fit(rows, _fit, n_groups=2, dealings=2)
+    real = rows.label == 0
+    assert np.allclose(both.real_logit[real], (runs[0].real_logit[real] + runs[1].real_logit[real]) / 2)
+    for fam in ("a", "b", "odd"):
+        m = rows.family == fam
+        assert np.allclose(both.fake_logit[fam][m], (runs[0].fake_logit[fam][m] + runs[1].fake_logit[fam][m]) / 2)
+        assert np.isfinite(both.real_logit_without[fam][real]).all()
+    try:
+        cross_fit(rows, _fit, dealings=0)
+    except ValueError as e:
+        assert "dealings" in str(e)
+    else:
+        raise AssertionError("dealings=0 was accepted")
+
+
 def test_grouped_cross_fit_scores_every_row_with_a_model_blind_to_its_family_and_source():
     from forensics.pretrained.selection import grouped_cross_fit
 
