@@ -43,8 +43,9 @@ class CrossFit:
 
 
 def dealt(counts: dict[str, int], n_groups: int, dealing: int = 0) -> dict[str, int]:
-    """Names dealt into `n_groups` groups of similar total counts, deterministic: dealing 0 deals the largest
-    first; dealing d > 0 deals them in a random order seeded by d, which gives other groups of similar size."""
+    """Names dealt into `n_groups` groups, each onto the group with the smallest total count so far, deterministic:
+    dealing 0 deals the largest first (groups of similar totals); dealing d > 0 deals them in an order drawn with
+    seed d, which gives other groups (their totals can differ more when a large name comes late)."""
     load = [0] * n_groups
     out = {}
     order = sorted(counts.items(), key=lambda t: (-t[1], t[0]))
