@@ -82,9 +82,10 @@ def main() -> None:
                 w = group_multipliers(loss, labels, groups, base, self.gamma)
             return fit_probe(x, labels, self.spec, weights=w, l2=self.l2)
 
+    grouping = crossfit_grouping(cfg)
     for gamma in args.gammas:
         kind = Reweighted(gamma)
-        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), **crossfit_grouping(cfg))
+        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), **grouping)
         combiner, fused, thr = fuse(cf, patch, cfg, allowed, log=lambda _msg: None)
         figures = _figures(fused, thr, cfg.get("degraded_condition"))
         emit({"train": f"reweighted-gamma{gamma:g}", "rounds": args.rounds, "scored_config": str(args.config),

@@ -61,6 +61,7 @@ def main() -> None:
             scores = patch_scores(sources, one, conditions, args.store)
             per_model.append(np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)]))
         patches[patch_name] = (model, ensemble(per_model))
+    grouping = crossfit_grouping(cfg)  # how the scored recipe holds data out, the same for every trained set
     for spec in args.train:
         name, config = spec.split("=", 1)
         allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
@@ -68,7 +69,7 @@ def main() -> None:
         train_recipe = json.loads(Path(config).read_text())
         check_content_names(train_recipe)
         kind = ProbeKind({**section, "balance_content": train_recipe["clip"].get("balance_content")}, blocks, sources)
-        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), **crossfit_grouping(cfg))
+        cf = cross_fit(rows, restricted(kind.fitter(tokens), allowed), **grouping)
         # the patch-unseen sources of the recipe being imitated decide which rows fit its combiner
         train_cfg = {**cfg, "patch_unseen_sources": train_recipe.get("patch_unseen_sources", [])}
         for patch_name, (model, patch) in patches.items():
@@ -76,7 +77,7 @@ def main() -> None:
             figures = _figures(fused, thr, cfg.get("degraded_condition"))
             rec = {"train": name, "train_config": config, "scored_config": str(args.config),
                    **({"lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
-                   **({"real_group_dealings": cfg["real_group_dealings"]} if cfg.get("real_group_dealings", 1) > 1 else {}),
+                   **({"real_group_dealings": grouping["dealings"]} if grouping["dealings"] > 1 else {}),
                    **({"patch": patch_name, "patch_model": model} if args.patch else {}),
                    "combiner": combiner.to_dict(), **family_summary(figures["families"], thr),
                    # the real sources whose photos sit at or over the threshold: the ones that set it

@@ -152,6 +152,7 @@ def main() -> None:
             return lambda jdx: probe.logits(x[jdx[:, 0]])
         return fit
 
+    grouping = crossfit_grouping(cfg)
     for variant in args.variants:
         if variant == "clip":
             x, l2 = means, kind.l2
@@ -159,7 +160,7 @@ def main() -> None:
             x, l2 = spec, args.spec_l2
         else:
             x, l2 = np.concatenate([means, spec * args.spec_gain], axis=1), kind.l2
-        cf = cross_fit(rows, restricted(fitter(x, l2), allowed), **crossfit_grouping(cfg))
+        cf = cross_fit(rows, restricted(fitter(x, l2), allowed), **grouping)
         thr = balanced_threshold(cf.real_logit[clean_real], rows.source[clean_real], float(cfg.get("target_fpr", 0.01)),
                                  per_source_cap=cfg.get("per_source_fpr_cap"))
         alone = _figures(cf, thr, cfg.get("degraded_condition"))

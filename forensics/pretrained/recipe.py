@@ -396,8 +396,9 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     if unknown:
         raise DataConfigError(f"{config_path}: eval_only_sources names no source of the recipe: {', '.join(unknown)}")
     trained = ~np.isin(rows.source, eval_only)
+    grouping = crossfit_grouping(cfg)
     cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), train_conditions=cfg.get("train_conditions"),
-                   progress=lambda f: log(f"left out {f}"), **crossfit_grouping(cfg))
+                   progress=lambda f: log(f"left out {f}"), **grouping)
     log(f"cross-fit: {time.time() - t0:.0f} s")
     clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
@@ -442,7 +443,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
              **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen,
             **({"real_source_origins": cfg["real_source_origins"]} if cfg.get("real_source_origins") else {}),
             **({"fake_family_lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
-            "real_groups": int(cfg.get("real_groups", 3)), "real_group_dealings": int(cfg.get("real_group_dealings", 1))},
+            "real_groups": grouping["n_groups"], "real_group_dealings": grouping["dealings"]},
     }
     figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
                                                  thr_logit, degraded)

@@ -124,13 +124,18 @@ def test_source_origins_map_each_real_source_to_its_dataset():
         source_origins({**cfg, "real_source_origins": {"mt": ["mt-a", "mt-c"]}})
 
 
+def _lineage_recipe() -> dict:
+    """A recipe's data and lineage keys: two StyleGAN2-lineage fake families and two real face sources."""
+    return {"data": {"sources": [{"name": "ffhq-gan", "family": "stylegan2"}, {"name": "gpen-outputs", "family": "gpen"},
+                                 {"name": "faces-a", "family": "faces"}, {"name": "faces-b", "family": "faces"}]},
+            "fake_family_lineage": {"stylegan2": ["gpen"]}}
+
+
 def test_family_lineage_maps_each_family_built_on_another_to_it():
     from forensics.pretrained.dataset import DataConfigError
     from forensics.pretrained.recipe import family_lineage
 
-    cfg = {"data": {"sources": [{"name": "ffhq-gan", "family": "stylegan2"}, {"name": "gpen-outputs", "family": "gpen"},
-                                {"name": "sd", "family": "sd1"}]},
-           "fake_family_lineage": {"stylegan2": ["gpen"]}}
+    cfg = _lineage_recipe()
     assert family_lineage(cfg) == {"stylegan2": "stylegan2", "gpen": "stylegan2"}
     assert family_lineage({"data": cfg["data"]}) == {}
     with pytest.raises(DataConfigError, match="fake_family_lineage names no source or family of the recipe: eg3d"):
@@ -140,9 +145,7 @@ def test_family_lineage_maps_each_family_built_on_another_to_it():
 def test_crossfit_grouping_reads_how_the_recipe_holds_data_out():
     from forensics.pretrained.recipe import crossfit_grouping
 
-    cfg = {"data": {"sources": [{"name": "ffhq-gan", "family": "stylegan2"}, {"name": "gpen-outputs", "family": "gpen"},
-                                {"name": "faces-a", "family": "faces"}, {"name": "faces-b", "family": "faces"}]},
-           "fake_family_lineage": {"stylegan2": ["gpen"]}, "real_source_origins": {"ffhq": ["faces-a", "faces-b"]},
+    cfg = {**_lineage_recipe(), "real_source_origins": {"ffhq": ["faces-a", "faces-b"]},
            "real_groups": 4, "real_group_dealings": 3}
     assert crossfit_grouping(cfg) == {"n_groups": 4, "dealings": 3, "together": {"faces-a": "ffhq", "faces-b": "ffhq"},
                                       "lineage": {"stylegan2": "stylegan2", "gpen": "stylegan2"}}
