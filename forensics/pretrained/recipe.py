@@ -28,9 +28,10 @@ from forensics.pretrained.features import FeatureSpec, TokenStore
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
-from forensics.pretrained.selection import CrossFit, Rows, cross_fit, held_out_crossfit
+from forensics.pretrained.selection import CrossFit, Rows, cross_fit, held_out_crossfit, seen_family_logits
 
 CLEAN = "clean"
+SEEN_FOLDS = 5  # image folds of the figures on new images of trained families (`seen_family_logits`)
 Log = Callable[[str], None]
 
 
@@ -447,6 +448,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     }
     figures["unseen_by_patch"] = _unseen_figures(rows, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
                                                  thr_logit, degraded)
+    seen = seen_family_logits(rows, restricted(kind.fitter(tokens), trained), n_folds=SEEN_FOLDS)
+    figures["seen_families"] = _seen_figures(rows, combiner.logit(seen, patch), trained, thr_logit, degraded)
     np.savez_compressed(out_dir / "crossfit_scores.npz", keys=rows.keys, condition=rows.condition, label=rows.label,
                         source=rows.source, family=rows.family, clip_logit=clip_oof, patch_score=patch,
                         fused_logit=_oof_logits(fused_cf))
@@ -462,6 +465,23 @@ def _fused_crossfit(cf: CrossFit, combiner: Combiner, patch: np.ndarray) -> Cros
         out.fake_logit[fam] = combiner.logit(fl, patch)
         out.real_logit_without[fam] = combiner.logit(cf.real_logit_without[fam], patch)
     out.real_logit = combiner.logit(cf.real_logit, patch)
+    return out
+
+
+def _seen_figures(rows: Rows, fused_seen: np.ndarray, trained: np.ndarray, thr_logit: float,
+                  degraded: Optional[str]) -> dict[str, Any]:
+    """Figures of new images of what the model trained on, at the shipped threshold: per fake family with a trained
+    source, its images scored by models fitted without them (`seen_family_logits`) against held-out photos of the
+    trained real sources. The threshold stays the one calibrated on sources never seen."""
+    is_fake = rows.label == 1
+    cf = CrossFit(rows=rows)
+    real = np.where(~is_fake & trained, fused_seen, np.nan)
+    for fam in sorted(set(rows.family[is_fake & trained])):
+        cf.fake_logit[fam] = np.where(is_fake & (rows.family == fam), fused_seen, np.nan)
+        cf.real_logit_without[fam] = real
+    cf.real_logit = real
+    out = _figures(cf, thr_logit, degraded)
+    out["folds"] = SEEN_FOLDS
     return out
 
 

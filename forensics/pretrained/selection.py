@@ -7,6 +7,7 @@ without g only (all fakes kept) calibrate the threshold on held-out real sources
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -143,6 +144,33 @@ def _cross_fit_once(rows: Rows, fit: FitFn, *, n_groups: int, train_conditions: 
             real_all = np.full((n,) + logits.shape[1:], np.nan)
         real_all[target] = logits
     out.real_logit = real_all
+    return out
+
+
+def image_folds(keys: np.ndarray, n_folds: int) -> np.ndarray:
+    """Fold of each row by a stable hash of its image key: an image's conditions share a fold."""
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+    return np.array([zlib.crc32(str(k).encode()) % n_folds for k in keys])
+
+
+def seen_family_logits(rows: Rows, fit: FitFn, *, n_folds: int = 5) -> np.ndarray:
+    """Per row, the logit of a model fitted on every family and source but not on the row's image (`image_folds`):
+    what a new image of a generator the model trained on, or a new photo of a source it trained on, gets. The
+    counterpart of `cross_fit`, whose rows come from families and sources the model never saw."""
+    fold = image_folds(rows.keys, n_folds)
+    out: np.ndarray | None = None
+    for k in range(n_folds):
+        held = fold == k
+        if not held.any() or held.all():
+            continue
+        score = fit(rows.feats[~held], rows.label[~held], rows.source[~held])
+        got = np.asarray(score(rows.feats[held]))
+        if out is None:
+            out = np.full((len(rows.label),) + got.shape[1:], np.nan)
+        out[held] = got
+    if out is None:
+        raise ValueError("seen_family_logits needs rows of more than one fold")
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fused_card import dealings_line, lineage_line, source_rows  # noqa: E402
+from fused_card import dealings_line, lineage_line, seen_rows, seen_words, source_rows  # noqa: E402
 
 
 def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path):
@@ -43,3 +43,19 @@ def test_dealings_line_says_how_many_dealings_the_figures_average():
     line = dealings_line({"real_groups": 3, "real_group_dealings": 3})
     assert len(line) == 1 and "3 held-out groups 3 different ways" in line[0]
     assert dealings_line({}) == [] and dealings_line({"real_group_dealings": 1}) == []
+
+
+def test_the_seen_family_table_and_bullet_name_the_trained_families_that_stay_under_the_threshold():
+    seen = {"folds": 5, "threshold": 0.96,
+            "families": [{"family": "sd1", "n_clean": 300, "ap_clean": 0.95, "ap_degraded": 0.9, "flagged_clean": 0.2,
+                          "flagged_degraded": 0.05},
+                         {"family": "glid3", "n_clean": 80, "ap_clean": 1.0, "flagged_clean": 0.95}],
+            "reals": [{"source": "a", "n_clean": 100, "fp_clean": 1}, {"source": "b", "n_clean": 50, "fp_clean": 0}]}
+    rows = seen_rows(seen)
+    assert "1 of 2 families have at least half their new images flagged; 1 of 150 held-out photos" in rows[0]
+    body = [[c.strip() for c in line.strip("|").split("|")] for line in rows[4:]]
+    assert body == [["glid3", "80", "1.000", "-", "95%", "-"], ["sd1", "300", "0.950", "0.900", "20%", "5%"]]
+    words = seen_words(seen)
+    assert len(words) == 1 and "1 of 2 families" in words[0] and "sd1 20%" in words[0] and "glid3" not in words[0]
+    seen["families"] = seen["families"][1:]
+    assert "all 1 families" in seen_words(seen)[0]

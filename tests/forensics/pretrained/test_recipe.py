@@ -65,6 +65,11 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert {r["family"] for r in fig["fused"]["families"]} == {"dcgan", "progan"}
     assert {r["source"] for r in fig["fused"]["reals"]} == {"photos_a", "photos_b", "photos_c"}
     assert all("ap_degraded" in r for r in fig["clip"]["families"])
+    # new images of trained families: scored by models that trained on their family, against photos of trained sources
+    seen = fig["seen_families"]
+    assert {r["family"] for r in seen["families"]} == {"dcgan", "progan"} and seen["folds"] == 5
+    assert {r["source"] for r in seen["reals"]} == {"photos_a", "photos_b"}  # not the evaluation-only photos_c
+    assert seen["threshold"] == fig["fused"]["threshold"] and all("flagged_degraded" in r for r in seen["families"])
     model_cfg = json.loads((tmp_path / "model" / "config.json").read_text())
     assert 0 <= model_cfg["real_below"] <= model_cfg["threshold"] <= 1
     assert model_cfg["clip"]["precision"] == "float32"

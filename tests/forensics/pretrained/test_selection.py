@@ -4,7 +4,7 @@ from forensics.pretrained.features import FeatureSpec
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.metrics import rate_upper_bound
 from forensics.pretrained.report_figures import family_table, real_table
-from forensics.pretrained.selection import Rows, column, cross_fit, real_groups
+from forensics.pretrained.selection import Rows, column, cross_fit, image_folds, real_groups, seen_family_logits
 
 
 def _rows(seed=0):
@@ -187,3 +187,36 @@ def test_a_lineage_is_left_out_together_and_each_family_scored_as_itself():
         assert np.array_equal(scored, (rows.family == fam) & (rows.label == 1))
     plain = cross_fit(rows, _fit, n_groups=2)
     assert np.allclose(cf.fake_logit["odd"], plain.fake_logit["odd"], equal_nan=True)
+
+
+def test_seen_family_logits_score_each_image_by_a_model_that_trained_on_its_family_but_not_on_it():
+    rows = _rows()
+    # every image under two conditions: both rows of an image must fall in one fold
+    two = Rows(np.concatenate([rows.feats, rows.feats + 0.1]), np.concatenate([rows.keys, rows.keys]),
+               np.concatenate([rows.label, rows.label]), np.concatenate([rows.family, rows.family]),
+               np.concatenate([rows.source, rows.source]), np.array(["clean"] * len(rows.label) + ["jpeg"] * len(rows.label)))
+    fold = image_folds(two.keys, 4)
+    n = len(rows.label)
+    assert (fold[:n] == fold[n:]).all() and set(fold) == {0, 1, 2, 3}
+    trained_on = []
+
+    def fit(x, y, src):
+        trained_on.append({tuple(r) for r in x})
+        return _fit(x, y, src)
+
+    logit = seen_family_logits(two, fit, n_folds=4)
+    assert len(trained_on) == 4 and np.isfinite(logit).all()
+    for k in range(4):  # the fold's model saw none of the fold's rows, and every family and source
+        held = fold == k
+        model = [t for t in trained_on if not any(tuple(r) in t for r in two.feats[held])]
+        assert len(model) == 1
+    # "odd" is found once trained on, unlike when left out (test above): its new images rank above the reals
+    odd = logit[(two.family == "odd")]
+    real = logit[two.label == 0]
+    assert np.median(odd) > np.percentile(real, 90)
+    try:
+        image_folds(two.keys, 1)
+    except ValueError as e:
+        assert "n_folds" in str(e)
+    else:
+        raise AssertionError("one fold must be refused")
