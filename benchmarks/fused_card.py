@@ -135,9 +135,10 @@ def seen_words(seen: dict[str, Any]) -> list[str]:
     fams = sorted(seen["families"], key=lambda r: r["flagged_clean"])
     low = [r for r in fams if r["flagged_clean"] < TARGET_FLAGGED]
     return [f"- **New images of generators it trained on**: {len(fams) - len(low)} of {len(fams)} families have at least "
-            "half flagged; " + ", ".join(f"{r['family']} {r['flagged_clean']:.0%}" for r in low)
-            + " (AP " + ", ".join(f"{r['ap_clean']:.2f}" for r in low) + "). Having trained on a generator does not make "
-            "its new images clear the threshold, which unfamiliar real photos set (see below)."] if low else [
+            "half flagged, the rest rank above most photos of the kinds it trained on but stay under the threshold: "
+            + ", ".join(f"{r['family']} {r['flagged_clean']:.0%} (AP {r['ap_clean']:.2f})" for r in low)
+            + ". Having trained on a generator does not make its new images clear the threshold, which real photos of "
+            "kinds it never saw set (table below)."] if low else [
         f"- **New images of generators it trained on**: all {len(fams)} families have at least half flagged."]
 
 

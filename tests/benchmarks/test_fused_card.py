@@ -56,6 +56,6 @@ def test_the_seen_family_table_and_bullet_name_the_trained_families_that_stay_un
     body = [[c.strip() for c in line.strip("|").split("|")] for line in rows[4:]]
     assert body == [["glid3", "80", "1.000", "-", "95%", "-"], ["sd1", "300", "0.950", "0.900", "20%", "5%"]]
     words = seen_words(seen)
-    assert len(words) == 1 and "1 of 2 families" in words[0] and "sd1 20%" in words[0] and "glid3" not in words[0]
+    assert len(words) == 1 and "1 of 2 families" in words[0] and "sd1 20% (AP 0.95)" in words[0] and "glid3" not in words[0]
     seen["families"] = seen["families"][1:]
     assert "all 1 families" in seen_words(seen)[0]
