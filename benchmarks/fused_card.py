@@ -208,6 +208,17 @@ def evaluation_only_line(recipe: dict) -> list[str]:
             "neither by the cross-fitted probes nor by the shipped one (`eval_only_sources` of the recipe)."]
 
 
+def dealing_spread_line(calibration: dict) -> list[str]:
+    """One bullet: the sources a single dealing's probes flag more of than the threshold's allowance."""
+    worst = calibration.get("worst_dealing_fpr_per_source") or {}
+    if not worst:
+        return []
+    items = sorted(worst.items(), key=lambda kv: -kv[1])
+    return ["- **One probe, not the mean**: the threshold holds for the real photos' scores under every dealing taken "
+            "together; under the single dealing that is worst for each source, " + ", ".join(f"{s} {v:.0%}" for s, v in items)
+            + " of its photos score above it."]
+
+
 def dealings_line(recipe: dict) -> list[str]:
     """The card line saying over how many dealings of the real sources into held-out groups every cross-fitted
     figure is averaged (`real_group_dealings` of the recipe), if more than one."""
@@ -296,6 +307,7 @@ def main() -> None:
         *evaluation_only_line(recipe),
         *lineage_line(recipe),
         *dealings_line(recipe),
+        *dealing_spread_line(cfg["calibration"]),
         "",
         "## Where it works and where it does not",
         *plain_words(fused, figures["unseen_by_patch"]["fused"], recipe),

@@ -25,17 +25,23 @@ def allowed_false_positives(n: int, cap: float) -> int:
 
 
 def balanced_threshold(scores: np.ndarray, sources: np.ndarray, target: float, *,
-                       per_source_cap: Optional[float] = None) -> float:
+                       per_source_cap: Optional[float] = None, repeats: int = 1) -> float:
     """Smallest threshold (among midpoints of the sorted scores) whose source-averaged FPR is at most
-    `target` and, with `per_source_cap`, no source above `allowed_false_positives(n, cap)`."""
+    `target` and, with `per_source_cap`, no source above `allowed_false_positives(n, cap)`. With `repeats`
+    > 1 every photo appears that many times (e.g. scored by the probes of several cross-fits): a source's
+    FPR is the mean over its repeats and its allowance is `repeats` times that of its `n / repeats` photos."""
     scores = np.asarray(scores, dtype=float)
     sources = np.asarray(sources)
     if scores.size == 0:
         raise ValueError("no real scores to calibrate on")
     if not 0 < target < 1:
         raise ValueError("target FPR must be in (0, 1)")
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
     names, inverse = np.unique(sources, return_inverse=True)
     counts = np.bincount(inverse).astype(float)
+    allowed = np.array([allowed_false_positives(int(round(c / repeats)), per_source_cap) * repeats
+                        for c in counts]) if per_source_cap is not None else None
     weight = 1.0 / (len(names) * counts[inverse])  # each source sums to 1 / n_sources
     order = np.argsort(-scores)
     s, w, src = scores[order], weight[order], inverse[order]
@@ -46,7 +52,7 @@ def balanced_threshold(scores: np.ndarray, sources: np.ndarray, target: float, *
         per_above[src[i]] += 1
         if above[i] > target + 1e-12:
             break
-        if per_source_cap is not None and per_above[src[i]] > allowed_false_positives(int(counts[src[i]]), per_source_cap):
+        if allowed is not None and per_above[src[i]] > allowed[src[i]]:
             break
         if i + 1 < len(s) and s[i + 1] == s[i]:
             continue  # ties: the threshold cannot fall between equal scores

@@ -41,6 +41,8 @@ class CrossFit:
     fake_logit: dict[str, np.ndarray] = field(default_factory=dict)  # family -> logits of all rows (nan elsewhere)
     real_logit_without: dict[str, np.ndarray] = field(default_factory=dict)  # family -> real rows' logits
     real_logit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # real rows, models with every fake
+    # the same, one row per dealing of the real sources before averaging (`cross_fit(dealings=N)`); empty for one
+    real_logit_dealings: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def dealt(counts: dict[str, int], n_groups: int, dealing: int = 0) -> dict[str, int]:
@@ -86,7 +88,9 @@ def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Se
     built on; a family is left out of training together with every family of its lineage, and each is still
     scored as itself. `dealings` > 1 repeats the whole cross-fit with that many different dealings of the
     real sources into groups (`real_groups`) and averages every row's logits over them: which sources share a
-    held-out group moves a family's AP by up to 0.1, and the average no longer hangs on one dealing."""
+    held-out group moves a family's AP by up to 0.1, and the average no longer hangs on one dealing. The real rows'
+    logits of each dealing are kept too (`real_logit_dealings`): an average of several probes is milder than the one
+    probe a user runs, so a threshold is calibrated on them, not on the average."""
     if dealings < 1:
         raise ValueError(f"dealings must be >= 1, got {dealings}")
     runs = [_cross_fit_once(rows, fit, n_groups=n_groups, train_conditions=train_conditions, families=families,
@@ -99,6 +103,7 @@ def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Se
         out.fake_logit[fam] = np.mean([r.fake_logit[fam] for r in runs], axis=0)
         out.real_logit_without[fam] = np.mean([r.real_logit_without[fam] for r in runs], axis=0)
     out.real_logit = np.mean([r.real_logit for r in runs], axis=0)
+    out.real_logit_dealings = np.stack([r.real_logit for r in runs])
     return out
 
 

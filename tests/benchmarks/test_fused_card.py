@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fused_card import dealings_line, lineage_line, seen_rows, seen_words, source_rows  # noqa: E402
+from fused_card import dealing_spread_line, dealings_line, lineage_line, seen_rows, seen_words, source_rows  # noqa: E402
 
 
 def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path):
@@ -59,3 +59,9 @@ def test_the_seen_family_table_and_bullet_name_the_trained_families_that_stay_un
     assert len(words) == 1 and "1 of 2 families" in words[0] and "sd1 20% (AP 0.95)" in words[0] and "glid3" not in words[0]
     seen["families"] = seen["families"][1:]
     assert "all 1 families" in seen_words(seen)[0]
+
+
+def test_the_dealing_spread_line_lists_sources_worst_first_and_is_absent_without_dealings():
+    line = dealing_spread_line({"worst_dealing_fpr_per_source": {"a": 0.125, "b": 0.25}})
+    assert len(line) == 1 and "b 25%, a 12%" in line[0]
+    assert dealing_spread_line({"fpr_per_source": {}}) == []

@@ -23,6 +23,27 @@ def test_one_odd_photo_of_a_small_source_cannot_set_the_threshold():
     assert balanced_threshold(two_odd, sources, 0.02, per_source_cap=0.01) > 39
 
 
+def test_repeated_scores_share_one_allowance_per_repeat():
+    rng = np.random.default_rng(1)
+    big, small = rng.normal(size=500), rng.normal(size=20)
+    sources = np.array(["big"] * 500 + ["small"] * 20)
+    once = balanced_threshold(np.r_[big, small], sources, 0.02, per_source_cap=0.01)
+    # the same scores three times over: the same threshold
+    thrice = balanced_threshold(np.tile(np.r_[big, small], 3), np.tile(sources, 3), 0.02, per_source_cap=0.01, repeats=3)
+    assert thrice == pytest.approx(once)
+    # one odd photo of the small source in every repeat is its allowance; a second in one repeat exceeds it
+    runs = [np.r_[big, small] for _ in range(3)]
+    for r in runs:
+        r[500] = 30.0
+    runs[0][501] = 25.0
+    t = balanced_threshold(np.concatenate(runs), np.tile(sources, 3), 0.05, per_source_cap=0.01, repeats=3)
+    assert t > 25.0
+    runs[0][501] = small[1]
+    assert balanced_threshold(np.concatenate(runs), np.tile(sources, 3), 0.05, per_source_cap=0.01, repeats=3) < 25.0
+    with pytest.raises(ValueError):
+        balanced_threshold(small, sources[500:], 0.05, repeats=0)
+
+
 def test_threshold_never_splits_ties_and_rejects_bad_targets():
     scores = np.array([1.0, 1.0, 1.0, 0.0])
     t = balanced_threshold(scores, np.array(["a"] * 4), 0.5)

@@ -155,3 +155,36 @@ def test_crossfit_grouping_reads_how_the_recipe_holds_data_out():
     assert crossfit_grouping(cfg) == {"n_groups": 4, "dealings": 3, "together": {"faces-a": "ffhq", "faces-b": "ffhq"},
                                       "lineage": {"stylegan2": "stylegan2", "gpen": "stylegan2"}}
     assert crossfit_grouping({"data": cfg["data"]}) == {"n_groups": 3, "dealings": 1, "together": {}, "lineage": {}}
+
+
+def test_the_threshold_holds_for_each_dealings_probe_not_only_for_their_average():
+    from forensics.pretrained.recipe import real_threshold
+    from forensics.pretrained.selection import CrossFit, Rows
+
+    rng = np.random.default_rng(0)
+    n = 40
+    source = np.array(["a"] * 20 + ["b"] * 20)
+    rows = Rows(np.zeros((n, 1)), np.array([f"k{i}" for i in range(n)]), np.zeros(n, int), np.full(n, "photo"), source,
+                np.full(n, "clean"))
+    base = rng.normal(size=n)
+    d0, d1 = base.copy(), base.copy()
+    d0[:2] = [8.0, 7.5]  # source a: two odd photos under one dealing's probe, one of them under the other's
+    d1[:2] = [7.8, 0.0]
+    cfg = {"target_fpr": 0.05, "per_source_fpr_cap": 0.01}
+    everyone = np.ones(n, bool)
+    averaged = real_threshold(CrossFit(rows=rows, real_logit=(d0 + d1) / 2), lambda x: x, everyone, cfg)
+    assert 3.75 < averaged < 7.5  # the average halves the second odd photo: one photo of a over it, its allowance
+    cf = CrossFit(rows=rows, real_logit=(d0 + d1) / 2, real_logit_dealings=np.stack([d0, d1]))
+    assert real_threshold(cf, lambda x: x, everyone, cfg) > 7.5  # three over it in two dealings: one too many
+    d1[0] = 0.0  # two in one dealing, none in the other: one per dealing on average, the allowance
+    cf.real_logit_dealings = np.stack([d0, d1])
+    assert real_threshold(cf, lambda x: x, everyone, cfg) < 7.5
+
+
+def test_worst_dealing_fpr_names_each_source_at_its_worst_dealing():
+    from forensics.pretrained.recipe import worst_dealing_fpr
+
+    scores = np.array([5.0, 0.0, 0.0, 0.0, 5.0, 5.0, 0.0, 0.0])  # two dealings of four photos: a, a, b, b
+    sources = np.array(["a", "a", "b", "b"] * 2)
+    assert worst_dealing_fpr(scores, sources, 2, 1.0) == {"a": 1.0}
+    assert worst_dealing_fpr(scores, sources, 2, 6.0) == {}

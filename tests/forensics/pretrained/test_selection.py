@@ -96,6 +96,10 @@ def test_dealings_average_each_rows_logits_over_the_dealings():
     both = cross_fit(rows, _fit, n_groups=2, dealings=2)
     real = rows.label == 0
     assert np.allclose(both.real_logit[real], (runs[0].real_logit[real] + runs[1].real_logit[real]) / 2)
+    # each dealing's real logits are kept beside their mean, for a threshold that holds for one probe
+    assert both.real_logit_dealings.shape == (2, len(rows.label))
+    assert np.allclose(both.real_logit_dealings[:, real], [runs[0].real_logit[real], runs[1].real_logit[real]])
+    assert runs[0].real_logit_dealings.size == 0
     for fam in ("a", "b", "odd"):
         m = rows.family == fam
         assert np.allclose(both.fake_logit[fam][m], (runs[0].fake_logit[fam][m] + runs[1].fake_logit[fam][m]) / 2)
