@@ -215,7 +215,7 @@ def dealing_spread_line(calibration: dict) -> list[str]:
         return []
     items = sorted(worst.items(), key=lambda kv: -kv[1])
     return ["- **One probe, not the mean**: the threshold holds for the real photos' scores under every dealing taken "
-            "together; under the single dealing that is worst for each source, " + ", ".join(f"{s} {v:.0%}" for s, v in items)
+            "together; under the single dealing that is worst for each source, " + ", ".join(f"{s} {v:.1%}" if v < 0.1 else f"{s} {v:.0%}" for s, v in items)
             + " of its photos score above it."]
 
 
