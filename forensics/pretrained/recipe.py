@@ -354,33 +354,30 @@ def real_threshold(cf: CrossFit, to_logit: Callable[[np.ndarray], np.ndarray], m
                    cfg: dict[str, Any]) -> float:
     """The verdict threshold (a logit) on the held-out real photos `mask` of a cross-fit, scored through `to_logit`:
     source-balanced at the recipe's `target_fpr` and `per_source_fpr_cap`. With several dealings it holds on their
-    scores pooled, not on their average: a user runs one probe, and an average of probes is milder in its tail (v9's
-    averaged threshold let two photos of one small source through in single dealings, section 34)."""
-    scores, sources, repeats = pooled_reals(cf, to_logit, mask)
-    return balanced_threshold(scores, sources, float(cfg.get("target_fpr", 0.01)),
-                              per_source_cap=cfg.get("per_source_fpr_cap"), repeats=repeats)
+    scores pooled, not on their average: a user runs one probe, not an ensemble (v9's averaged threshold let two
+    photos of one small source through in single dealings; the pooled one may fall on either side, section 34)."""
+    per = dealing_scores(cf, to_logit, mask)
+    return balanced_threshold(np.concatenate(per), np.tile(cf.rows.source[mask], len(per)),
+                              float(cfg.get("target_fpr", 0.01)), per_source_cap=cfg.get("per_source_fpr_cap"),
+                              repeats=len(per))
 
 
-def worst_dealing_fpr(scores: np.ndarray, sources: np.ndarray, dealings: int, thr_logit: float) -> dict[str, float]:
-    """{source: its highest FPR at `thr_logit` under any one dealing} for the sources with a false positive, from
-    `pooled_reals`' scores (one block of rows per dealing): how far a single probe can stray from the pooled mean."""
-    n = len(scores) // dealings
+def dealing_scores(cf: CrossFit, to_logit: Callable[[np.ndarray], np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
+    """The real photos `mask` scored through `to_logit`, one array per dealing of the cross-fit (one dealing: the
+    cross-fit's own real logits)."""
+    per = cf.real_logit_dealings if cf.real_logit_dealings.size else cf.real_logit[None]
+    return [np.asarray(to_logit(r))[mask] for r in per]
+
+
+def worst_dealing_fpr(per_dealing: list[np.ndarray], sources: np.ndarray, thr_logit: float) -> dict[str, float]:
+    """{source: its highest FPR at `thr_logit` under any one dealing} for the sources with a false positive
+    (`dealing_scores`, `sources` per photo): how far a single probe can stray from the mean over dealings."""
     out: dict[str, float] = {}
-    for d in range(dealings):
-        _, per = balanced_fpr(scores[d * n:(d + 1) * n], sources[d * n:(d + 1) * n], thr_logit)
-        for src, v in per.items():
+    for scores in per_dealing:
+        for src, v in balanced_fpr(scores, sources, thr_logit)[1].items():
             if v > out.get(src, 0.0):
                 out[src] = v
     return dict(sorted(out.items()))
-
-
-def pooled_reals(cf: CrossFit, to_logit: Callable[[np.ndarray], np.ndarray],
-                 mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """(scores, sources, dealings): the real photos `mask` scored through `to_logit` under every dealing of the
-    cross-fit, one after another (one dealing: the cross-fit's own real logits)."""
-    per = cf.real_logit_dealings if cf.real_logit_dealings.size else cf.real_logit[None]
-    scores = np.concatenate([np.asarray(to_logit(r))[mask] for r in per])
-    return scores, np.tile(cf.rows.source[mask], len(per)), len(per)
 
 
 def _oof_logits(cf: CrossFit) -> np.ndarray:
@@ -453,9 +450,10 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.save(out_dir / "probe.safetensors")
     os.chmod(out_dir / "probe.safetensors", 0o666 & ~current_umask())  # safetensors writes 0600
-    pooled, pooled_sources, n_dealings = pooled_reals(cf, lambda logit: combiner.logit(logit, patch), clean_real)
-    _, per_source = balanced_fpr(pooled, pooled_sources, thr_logit)
-    worst_dealing = worst_dealing_fpr(pooled, pooled_sources, n_dealings, thr_logit)
+    per_dealing = dealing_scores(cf, lambda logit: combiner.logit(logit, patch), clean_real)
+    n_dealings = len(per_dealing)
+    _, per_source = balanced_fpr(np.concatenate(per_dealing), np.tile(rows.source[clean_real], n_dealings), thr_logit)
+    worst_dealing = worst_dealing_fpr(per_dealing, rows.source[clean_real], thr_logit)
     model_cfg = {
         "format": "forensics-fused", "format_version": 1,
         "model_id": cfg.get("model_id", out_dir.name),
@@ -511,12 +509,9 @@ def _seen_figures(rows: Rows, fused_seen: np.ndarray, trained: np.ndarray, thr_l
     source, its images scored by models fitted without them (`seen_family_logits`) against held-out photos of the
     trained real sources. The threshold stays the one calibrated on sources never seen."""
     is_fake = rows.label == 1
-    cf = CrossFit(rows=rows)
-    real = np.where(~is_fake & trained, fused_seen, np.nan)
-    for fam in sorted(set(rows.family[is_fake & trained])):
-        cf.fake_logit[fam] = np.where(is_fake & (rows.family == fam), fused_seen, np.nan)
-        cf.real_logit_without[fam] = real
-    cf.real_logit = real
+    cf = held_out_crossfit(rows, np.where(is_fake | trained, fused_seen, np.nan))
+    seen = set(rows.family[is_fake & trained])
+    cf.fake_logit = {fam: v for fam, v in cf.fake_logit.items() if fam in seen}
     out = _figures(cf, thr_logit, degraded)
     out["folds"] = SEEN_FOLDS
     return out

@@ -89,8 +89,8 @@ def cross_fit(rows: Rows, fit: FitFn, *, n_groups: int = 3, train_conditions: Se
     scored as itself. `dealings` > 1 repeats the whole cross-fit with that many different dealings of the
     real sources into groups (`real_groups`) and averages every row's logits over them: which sources share a
     held-out group moves a family's AP by up to 0.1, and the average no longer hangs on one dealing. The real rows'
-    logits of each dealing are kept too (`real_logit_dealings`): an average of several probes is milder than the one
-    probe a user runs, so a threshold is calibrated on them, not on the average."""
+    logits of each dealing are kept too (`real_logit_dealings`): a user runs one probe, not the average of several,
+    so a threshold is calibrated on them, not on the average."""
     if dealings < 1:
         raise ValueError(f"dealings must be >= 1, got {dealings}")
     runs = [_cross_fit_once(rows, fit, n_groups=n_groups, train_conditions=train_conditions, families=families,
@@ -163,20 +163,7 @@ def seen_family_logits(rows: Rows, fit: FitFn, *, n_folds: int = 5) -> np.ndarra
     """Per row, the logit of a model fitted on every family and source but not on the row's image (`image_folds`):
     what a new image of a generator the model trained on, or a new photo of a source it trained on, gets. The
     counterpart of `cross_fit`, whose rows come from families and sources the model never saw."""
-    fold = image_folds(rows.keys, n_folds)
-    out: np.ndarray | None = None
-    for k in range(n_folds):
-        held = fold == k
-        if not held.any() or held.all():
-            continue
-        score = fit(rows.feats[~held], rows.label[~held], rows.source[~held])
-        got = np.asarray(score(rows.feats[held]))
-        if out is None:
-            out = np.full((len(rows.label),) + got.shape[1:], np.nan)
-        out[held] = got
-    if out is None:
-        raise ValueError("seen_family_logits needs rows of more than one fold")
-    return out
+    return _fold_logits(rows, fit, image_folds(rows.keys, n_folds), n_folds)
 
 
 def column(cf: CrossFit, j: int) -> CrossFit:
@@ -208,18 +195,31 @@ def grouped_cross_fit(rows: Rows, fit: FitFn, *, n_folds: int = 3,
     by one that never saw its source: `n_folds` fits instead of `families x groups`. Each family's reals
     are all real rows (`real_logit_without[family] = real_logit`)."""
     group, fam_group = fold_groups(rows.family, rows.source, rows.label, n_folds)
+    say = None if progress is None else (lambda k: progress(
+        f"fold {k + 1}/{n_folds}: families {sorted(f for f, g in fam_group.items() if g == k)}"))
+    logit = _fold_logits(rows, fit, group, n_folds, progress=say)
+    return held_out_crossfit(rows, logit)
+
+
+def _fold_logits(rows: Rows, fit: FitFn, fold: np.ndarray, n_folds: int,
+                 progress: Callable[[int], object] | None = None) -> np.ndarray:
+    """Per row, the logits of the model fitted on the other folds' rows (folds with no row, or every row, are
+    skipped; their rows stay nan). A score function may return several logits per row (see `column`)."""
     logit: np.ndarray | None = None
     for k in range(n_folds):
-        held = group == k
+        held = fold == k
+        if not held.any() or held.all():
+            continue
         score = fit(rows.feats[~held], rows.label[~held], rows.source[~held])
         got = np.asarray(score(rows.feats[held]))
-        if logit is None:  # a score function may return several logits per row (see `column`)
+        if logit is None:
             logit = np.full((len(rows.label),) + got.shape[1:], np.nan)
         logit[held] = got
         if progress:
-            progress(f"fold {k + 1}/{n_folds}: families {sorted(f for f, g in fam_group.items() if g == k)}")
-    assert logit is not None
-    return held_out_crossfit(rows, logit)
+            progress(k)
+    if logit is None:
+        raise ValueError("cross-fitting needs rows in more than one fold")
+    return logit
 
 
 def held_out_crossfit(rows: Rows, logit: np.ndarray) -> CrossFit:

@@ -184,7 +184,7 @@ def test_the_threshold_holds_for_each_dealings_probe_not_only_for_their_average(
 def test_worst_dealing_fpr_names_each_source_at_its_worst_dealing():
     from forensics.pretrained.recipe import worst_dealing_fpr
 
-    scores = np.array([5.0, 0.0, 0.0, 0.0, 5.0, 5.0, 0.0, 0.0])  # two dealings of four photos: a, a, b, b
-    sources = np.array(["a", "a", "b", "b"] * 2)
-    assert worst_dealing_fpr(scores, sources, 2, 1.0) == {"a": 1.0}
-    assert worst_dealing_fpr(scores, sources, 2, 6.0) == {}
+    per_dealing = [np.array([5.0, 0.0, 0.0, 0.0]), np.array([5.0, 5.0, 0.0, 0.0])]  # two dealings of photos a, a, b, b
+    sources = np.array(["a", "a", "b", "b"])
+    assert worst_dealing_fpr(per_dealing, sources, 1.0) == {"a": 1.0}
+    assert worst_dealing_fpr(per_dealing, sources, 6.0) == {}
