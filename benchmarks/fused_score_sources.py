@@ -70,7 +70,10 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
         if not len(rows.keys):
             raise SystemExit(f"error: {store}: no stored tokens for these sources under {cond}")
         clip = probe.logits(token_means(tokens, spec.columns_in(stored)))
-        patch_json = json.loads(patch_score_path(store, cfg["patch_model"], cond).read_text())
+        patch_file = patch_score_path(store, cfg["patch_model"], cond)
+        patch_json = json.loads(patch_file.read_text()) if patch_file.is_file() else {}
+        if unscored := [k for k in rows.keys if k not in patch_json]:
+            raise SystemExit(f"error: {patch_file}: no patch score for {len(unscored)} image(s), e.g. {unscored[0]}")
         patch = np.array([patch_json[k] for k in rows.keys], float)
         fused = np.asarray(combiner.logit(clip, patch), float)
         out["conditions"][cond] = verdict_counts(fused, rows.source, thr, below)
