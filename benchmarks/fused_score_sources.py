@@ -23,27 +23,28 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from forensics.pretrained.combiner import Combiner  # noqa: E402
+from forensics.aggregate import SCORE_DECIMALS  # noqa: E402
+from forensics.detector import verdict_label  # noqa: E402
+from forensics.results import LABEL_FAKE, LABEL_UNCERTAIN  # noqa: E402
+from forensics.pretrained.combiner import Combiner, sigmoid  # noqa: E402
 from forensics.pretrained.dataset import load_sources  # noqa: E402
 from forensics.pretrained.features import FeatureSpec  # noqa: E402
 from forensics.pretrained.probe import LinearProbe  # noqa: E402
-from forensics.pretrained.recipe import CLEAN, load_tokens, patch_score_path, token_means  # noqa: E402
+from forensics.pretrained.recipe import CLEAN, PatchScorer, load_tokens, patch_score_path, token_means  # noqa: E402
 
 
-def logit(p: float) -> float:
-    return float(np.log(p / (1.0 - p)))
-
-
-def verdict_counts(fused_logit: np.ndarray, sources: np.ndarray, threshold_logit: float,
-                   real_below_logit: float) -> dict[str, dict[str, Any]]:
-    """{source: {n, fake, uncertain, max_logit}} with `fake` at or above the threshold and `uncertain` from the
-    real band's edge up to it, the way `forensics scan` labels a score."""
+def verdict_counts(fused_logit: np.ndarray, sources: np.ndarray, threshold: float,
+                   real_below: float | None) -> dict[str, dict[str, Any]]:
+    """{source: {n, fake, uncertain, max_logit}}: each fused logit labelled as `forensics scan` labels it (P(fake)
+    rounded as the scan reports it, `verdict_label` at the model's threshold and real band)."""
+    scores = np.round(sigmoid(fused_logit), SCORE_DECIMALS)
+    labels = np.array([verdict_label(float(s), threshold, real_below) for s in scores])
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(set(sources.tolist())):
-        v = fused_logit[sources == name]
-        fake = v >= threshold_logit
-        out[name] = {"n": int(v.size), "fake": int(fake.sum()),
-                     "uncertain": int(((v >= real_below_logit) & ~fake).sum()), "max_logit": round(float(v.max()), 3)}
+        mine = sources == name
+        out[name] = {"n": int(mine.sum()), "fake": int((labels[mine] == LABEL_FAKE).sum()),
+                     "uncertain": int((labels[mine] == LABEL_UNCERTAIN).sum()),
+                     "max_logit": round(float(fused_logit[mine].max()), 3)}
     return out
 
 
@@ -62,21 +63,21 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
     blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     stored = FeatureSpec(mean_blocks=blocks, view=spec.view)
     conditions = list(cfg.get("conditions", [CLEAN]))
-    thr, below = logit(shipped["threshold"]), logit(shipped["real_below"])
+    patch_store = PatchScorer(cfg["patch_model"], store)
     out: dict[str, Any] = {"model": shipped.get("model_id", str(model)), "threshold": shipped["threshold"],
-                           "real_below": shipped["real_below"], "conditions": {}}
+                           "real_below": shipped.get("real_below"), "conditions": {}}
     for cond in conditions:
         rows, tokens = load_tokens(sources, blocks, spec.view, [cond], store, str(section.get("precision", "int8")))
         if not len(rows.keys):
             raise SystemExit(f"error: {store}: no stored tokens for these sources under {cond}")
         clip = probe.logits(token_means(tokens, spec.columns_in(stored)))
-        patch_file = patch_score_path(store, cfg["patch_model"], cond)
-        patch_json = json.loads(patch_file.read_text()) if patch_file.is_file() else {}
-        if unscored := [k for k in rows.keys if k not in patch_json]:
-            raise SystemExit(f"error: {patch_file}: no patch score for {len(unscored)} image(s), e.g. {unscored[0]}")
-        patch = np.array([patch_json[k] for k in rows.keys], float)
+        stored_patch = patch_store.scores(cond)
+        if unscored := [k for k in rows.keys if k not in stored_patch]:
+            raise SystemExit(f"error: {patch_score_path(store, cfg['patch_model'], cond)}: no patch score for "
+                             f"{len(unscored)} image(s), e.g. {unscored[0]}")
+        patch = np.array([stored_patch[k] for k in rows.keys], float)
         fused = np.asarray(combiner.logit(clip, patch), float)
-        out["conditions"][cond] = verdict_counts(fused, rows.source, thr, below)
+        out["conditions"][cond] = verdict_counts(fused, rows.source, shipped["threshold"], shipped.get("real_below"))
     return out
 
 
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the counts here")
     args = ap.parse_args(argv)
     result = score_sources(args.model, args.config, args.store, [s for s in args.sources.split(",") if s])
-    print(f"{result['model']}: threshold {result['threshold']:.4f}, real below {result['real_below']:.4f}")
+    band = "no real band" if result["real_below"] is None else f"real below {result['real_below']:.4f}"
+    print(f"{result['model']}: threshold {result['threshold']:.4f}, {band}")
     for cond, per in result["conditions"].items():
         print(f"{cond}: {sum(v['n'] for v in per.values())} images, {sum(v['fake'] for v in per.values())} fake, "
               f"{sum(v['uncertain'] for v in per.values())} uncertain")

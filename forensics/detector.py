@@ -118,6 +118,16 @@ def rendered_graphic_note(rgb: np.ndarray) -> Optional[str]:
             "weak evidence here")
 
 
+def verdict_label(score: float, threshold: float, real_below: Optional[float]) -> str:
+    """fake at or above `threshold`; real under `real_below` (or under the threshold when there is no such
+    band); uncertain in between. `score` is P(fake) as `scan` reports it (SCORE_DECIMALS decimals)."""
+    if score >= threshold:
+        return LABEL_FAKE
+    if real_below is not None and score >= min(real_below, threshold):
+        return LABEL_UNCERTAIN
+    return LABEL_REAL
+
+
 class Detector:
     """A loaded real/fake patch classifier. Use `Detector.load()` for the shipped default."""
 
@@ -354,13 +364,8 @@ class Detector:
             file_size=decoded.file_size, mtime=decoded.mtime, seconds=round(seconds, 4), branches=branches)
 
     def verdict(self, score: float) -> str:
-        """fake at or above the threshold; real under `real_below` (or under the threshold when the model
-        has no such band); uncertain in between."""
-        if score >= self.threshold:
-            return LABEL_FAKE
-        if self.real_below is not None and score >= min(self.real_below, self.threshold):
-            return LABEL_UNCERTAIN
-        return LABEL_REAL
+        """This detector's label for a reported score (`verdict_label` at its threshold and real band)."""
+        return verdict_label(score, self.threshold, self.real_below)
 
     def verdict_calibration(self) -> Optional[dict[str, Any]]:
         """The calibration record of the score the verdict is on: the fused model's when its pretrained

@@ -481,8 +481,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
             **({"fake_family_lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
             "real_groups": grouping["n_groups"], "real_group_dealings": grouping["dealings"]},
     }
-    figures["unseen_by_patch"] = _unseen_figures(rows, cf, clip_oof, patch, fused_cf, combiner, patch_unseen, cfg,
-                                                 thr_logit, degraded)
+    figures["unseen_by_patch"] = _unseen_figures(cf, patch, fused_cf, patch_unseen, cfg, thr_logit, degraded)
     seen = seen_family_logits(rows, restricted(kind.fitter(tokens), trained), n_folds=SEEN_FOLDS)
     figures["seen_families"] = _seen_figures(rows, combiner.logit(seen, patch), trained, thr_logit, degraded)
     np.savez_compressed(out_dir / "crossfit_scores.npz", keys=rows.keys, condition=rows.condition, label=rows.label,
@@ -542,13 +541,13 @@ def _figures(cf: CrossFit, thr_logit: float, degraded: Optional[str]) -> dict[st
             **({"worst_ap_degraded": min(r.get("ap_degraded", 1.0) for r in fam)} if degraded else {})}
 
 
-def _unseen_figures(rows: Rows, clip_cf: CrossFit, clip_oof: np.ndarray, patch: np.ndarray, fused_cf: CrossFit,
-                    combiner: Combiner, unseen: list[str], cfg: dict[str, Any], thr_logit: float,
-                    degraded: Optional[str]) -> dict[str, Any]:
+def _unseen_figures(clip_cf: CrossFit, patch: np.ndarray, fused_cf: CrossFit, unseen: list[str], cfg: dict[str, Any],
+                    thr_logit: float, degraded: Optional[str]) -> dict[str, Any]:
     """Fused, CLIP-alone and patch-alone figures on the sources the patch model never trained on only
     (fakes of each family and real photos alike), each at its own threshold: the one comparison in which
     no branch has seen the generators or the photos it is scored on."""
-    fused = _oof_logits(fused_cf)
+    rows = clip_cf.rows
+    fused, clip_oof = _oof_logits(fused_cf), _oof_logits(clip_cf)
     plogit = patch_logit(patch)
     keep = np.isin(rows.source, unseen)
     out: dict[str, Any] = {"sources": sorted(set(rows.source[keep]))}
