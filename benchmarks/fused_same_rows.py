@@ -33,6 +33,15 @@ def ensemble(scores: list[np.ndarray]) -> np.ndarray:
     return scores[0] if len(scores) == 1 else sigmoid(np.mean([patch_logit(s) for s in scores], axis=0))
 
 
+def missing_of(config: Path) -> list[str]:
+    """Names of the sources of the recipe at `config` whose folders are absent or empty. A comparison on the
+    rows that happen to be present would silently differ from the recipe it names, so main refuses it."""
+    from forensics.pretrained.dataset import load_sources, missing_sources
+
+    cfg = json.loads(Path(config).read_text())
+    return missing_sources(cfg, load_sources(cfg, Path(config).parent))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
@@ -50,6 +59,11 @@ def main() -> None:
                                              patch_scores, restricted, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
+    for config in [args.config, *(Path(spec.split("=", 1)[1]) for spec in args.train)]:
+        missing = missing_of(config)
+        if missing:
+            sys.exit(f"error: {config}: {len(missing)} sources not found (build them with python data_sources/build.py "
+                     f"--only NAME,...): {', '.join(missing)}")
     cfg = json.loads(args.config.read_text())
     conditions, section = list(cfg["conditions"]), cfg["clip"]
     sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store)
