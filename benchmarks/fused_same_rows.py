@@ -33,15 +33,6 @@ def ensemble(scores: list[np.ndarray]) -> np.ndarray:
     return scores[0] if len(scores) == 1 else sigmoid(np.mean([patch_logit(s) for s in scores], axis=0))
 
 
-def missing_of(config: Path) -> list[str]:
-    """Names of the sources of the recipe at `config` whose folders are absent or empty. A comparison on the
-    rows that happen to be present would silently differ from the recipe it names, so main refuses it."""
-    from forensics.pretrained.dataset import load_sources, missing_sources
-
-    cfg = json.loads(Path(config).read_text())
-    return missing_sources(cfg, load_sources(cfg, Path(config).parent))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, required=True, help="the recipe whose rows are scored")
@@ -55,18 +46,26 @@ def main() -> None:
     from select_token_summaries import emit, family_summary
     from select_training_sets import training_keys
 
+    from forensics.pretrained.dataset import DataConfigError
     from forensics.pretrained.recipe import (ProbeKind, _figures, check_content_names, crossfit_grouping, fuse,
                                              patch_scores, restricted, stored_rows)
     from forensics.pretrained.selection import cross_fit
 
-    for config in [args.config, *(Path(spec.split("=", 1)[1]) for spec in args.train)]:
-        missing = missing_of(config)
-        if missing:
-            sys.exit(f"error: {config}: {len(missing)} sources not found (build them with python data_sources/build.py "
-                     f"--only NAME,...): {', '.join(missing)}")
+    def on_disk(config: Path, load):
+        """`load()`, or one line naming `config` and its sources missing on disk: a comparison on whatever rows
+        happen to be present would silently differ from the recipes it names."""
+        try:
+            return load()
+        except DataConfigError as e:
+            sys.exit(f"error: {config}: {e} (build them with python data_sources/build.py --only NAME,...)")
+
+    # the training recipes first: stored_rows's token load is the slow part
+    trains = [(name, Path(config)) for name, config in (spec.split("=", 1) for spec in args.train)]
+    keys = {name: on_disk(config, lambda config=config: training_keys(config)) for name, config in trains}
     cfg = json.loads(args.config.read_text())
+    sources, blocks, rows, tokens = on_disk(args.config, lambda: stored_rows(cfg, args.config.parent, args.store,
+                                                                           require=True))
     conditions, section = list(cfg["conditions"]), cfg["clip"]
-    sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store)
     patches = {}
     for spec in args.patch or [f"{cfg['patch_model']}={cfg['patch_model']}"]:
         patch_name, model = spec.split("=", 1)
@@ -76,9 +75,8 @@ def main() -> None:
             per_model.append(np.array([scores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)]))
         patches[patch_name] = (model, ensemble(per_model))
     grouping = crossfit_grouping(cfg)  # how the scored recipe holds data out, the same for every trained set
-    for spec in args.train:
-        name, config = spec.split("=", 1)
-        allowed = np.isin(rows.keys, sorted(training_keys(Path(config))))
+    for name, config in trains:
+        allowed = np.isin(rows.keys, sorted(keys[name]))
         # the training recipe's probe settings (e.g. content-balanced weights), on the scored rows' tokens
         train_recipe = json.loads(Path(config).read_text())
         check_content_names(train_recipe)

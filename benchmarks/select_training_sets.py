@@ -23,13 +23,14 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def training_keys(config: Path) -> set[str]:
-    """Image keys a recipe trains on (its sources less its evaluation-only ones)."""
+    """Image keys a recipe trains on (its sources less its evaluation-only ones). Every source must be on disk
+    (DataConfigError otherwise): a comparison must not train on a silently smaller set than the recipe names."""
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.recipe import image_key
 
     cfg = json.loads(config.read_text())
     held = set(cfg.get("eval_only_sources", []))
-    return {image_key(s, f) for s in load_sources(cfg, config.parent) if s.name not in held for f in s.files}
+    return {image_key(s, f) for s in load_sources(cfg, config.parent, require=True) if s.name not in held for f in s.files}
 
 
 def main() -> None:

@@ -58,11 +58,11 @@ def thin(files: list[Path], limit: Optional[int]) -> list[Path]:
 
 
 def load_sources(config: Mapping[str, Any], base: Path, *, require: bool = False) -> list[Source]:
-    """Sources of a recipe's "data" section; absent folders are dropped (listed in the return of
-    `missing_sources`) unless `require`."""
+    """Sources of a recipe's "data" section. A source whose folder is absent or holds no selected image is
+    dropped (`missing_sources` lists them), or with `require` one DataConfigError names every such source."""
     data = config.get("data") or {}
     roots = data.get("roots") or {}
-    out = []
+    out, absent = [], []
     for entry in data.get("sources") or []:
         try:
             name, label, family, path = entry["name"], entry["label"], entry["family"], entry["path"]
@@ -72,8 +72,7 @@ def load_sources(config: Mapping[str, Any], base: Path, *, require: bool = False
             raise DataConfigError(f"data source {name}: label must be real or fake, not {label!r}")
         folder = resolve_root(path, roots, base)
         if not folder.is_dir():
-            if require:
-                raise DataConfigError(f"data source {name}: folder {folder} not found")
+            absent.append(name)
             continue
         files = thin(list_images(folder), entry.get("limit"))
         # include / exclude: parts of a file's path below the source folder (e.g. subfolder names)
@@ -83,6 +82,10 @@ def load_sources(config: Mapping[str, Any], base: Path, *, require: bool = False
         if files:
             out.append(Source(name=name, label=LABELS[label], family=family, folder=folder, files=tuple(files),
                               origin=str(entry.get("origin", "")), licence=str(entry.get("licence", ""))))
+        else:
+            absent.append(name)
+    if require and absent:
+        raise DataConfigError(f"{len(absent)} sources not found (folder absent or without images): {', '.join(absent)}")
     return out
 
 

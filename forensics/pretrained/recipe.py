@@ -185,10 +185,12 @@ def load_tokens(sources: list[Source], blocks: tuple[int, ...], view: str, condi
     return rows, tokens
 
 
-def stored_rows(cfg: dict[str, Any], base: Path, store: Path) -> tuple[list[Source], tuple[int, ...], Rows, np.ndarray]:
+def stored_rows(cfg: dict[str, Any], base: Path, store: Path, *,
+                require: bool = False) -> tuple[list[Source], tuple[int, ...], Rows, np.ndarray]:
     """(sources, stored CLIP blocks, rows, tokens) of a recipe (`cfg`, its paths relative to `base`) as the feature
-    store holds them: `load_tokens` under the recipe's `clip` section and conditions; nothing is extracted."""
-    sources = load_sources(cfg, base)
+    store holds them: `load_tokens` under the recipe's `clip` section and conditions; nothing is extracted.
+    `require`: a source missing on disk is a DataConfigError (`load_sources`), not a silently smaller set of rows."""
+    sources = load_sources(cfg, base, require=require)
     section = cfg["clip"]
     blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     rows, tokens = load_tokens(sources, blocks, section["features"].get("view", "resize224"),

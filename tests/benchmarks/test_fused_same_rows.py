@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fused_same_rows import ensemble, missing_of  # noqa: E402
+from fused_same_rows import ensemble  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -40,10 +40,6 @@ def _recipe(tmp_path: Path) -> Path:
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps({"data": {"sources": sources}}))
     return path
-
-
-def test_sources_whose_folders_are_absent_or_empty_are_named(tmp_path):
-    assert missing_of(_recipe(tmp_path)) == ["empty", "absent"]
 
 
 def test_a_comparison_on_a_recipe_with_missing_sources_stops_with_one_line_naming_them(tmp_path):

@@ -2,7 +2,7 @@
 import pytest
 from PIL import Image
 
-from forensics.pretrained.dataset import DataConfigError, load_sources
+from forensics.pretrained.dataset import DataConfigError, load_sources, missing_sources
 
 
 def _folder_tree(root):
@@ -29,4 +29,16 @@ def test_a_missing_folder_is_an_error_only_when_required(tmp_path):
         {"name": "gone", "label": "real", "family": "x", "path": "extra:nothing"}]}}
     assert load_sources(cfg, tmp_path) == []
     with pytest.raises(DataConfigError, match="gone"):
+        load_sources(cfg, tmp_path, require=True)
+
+
+def test_required_sources_absent_or_without_images_are_all_named_in_one_error(tmp_path):
+    (tmp_path / "present").mkdir()
+    (tmp_path / "empty").mkdir()
+    Image.new("RGB", (32, 32), (120, 30, 200)).save(tmp_path / "present" / "a.png")
+    cfg = {"data": {"sources": [{"name": n, "label": "real", "family": "camera", "path": n}
+                                for n in ("present", "empty", "absent")]}}
+    loaded = load_sources(cfg, tmp_path)
+    assert [s.name for s in loaded] == ["present"] and missing_sources(cfg, loaded) == ["empty", "absent"]
+    with pytest.raises(DataConfigError, match="2 sources not found .*: empty, absent$"):
         load_sources(cfg, tmp_path, require=True)
