@@ -17,7 +17,9 @@ Layout: OUT/real/<source>/<file>, OUT/fake/<family>/<source>/<file>, and OUT/man
 one line per written file (path, label, family, source, origin, tile, sha256, width, height).
 The run is deterministic: sources, files and tiles are visited in a fixed order, and a file that
 already holds the same bytes is left as it is. Files under OUT/real and OUT/fake that the run did
-not write are removed, so OUT always matches origins.json.
+not write are removed, so OUT always matches origins.json. A partial run (--only) writes only its
+sources and checks them against the files a full run wrote for the sources listed before them
+(OUT/manifest.jsonl), so it keeps what a full run would keep.
 """
 from __future__ import annotations
 
@@ -301,6 +303,18 @@ class Builder:
                 return
         self.keep(src, origin, safe_name(path), data, im, None, stats)
 
+    def index_written(self, records: list[dict]) -> int:
+        """Put images an earlier full run wrote (manifest records) into the near-duplicate index, so that a
+        partial run skips what a full run would skip. Returns how many were indexed (absent files are not)."""
+        n = 0
+        for r in records:
+            path = self.out / r["path"]
+            im = open_image(path.read_bytes()) if path.is_file() else None
+            if im is not None:
+                self.dups[r["label"]].add(dhash(im), thumb16(im), r["path"])
+                n += 1
+        return n
+
     def run_git(self, src: dict, mirrors: Path, clone: bool) -> None:
         gitdir = find_mirror(mirrors, src["repo"], clone)
         if gitdir is None:
@@ -363,6 +377,27 @@ class Builder:
         log(f"{len(self.records)} files, manifest {man}")
 
 
+def earlier_records(sources: list[dict], only: set[str], manifest: Path) -> dict[str, list[dict]]:
+    """Manifest records of the unselected sources listed before the last selected one: a full run checks every
+    image against those for near-duplicates, so a partial run (--only) must too. Empty (with a warning) when no
+    full run's manifest is there."""
+    names = [s["name"] for s in sources]
+    last = max(i for i, n in enumerate(names) if n in only)
+    before = {n for n in names[:last] if n not in only}
+    if not before:
+        return {}
+    if not manifest.is_file():
+        log(f"warning: no {manifest}: the selected sources are not checked for near-duplicates of the sources "
+            "listed before them (run the full build once)")
+        return {}
+    out: dict[str, list[dict]] = {}
+    for line in manifest.read_text().splitlines():
+        r = json.loads(line)
+        if r["source"] in before:
+            out.setdefault(r["source"], []).append(r)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--origins", type=Path, default=HERE / "origins.json")
@@ -387,9 +422,12 @@ def main() -> None:
         sys.exit(f"error: unknown source(s): {', '.join(sorted(unknown))}")
 
     b = Builder(out, args.min_side, args.dup_bits)
+    earlier = earlier_records(origins["sources"], only, out / "manifest.jsonl") if only else {}
     with tempfile.TemporaryDirectory(prefix="data_sources_") as tmp:
         for src in origins["sources"]:
             if only and src["name"] not in only:
+                if src["name"] in earlier:
+                    b.index_written(earlier[src["name"]])
                 continue
             if "repo" in src:
                 b.run_git(src, args.mirrors, not args.no_clone)

@@ -55,3 +55,51 @@ def test_trim_that_leaves_too_little_is_skipped_as_tiny(tmp_path: Path) -> None:
     b, stats = _add_trimmed(tmp_path, 200)
     assert stats["kept"] == 0 and stats["tiny"] == 1 and not b.records
     assert not any(tmp_path.rglob("*.png"))
+
+
+def _photo(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)  # smooth enough for a stable difference hash
+    buf = io.BytesIO()
+    Image.fromarray(small).resize((256, 256), Image.Resampling.BICUBIC).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _stats() -> dict:
+    return {"kept": 0, "tiny": 0, "dup": 0, "bad": 0, "missing": 0, "not_grid": 0}
+
+
+def test_a_partial_build_skips_what_the_full_build_skips(tmp_path: Path) -> None:
+    """A photo that two sources ship is kept once by a full run; a later --only run of the second source
+    must skip it too (stop 56: incremental builds had let two such copies in)."""
+    mod = _builder_module()
+    wallpapers = {"name": "wallpapers", "label": "real", "family": "wallpaper"}
+    more = {"name": "more-wallpapers", "label": "real", "family": "wallpaper"}
+    shared, own = _photo(1), _photo(2)
+    full = mod.Builder(tmp_path, min_side=128, dup_bits=4)
+    full.add_file(wallpapers, "a@c:x.jpg", "x.jpg", shared, _stats())
+    more_stats = _stats()
+    for name, data in (("copy.jpg", shared), ("own.jpg", own)):
+        full.add_file(more, f"b@c:{name}", name, data, more_stats)
+    full.finish(clean=True)
+    assert more_stats["kept"] == 1 and more_stats["dup"] == 1
+
+    sources = [wallpapers, more, {"name": "later", "label": "real", "family": "wallpaper"}]
+    earlier = mod.earlier_records(sources, {"more-wallpapers"}, tmp_path / "manifest.jsonl")
+    assert list(earlier) == ["wallpapers"]  # the selected source itself and later ones are not indexed
+    partial = mod.Builder(tmp_path, min_side=128, dup_bits=4)
+    assert partial.index_written(earlier["wallpapers"]) == 1
+    again = _stats()
+    for name, data in (("copy.jpg", shared), ("own.jpg", own)):
+        partial.add_file(more, f"b@c:{name}", name, data, again)
+    assert again == more_stats
+    assert [r["path"] for r in partial.records] == ["real/more-wallpapers/own.jpg"]
+
+
+def test_a_partial_build_without_a_full_manifest_says_so(tmp_path: Path, capsys) -> None:
+    mod = _builder_module()
+    sources = [{"name": "a", "label": "real", "family": "x"}, {"name": "b", "label": "real", "family": "x"}]
+    assert mod.earlier_records(sources, {"b"}, tmp_path / "manifest.jsonl") == {}
+    captured = capsys.readouterr()
+    assert "not checked for near-duplicates" in captured.out + captured.err
+    assert mod.earlier_records(sources, {"a"}, tmp_path / "manifest.jsonl") == {}  # nothing listed before it
