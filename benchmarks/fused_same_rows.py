@@ -87,7 +87,7 @@ def main() -> None:
         for patch_name, (model, patch) in patches.items():
             combiner, fused, thr = fuse(cf, patch, train_cfg, allowed, log=lambda _msg: None)
             figures = _figures(fused, thr, cfg.get("degraded_condition"))
-            rec = {"train": name, "train_config": config, "scored_config": str(args.config),
+            rec = {"train": name, "train_config": str(config), "scored_config": str(args.config),
                    **({"lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
                    **({"real_group_dealings": grouping["dealings"]} if grouping["dealings"] > 1 else {}),
                    **({"patch": patch_name, "patch_model": model} if args.patch else {}),

@@ -481,7 +481,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
              **({"evaluation_only": True} if s.name in eval_only else {})} for s in sources], "conditions": conditions, "patch_unseen_sources": patch_unseen,
             **({"real_source_origins": cfg["real_source_origins"]} if cfg.get("real_source_origins") else {}),
             **({"fake_family_lineage": cfg["fake_family_lineage"]} if cfg.get("fake_family_lineage") else {}),
-            "real_groups": grouping["n_groups"], "real_group_dealings": grouping["dealings"]},
+            "real_groups": grouping["n_groups"], "real_group_dealings": grouping["dealings"],
+            "libraries": _library_versions()},
     }
     figures["unseen_by_patch"] = _unseen_figures(cf, patch, fused_cf, patch_unseen, cfg, thr_logit, degraded)
     seen = seen_family_logits(rows, restricted(kind.fitter(tokens), trained), n_folds=SEEN_FOLDS)
@@ -493,6 +494,20 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     atomic_write_json(out_dir / "config.json", model_cfg)
     log(f"wrote {out_dir}: threshold {threshold}, real below {model_cfg['real_below']}")
     return {"config": model_cfg, "figures": figures}
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries that decode, re-encode and score the images: a rebuild on other versions moves
+    the figures by a few thousandths of AP (reports/fused/selection.md, section 38)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("pillow", "numpy", "onnxruntime", "torch", "timm"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
 
 
 def _fused_crossfit(cf: CrossFit, combiner: Combiner, patch: np.ndarray) -> CrossFit:

@@ -1,6 +1,9 @@
 """The fused recipe end to end on a tiny real data set: real photos, bundled-generator fakes, the real
 CLIP encoder and patch model; the folder it writes loads and scans."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +76,7 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     model_cfg = json.loads((tmp_path / "model" / "config.json").read_text())
     assert 0 <= model_cfg["real_below"] <= model_cfg["threshold"] <= 1
     assert model_cfg["clip"]["precision"] == "float32"
+    assert {"pillow", "numpy", "onnxruntime"} <= set(model_cfg["training"]["libraries"])
     assert [s["name"] for s in model_cfg["training"]["sources"] if s.get("evaluation_only")] == ["photos_c"]
     assert sorted(p.name for p in (tmp_path / "store").glob("tokens*")) == [
         "tokens4-5__float32__resize224__clean", "tokens4-5__float32__resize224__jpeg75_resize0.5"]
@@ -82,6 +86,17 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     loaded, blocks, rows, tokens = stored_rows(cfg, tmp_path, tmp_path / "store")
     assert blocks == (4, 5) and tokens.shape == (len(rows.label), 196, 2 * 768)
     assert len(rows.label) == 2 * sum(len(s.files) for s in loaded) and set(rows.condition) == set(cfg["conditions"])
+    # and the same-rows comparison writes one JSON record per trained recipe from them
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "fused_same_rows.py"
+    on_disk = tmp_path / "on_disk.json"  # the comparison refuses a recipe with a source missing on disk
+    on_disk.write_text(json.dumps({**cfg, "data": {**cfg["data"], "sources": [
+        s for s in cfg["data"]["sources"] if s["name"] != "absent"]}}))
+    records = tmp_path / "same_rows.jsonl"
+    done = subprocess.run([sys.executable, str(script), "--config", str(on_disk), "--store", str(tmp_path / "store"),
+                           "--train", f"tiny={on_disk}", "--json", str(records)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (rec,) = [json.loads(line) for line in records.read_text().splitlines()]
+    assert rec["train"] == "tiny" and rec["train_config"] == str(on_disk) and set(rec["families"]) == {"dcgan", "progan"}
     # resumable: a second run extracts nothing and writes the same probe
     before = (tmp_path / "model" / "probe.safetensors").read_bytes()
     logs.clear()
