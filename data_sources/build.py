@@ -14,7 +14,7 @@ Undecodable, tiny (short side < --min-side) and near-duplicate images (64-bit di
 within --dup-bits bits of an image already kept, across all sources) are skipped.
 
 Layout: OUT/real/<source>/<file>, OUT/fake/<family>/<source>/<file>, and OUT/manifest.jsonl with
-one line per written file (path, label, family, source, origin, tile, sha256, width, height).
+one line per written file (path, label, family, source, origin, tile, sha256, width, height, dhash).
 The run is deterministic: sources, files and tiles are visited in a fixed order, and a file that
 already holds the same bytes is left as it is. Files under OUT/real and OUT/fake that the run did
 not write are removed, so OUT always matches origins.json. A partial run (--only) writes only its
@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +154,7 @@ class DupIndex:
         self.max_bits = max_bits
         self.max_mad = max_mad
         self.hashes = np.zeros(0, dtype=np.uint64)
-        self.thumbs: list[np.ndarray] = []
+        self.thumbs: list[np.ndarray | Callable[[], np.ndarray | None]] = []  # a callable is read when first needed
         self.names: list[str] = []
 
     def find(self, h: int, thumb: np.ndarray) -> str | None:
@@ -162,11 +163,13 @@ class DupIndex:
         x = np.bitwise_xor(self.hashes, np.uint64(h))
         bits = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
         for i in np.flatnonzero(bits <= self.max_bits):
-            if float(np.abs(self.thumbs[i] - thumb).mean()) <= self.max_mad:
+            if callable(self.thumbs[i]):
+                self.thumbs[i] = self.thumbs[i]()
+            if self.thumbs[i] is not None and float(np.abs(self.thumbs[i] - thumb).mean()) <= self.max_mad:
                 return self.names[i]
         return None
 
-    def add(self, h: int, thumb: np.ndarray, name: str) -> None:
+    def add(self, h: int, thumb: np.ndarray | Callable[[], np.ndarray | None], name: str) -> None:
         self.hashes = np.append(self.hashes, np.uint64(h))
         self.thumbs.append(thumb)
         self.names.append(name)
@@ -174,6 +177,12 @@ class DupIndex:
 
 def thumb16(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("L").resize((16, 16), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def written_thumb(path: Path) -> np.ndarray | None:
+    """thumb16 of a file a run wrote (None if it no longer decodes)."""
+    im = open_image(path.read_bytes())
+    return None if im is None else thumb16(im)
 
 
 def open_image(data: bytes) -> Image.Image | None:
@@ -255,7 +264,7 @@ class Builder:
         self.write(dest, data)
         self.records.append({"path": rel, "label": src["label"], "family": src["family"], "source": src["name"],
                              "origin": origin, "tile": tile, "sha256": hashlib.sha256(data).hexdigest(),
-                             "width": w, "height": h})
+                             "width": w, "height": h, "dhash": f"{hsh:016x}"})
         stats["kept"] += 1
 
     def add_file(self, src: dict, origin: str, path: str, data: bytes, stats: dict) -> None:
@@ -305,11 +314,19 @@ class Builder:
 
     def index_written(self, records: list[dict]) -> int:
         """Put images an earlier full run wrote (manifest records) into the near-duplicate index, so that a
-        partial run skips what a full run would skip. Returns how many were indexed (absent files are not)."""
+        partial run skips what a full run would skip. A record's stored hash is used as it is and its file is
+        read only if a new image comes near it (records of older manifests, without one, are decoded now).
+        Returns how many were indexed (absent files are not)."""
         n = 0
         for r in records:
             path = self.out / r["path"]
-            im = open_image(path.read_bytes()) if path.is_file() else None
+            if not path.is_file():
+                continue
+            if "dhash" in r:
+                self.dups[r["label"]].add(int(r["dhash"], 16), lambda path=path: written_thumb(path), r["path"])
+                n += 1
+                continue
+            im = open_image(path.read_bytes())
             if im is not None:
                 self.dups[r["label"]].add(dhash(im), thumb16(im), r["path"])
                 n += 1

@@ -94,6 +94,15 @@ def test_a_partial_build_skips_what_the_full_build_skips(tmp_path: Path) -> None
         partial.add_file(more, f"b@c:{name}", name, data, again)
     assert again == more_stats
     assert [r["path"] for r in partial.records] == ["real/more-wallpapers/own.jpg"]
+    # the manifest keeps each file's hash, so the partial run decoded no earlier file but the one it compared
+    assert all(len(r["dhash"]) == 16 for r in earlier["wallpapers"])
+    assert not callable(partial.dups["real"].thumbs[0])
+    # a manifest written before hashes were kept: its files are decoded, with the same outcome
+    old = mod.Builder(tmp_path, min_side=128, dup_bits=4)
+    assert old.index_written([{k: v for k, v in r.items() if k != "dhash"} for r in earlier["wallpapers"]]) == 1
+    old_stats = _stats()
+    old.add_file(more, "b@c:copy.jpg", "copy.jpg", shared, old_stats)
+    assert old_stats["dup"] == 1
 
 
 def test_a_partial_build_without_a_full_manifest_says_so(tmp_path: Path, capsys) -> None:
