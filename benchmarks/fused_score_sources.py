@@ -29,6 +29,7 @@ from forensics.results import LABEL_FAKE, LABEL_UNCERTAIN  # noqa: E402
 from forensics.pretrained.combiner import Combiner, sigmoid  # noqa: E402
 from forensics.pretrained.dataset import load_sources  # noqa: E402
 from forensics.pretrained.features import FeatureSpec  # noqa: E402
+from forensics.pretrained.kinds import load_kind_rules, route, shift  # noqa: E402
 from forensics.pretrained.probe import LinearProbe  # noqa: E402
 from forensics.pretrained.recipe import CLEAN, PatchScorer, load_tokens, patch_score_path, token_means  # noqa: E402
 
@@ -59,6 +60,7 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
     spec = FeatureSpec.from_dict(shipped["clip"]["features"])
     probe = LinearProbe.load(model / "probe.safetensors", spec)
     combiner = Combiner.from_dict(shipped["combiner"])
+    rules = load_kind_rules(model, shipped.get("kinds") or [], spec)
     section = cfg["clip"]
     blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     stored = FeatureSpec(mean_blocks=blocks, view=spec.view)
@@ -77,6 +79,9 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
                              f"{len(unscored)} image(s), e.g. {unscored[0]}")
         patch = np.array([stored_patch[k] for k in rows.keys], float)
         fused = np.asarray(combiner.logit(clip, patch), float)
+        if rules:  # the shipped model's kinds of picture with their own threshold, as the scan applies them
+            feats = token_means(tokens, spec.columns_in(stored))
+            fused = shift(fused, route([r.probe.logits(feats) for r in rules]), [r.offset for r in rules])
         out["conditions"][cond] = verdict_counts(fused, rows.source, shipped["threshold"], shipped.get("real_below"))
     return out
 

@@ -149,6 +149,7 @@ class Detector:
         # a fused detector (forensics.pretrained) adds a pretrained branch whose logit the combiner fuses
         # with the patch score; these stay None for a patch model used alone
         self.branch: Optional[Any] = None
+        self.kinds: list[Any] = []  # kinds of picture with their own threshold (forensics.pretrained.kinds.KindRule)
         self.combiner: Optional[Any] = None
         self.fused_config: Optional[dict[str, Any]] = None
         self.branch_note: Optional[str] = None
@@ -210,7 +211,7 @@ class Detector:
     def adopt_fusion(self, other: "Detector") -> None:
         """Take `other`'s pretrained branch, combiner and fused verdict threshold (a backend wrapper
         built from `other` scores exactly as it does)."""
-        for name in ("branch", "combiner", "fused_config", "branch_note", "patch_model_id", "patch_threshold",
+        for name in ("branch", "combiner", "kinds", "fused_config", "branch_note", "patch_model_id", "patch_threshold",
                      "model_id", "threshold", "real_below"):
             setattr(self, name, getattr(other, name))
 
@@ -495,7 +496,8 @@ class Detector:
                      if self.branch is not None else None,
                      "branch_note": self.branch_note,
                      "branch_device": self.branch.encoder.device if self.branch is not None else None,
-                     "combiner": self.combiner.to_dict() if self.combiner is not None else None}
+                     "combiner": self.combiner.to_dict() if self.combiner is not None else None,
+                     "kinds": [{"name": k.name, "offset": k.offset} for k in self.kinds]}
         return {"model": self.model_id, "fused": fused, "arch": self.config.get("arch"), "receptive_field": rf,
                 "stride": stride, "threshold": self.threshold, "threshold_profiles": self.threshold_profiles(),
                 "temperature": self.temperature,

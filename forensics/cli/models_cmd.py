@@ -39,6 +39,7 @@ def models(
                             "kind": "fused", "patch_model": cfg.get("patch_model"),
                             "clip_features": feats, "clip_precision": cfg["clip"].get("precision", "int8"),
                             "combiner": cfg.get("combiner"),
+                            "kinds": [{"name": k.get("name"), "offset": k.get("offset")} for k in cfg.get("kinds") or []],
                             "threshold": cfg.get("threshold"), "real_below": cfg.get("real_below"),
                             "threshold_profiles": threshold_profiles(cfg.get("calibration")),
                             "pretrained_present": clip_ok, "path": str(path)})

@@ -81,7 +81,8 @@ def _branch_text(r) -> str:
     b = r.branches or {}
     if not b.get("clip"):
         return ""
-    return f"; patch {b['patch']['score']:.3f}, clip {b['clip']['score']:.3f}"
+    kind = f", judged as a {b['clip']['kind']} image" if b["clip"].get("kind") else ""
+    return f"; patch {b['patch']['score']:.3f}, clip {b['clip']['score']:.3f}{kind}"
 
 
 def display_path(path: Optional[str]) -> str:

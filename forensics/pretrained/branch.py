@@ -19,6 +19,7 @@ class BranchOutput:
     logit: float
     token_logits: np.ndarray  # (14, 14) per-token logits (image probe: their mean equals `logit`)
     view: ViewBox
+    kind_logits: tuple[float, ...] = ()  # one per kind probe (`forensics.pretrained.kinds`), on the same features
 
 
 class ClipBranch:
@@ -26,10 +27,12 @@ class ClipBranch:
     per-image summaries of tokens (`LinearProbe`, "kind": "image") or every patch token with the image
     score a top-k mean of token logits (`TokenProbe`, "kind": "tokens")."""
 
-    def __init__(self, probe: Union[LinearProbe, TokenProbe], encoder: ClipEncoder, view: str) -> None:
+    def __init__(self, probe: Union[LinearProbe, TokenProbe], encoder: ClipEncoder, view: str,
+                 kind_probes: Sequence[LinearProbe] = ()) -> None:
         self.probe = probe
         self.encoder = encoder
         self.view = view
+        self.kind_probes = tuple(kind_probes)  # scored on the image probe's features, no extra encoder pass
 
     @classmethod
     def load(cls, model_dir: Path, section: dict[str, Any], *, clip_path: Union[str, Path, None] = None,
@@ -60,8 +63,13 @@ class ClipBranch:
             if isinstance(self.probe, TokenProbe):
                 tokens = self.probe.token_map(hidden)
                 logits = self.probe.aggregate(tokens.reshape(len(tokens), -1))
+                kinds = np.zeros((len(views), 0))
             else:
                 tokens = self.probe.token_logits(hidden)
-                logits = self.probe.logits(self.probe.spec.summarise(hidden))
-            out += [BranchOutput(float(l), t, box) for l, t, (_, box) in zip(logits, tokens, views)]
+                feats = self.probe.spec.summarise(hidden)
+                logits = self.probe.logits(feats)
+                kinds = np.stack([p.logits(feats) for p in self.kind_probes], axis=1) if self.kind_probes \
+                    else np.zeros((len(views), 0))
+            out += [BranchOutput(float(l), t, box, tuple(float(x) for x in k))
+                    for l, t, (_, box), k in zip(logits, tokens, views, kinds)]
         return out

@@ -16,6 +16,8 @@ from forensics.aggregate import SCORE_DECIMALS
 from forensics.checkpoint import CheckpointError, check_number
 from forensics.pretrained.clip_file import PretrainedFileError
 from forensics.pretrained.combiner import Combiner, sigmoid
+from forensics.pretrained.kinds import load_kind_rules, routed_kind
+from forensics.pretrained.probe import LinearProbe
 
 BRANCH_MISSING_PREFIX = "pretrained branch unavailable:"
 
@@ -38,6 +40,14 @@ def attach_branch(det: Any, model_dir: Path, cfg: dict[str, Any], *, clip: Union
         return
     except ValueError as e:
         raise CheckpointError(str(e)) from None
+    if cfg.get("kinds"):
+        if not isinstance(branch.probe, LinearProbe):
+            raise CheckpointError(f"{model_dir / 'config.json'}: kinds need an image probe (clip.kind 'image')")
+        try:
+            det.kinds = load_kind_rules(model_dir, cfg["kinds"], branch.probe.spec)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
+        branch.kind_probes = tuple(rule.probe for rule in det.kinds)
     det.branch, det.combiner = branch, combiner
     det.threshold = threshold
     det.real_below = check_number(cfg, "real_below", 0.0, 1.0) if cfg.get("real_below") is not None else None
@@ -54,5 +64,14 @@ def fuse(det: Any, patch_score: float, branch_out: Any, width: int, height: int)
     clip = {"score": round(float(sigmoid(branch_out.logit)), SCORE_DECIMALS),
             "logit": round(float(branch_out.logit), 4),
             "max_token_box": list(branch_out.view.token_box(int(r), int(c), width, height))}
-    score = round(float(sigmoid(det.combiner.logit(branch_out.logit, patch_score))), SCORE_DECIMALS)
+    logit = float(det.combiner.logit(branch_out.logit, patch_score))
+    rules = getattr(det, "kinds", [])
+    if rules:
+        # a recognised kind of picture (e.g. a false-colour thermal image) is judged against real photos of its kind
+        rule = routed_kind(rules, branch_out.kind_logits)
+        clip["kind"] = rule.name if rule else None
+        clip["kind_logits"] = {r.name: round(float(v), 4) for r, v in zip(rules, branch_out.kind_logits)}
+        clip["kind_offset"] = rule.offset if rule else 0.0
+        logit += rule.offset if rule else 0.0
+    score = round(float(sigmoid(logit)), SCORE_DECIMALS)
     return score, {"patch": patch, "clip": clip}

@@ -25,6 +25,7 @@ from forensics.pretrained.combiner import Combiner, fit_combiner, patch_logit, s
 from forensics.pretrained.dataset import DataConfigError, Source, load_sources, missing_sources
 from forensics.pretrained.clip_encoder import WIDTH
 from forensics.pretrained.features import FeatureSpec, TokenStore
+from forensics.pretrained.kinds import KindRouting, KindSpec, fit_kind_routing, kind_specs
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
@@ -406,6 +407,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     view = section["features"].get("view", "resize224")
     stored_blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     check_content_names(cfg)
+    check_kind_names(cfg)
     kind = ProbeKind(section, stored_blocks, sources)
     precision = str(section.get("precision", "int8"))
     conditions = list(cfg.get("conditions", [CLEAN]))
@@ -439,6 +441,11 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     target = float(cfg.get("target_fpr", 0.01))
     cap = cfg.get("per_source_fpr_cap")
+    kinds = image_kinds(cfg, rows, kind, tokens, trained, grouping, fused_cf, clean_real, log)
+    if kinds is not None:
+        without_kinds = _figures(fused_cf, thr_logit, degraded)
+        fused_cf = kinds.shifted
+        thr_logit = real_threshold(fused_cf, lambda logit: logit, clean_real, cfg)
     threshold = round(float(sigmoid(thr_logit)), 6)
     real_below_logit = _real_band(fused_cf, float(cfg.get("real_band_fake_share", 0.1)))
     figures = {
@@ -452,7 +459,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.save(out_dir / "probe.safetensors")
     os.chmod(out_dir / "probe.safetensors", 0o666 & ~current_umask())  # safetensors writes 0600
-    per_dealing = dealing_scores(cf, lambda logit: combiner.logit(logit, patch), clean_real)
+    per_dealing = dealing_scores(fused_cf, lambda logit: logit, clean_real)
     n_dealings = len(per_dealing)
     _, per_source = balanced_fpr(np.concatenate(per_dealing), np.tile(rows.source[clean_real], n_dealings), thr_logit)
     worst_dealing = worst_dealing_fpr(per_dealing, rows.source[clean_real], thr_logit)
@@ -466,12 +473,14 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
                  "probe": "probe.safetensors", "l2": kind.l2,
                  **({"topk_fraction": kind.topk, "tokens_per_image": kind.per_image} if kind.kind == "tokens" else {})},
         "combiner": combiner.to_dict(),
+        **({"kinds": kinds.save(out_dir)} if kinds is not None else {}),
         "threshold": threshold,
         "real_below": round(float(sigmoid(min(real_below_logit, thr_logit))), 6),
         "calibration": {"target_fpr": target, "rule": "source-balanced mean FPR on held-out real sources"
                         + (f", every source at most {cap:.0%} of its photos (at least one photo)" if cap else "")
                         + (f", on the scores of each of {grouping['dealings']} dealings of the cross-fit (mean over them)"
-                           if grouping["dealings"] > 1 else ""),
+                           if grouping["dealings"] > 1 else "")
+                        + (", each image a kind probe recognises scored with its kind's offset (kinds)" if kinds else ""),
                         "n_real": int(clean_real.sum()), "n_sources": int(len(set(rows.source[clean_real]))),
                         "fpr_per_source": per_source,
                         **({"worst_dealing_fpr_per_source": worst_dealing} if n_dealings > 1 else {}),
@@ -486,7 +495,11 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     }
     figures["unseen_by_patch"] = _unseen_figures(cf, patch, fused_cf, patch_unseen, cfg, thr_logit, degraded)
     seen = seen_family_logits(rows, restricted(kind.fitter(tokens), trained), n_folds=SEEN_FOLDS)
-    figures["seen_families"] = _seen_figures(rows, combiner.logit(seen, patch), trained, thr_logit, degraded)
+    fused_seen = combiner.logit(seen, patch) if kinds is None else kinds.shift_seen(combiner.logit(seen, patch))
+    figures["seen_families"] = _seen_figures(rows, fused_seen, trained, thr_logit, degraded)
+    if kinds is not None:
+        figures["kinds"] = {"routing": kinds.routing, "threshold_without_kinds": without_kinds["threshold"],
+                            "fused_without_kinds": without_kinds}
     np.savez_compressed(out_dir / "crossfit_scores.npz", keys=rows.keys, condition=rows.condition, label=rows.label,
                         source=rows.source, family=rows.family, clip_logit=clip_oof, patch_score=patch,
                         fused_logit=_oof_logits(fused_cf))
@@ -494,6 +507,33 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     atomic_write_json(out_dir / "config.json", model_cfg)
     log(f"wrote {out_dir}: threshold {threshold}, real below {model_cfg['real_below']}")
     return {"config": model_cfg, "figures": figures}
+
+
+def check_kind_names(cfg: dict[str, Any]) -> list[KindSpec]:
+    """The recipe's `image_kinds`, checked before any extraction: plain distinct names, members that are sources or
+    families the recipe declares, and a probe on token means to share features with."""
+    try:
+        specs = kind_specs(cfg)
+    except ValueError as e:
+        raise DataConfigError(str(e)) from None
+    if specs and cfg["clip"].get("kind", "image") != "image":
+        raise DataConfigError("image_kinds needs clip.kind 'image' (a probe on token means)")
+    _check_declared(cfg, "image_kinds", {m for spec in specs for m in spec.members}, families=True)
+    return specs
+
+
+def image_kinds(cfg: dict[str, Any], rows: Rows, kind: ProbeKind, tokens: np.ndarray, trained: np.ndarray,
+                grouping: dict[str, Any], fused_cf: CrossFit, clean_real: np.ndarray, log: Log) -> Optional[KindRouting]:
+    """The recipe's `image_kinds` (forensics.pretrained.kinds): kind probes on the verdict probe's own features,
+    cross-fitted like it, each kind's offset calibrated on the held-out photos routed to it; None without kinds."""
+    specs = check_kind_names(cfg)
+    if not specs:
+        return None
+    family_of = {str(s): str(f) for s, f in zip(rows.source, rows.family)}
+    return fit_kind_routing(specs, rows=rows, features=lambda idx: kind.means(tokens, idx), feature_spec=kind.spec,
+                            family_of=family_of, trained=trained, cross_fit_kwargs=grouping, fused=fused_cf,
+                            clean_real=clean_real, target=float(cfg.get("target_fpr", 0.01)),
+                            cap=cfg.get("per_source_fpr_cap"), seen_folds=SEEN_FOLDS, log=log)
 
 
 def _library_versions() -> dict[str, str]:
@@ -516,6 +556,8 @@ def _fused_crossfit(cf: CrossFit, combiner: Combiner, patch: np.ndarray) -> Cros
         out.fake_logit[fam] = combiner.logit(fl, patch)
         out.real_logit_without[fam] = combiner.logit(cf.real_logit_without[fam], patch)
     out.real_logit = combiner.logit(cf.real_logit, patch)
+    if cf.real_logit_dealings.size:
+        out.real_logit_dealings = np.stack([combiner.logit(d, patch) for d in cf.real_logit_dealings])
     return out
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fused_card import dealing_spread_line, dealings_line, lineage_line, seen_rows, seen_words, source_rows  # noqa: E402
+from fused_card import (dealing_spread_line, dealings_line, kind_line, kind_rows, lineage_line, seen_rows,  # noqa: E402
+                        seen_words, source_rows)
 
 
 def test_source_rows_show_a_failing_source_that_its_family_hides(tmp_path: Path):
@@ -65,3 +66,20 @@ def test_the_dealing_spread_line_lists_sources_worst_first_and_is_absent_without
     line = dealing_spread_line({"worst_dealing_fpr_per_source": {"a": 0.125, "b": 0.25}})
     assert len(line) == 1 and "b 25%, a 12%" in line[0]
     assert dealing_spread_line({"fpr_per_source": {}}) == []
+
+
+def test_the_kind_bullet_and_table_say_how_images_are_routed_and_what_one_threshold_would_give():
+    cfg = {"kinds": [{"name": "thermal", "members": ["infrared"], "offset": -0.73, "threshold_alone": 0.984,
+                      "general_threshold_alone": 0.968}]}
+    (line,) = kind_line(cfg)
+    assert "`thermal` kind probe" in line and "-0.730" in line and "P(fake) >= 0.984" in line and "0.968" in line
+    assert kind_line({}) == [] and kind_rows({}) == []
+    fam = [{"family": "sd1", "ap_clean": 0.9, "flagged_clean": 0.6}, {"family": "dalle2", "ap_clean": 0.7, "flagged_clean": 0.0}]
+    figures = {"kinds": {"routing": {"thermal": {
+        "member_sources_routed": {"seek": 1.0, "road": 0.0}, "other_photos_routed": 6, "other_photos": 5383,
+        "other_sources_routed": {"astro": 4, "urban100": 2}, "left_out_fakes_routed": {"ldm": "1/120"}}},
+        "fused_without_kinds": {"threshold": 0.987, "families": fam}}}
+    rows = kind_rows(figures)
+    assert "| thermal | seek 100%, road 0% | 6/5383 (astro 4, urban100 2) | ldm 1/120 |" in rows
+    assert any("threshold is 0.9870: 1 families at least half flagged, 1 with any flagged, 30.0% flagged on average, "
+               "worst AP 0.700" in r for r in rows)

@@ -49,6 +49,52 @@ def test_records_keep_each_branch_and_fuse_them(fused_dir, photo_files, clip_pat
     assert det.heatmap(photo_files[0]).shape == Detector.load("patch", device="cpu").heatmap(photo_files[0]).shape
 
 
+def _with_kind(fused_dir, intercept: float, offset: float) -> None:
+    """Give the fused folder a kind probe that recognises every image (intercept > 0) or none."""
+    LinearProbe(SPEC, np.zeros(SPEC.dim, np.float32), np.ones(SPEC.dim, np.float32), np.zeros(SPEC.dim, np.float32),
+                intercept).save(fused_dir / "kind_thermal.safetensors")
+    cfg = json.loads((fused_dir / "config.json").read_text())
+    cfg["kinds"] = [{"name": "thermal", "members": ["infrared"], "probe": "kind_thermal.safetensors", "offset": offset}]
+    (fused_dir / "config.json").write_text(json.dumps(cfg))
+
+
+def test_a_recognised_kind_is_judged_with_its_offset_and_says_so(fused_dir, photo_files, clip_path):
+    plain = Detector.load(fused_dir, device="cpu", clip=clip_path).scan(photo_files[0], provenance=False)
+    assert "kind" not in plain.branches["clip"]
+    _with_kind(fused_dir, 5.0, -3.0)
+    det = Detector.load(fused_dir, device="cpu", clip=clip_path)
+    assert [k.name for k in det.kinds] == ["thermal"] and det.describe()["fused"]["kinds"] == [
+        {"name": "thermal", "offset": -3.0}]
+    r = det.scan(photo_files[0], provenance=False)
+    clip = r.branches["clip"]
+    assert clip["kind"] == "thermal" and clip["kind_logits"] == {"thermal": 5.0} and clip["kind_offset"] == -3.0
+    assert clip["score"] == plain.branches["clip"]["score"] and r.branches["patch"] == plain.branches["patch"]
+    want = sigmoid(Combiner(1.0, 0.5, -0.2).logit(clip["logit"], r.branches["patch"]["score"]) - 3.0)
+    assert r.score == pytest.approx(float(want), abs=2e-4) and r.score < plain.score
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+
+    res = CliRunner().invoke(app, ["scan", "--exit-zero", "--model", str(fused_dir), "--clip", str(clip_path),
+                                   str(photo_files[0])])
+    assert res.exit_code == 0 and "judged as a thermal image" in res.stdout
+    _with_kind(fused_dir, -5.0, -3.0)  # not recognised: the plain fused score
+    r = Detector.load(fused_dir, device="cpu", clip=clip_path).scan(photo_files[0], provenance=False)
+    assert r.branches["clip"]["kind"] is None and r.branches["clip"]["kind_offset"] == 0.0 and r.score == plain.score
+
+
+def test_a_malformed_kind_is_a_checkpoint_error_naming_the_folder(fused_dir, clip_path):
+    from forensics.checkpoint import CheckpointError
+
+    _with_kind(fused_dir, 5.0, float("inf"))
+    with pytest.raises(CheckpointError, match="finite offset"):
+        Detector.load(fused_dir, device="cpu", clip=clip_path)
+    _with_kind(fused_dir, 5.0, -1.0)
+    (fused_dir / "kind_thermal.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="kind_thermal.safetensors: the probe of kind 'thermal' is missing"):
+        Detector.load(fused_dir, device="cpu", clip=clip_path)
+
+
 def test_without_the_encoder_file_it_says_so_and_scores_with_the_patch_model(fused_dir, photo_files, tmp_path,
                                                                              monkeypatch):
     monkeypatch.setenv(clip_file.ENV_VAR, str(tmp_path / "nowhere.onnx"))

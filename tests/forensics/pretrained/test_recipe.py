@@ -113,6 +113,40 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     assert det.branch.encoder.precision == "float32"
     r = det.scan(photo_files[0], provenance=False)
     assert r.model == "fused-tiny" and r.branches["clip"] is not None and r.label in ("real", "uncertain", "fake")
+    # a kind of picture with its own threshold: its probe ships beside the verdict probe, its routing in the figures
+    from forensics.pretrained.dataset import DataConfigError
+
+    cfg["image_kinds"] = [{"name": "cats-and-coffee", "members": ["photos_a"]}]
+    recipe.write_text(json.dumps(cfg))
+    out = run_recipe(recipe, tmp_path / "kinds", tmp_path / "store", clip=clip_path, log=logs.append)
+    (entry,) = json.loads((tmp_path / "kinds" / "config.json").read_text())["kinds"]
+    assert entry["name"] == "cats-and-coffee" and (tmp_path / "kinds" / entry["probe"]).is_file()
+    kind_mode = (tmp_path / "kinds" / entry["probe"]).stat().st_mode & 0o777
+    assert kind_mode == (tmp_path / "kinds" / "probe.safetensors").stat().st_mode & 0o777
+    routing = out["figures"]["kinds"]["routing"]["cats-and-coffee"]
+    assert set(routing["member_sources_routed"]) == {"photos_a"} and routing["other_photos"] > 0
+    assert out["figures"]["kinds"]["fused_without_kinds"]["families"]
+    r = Detector.load(tmp_path / "kinds", device="cpu", clip=clip_path).scan(photo_files[0], provenance=False)
+    assert set(r.branches["clip"]["kind_logits"]) == {"cats-and-coffee"}
+    # the screening script reads the stored features and applies the kinds as the scan does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    from fused_score_sources import score_sources
+
+    screened = score_sources(tmp_path / "kinds", recipe, tmp_path / "store", ["photos_a"])
+    scanned = list(Detector.load(tmp_path / "kinds", device="cpu", clip=clip_path).scan_many(
+        sorted((tiny_data / "real" / "photos_a").glob("*.png")), provenance=False))
+    assert screened["conditions"]["clean"]["photos_a"]["fake"] == sum(x.label == "fake" for x in scanned)
+    from forensics.pretrained.combiner import patch_logit
+
+    top = max(float(patch_logit(x.score)) for x in scanned)  # the same fused logit, kind offsets included
+    assert abs(top - screened["conditions"]["clean"]["photos_a"]["max_logit"]) < 0.05
+    # a kind naming nothing the recipe declares stops before any extraction
+    cfg["image_kinds"] = [{"name": "thermal", "members": ["infrared"]}]
+    recipe.write_text(json.dumps(cfg))
+    logs.clear()
+    with pytest.raises(DataConfigError, match="image_kinds names no source or family of the recipe: infrared"):
+        run_recipe(recipe, tmp_path / "bad", tmp_path / "store2", clip=clip_path, log=logs.append)
+    assert not (tmp_path / "store2").exists()
 
 
 def test_content_cells_map_sources_by_name_before_family(tmp_path):
