@@ -157,6 +157,14 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         probe = cfg.get("clip", {}).get("probe", "probe.safetensors") if isinstance(cfg.get("clip"), dict) else None
         if not isinstance(probe, str) or not _inside(model_dir, model_dir / probe):
             raise CheckpointError(f"{cfg_path}: clip.probe must name a file inside the model directory")
+        kinds = cfg.get("kinds") or []
+        if not isinstance(kinds, list) or not all(isinstance(k, dict) for k in kinds):
+            raise CheckpointError(f"{cfg_path}: kinds must be a list of objects")
+        for k in kinds:
+            file = k.get("probe", f"kind_{k.get('name')}.safetensors")
+            if not isinstance(file, str) or not _inside(model_dir, model_dir / file) \
+                    or Path(file).suffix.lower() != ".safetensors":
+                raise CheckpointError(f"{cfg_path}: kinds[].probe must name a .safetensors file inside the model directory")
         return cfg
     weights = cfg.get("weights", WEIGHTS_NAME)
     if not isinstance(weights, str) or not _inside(model_dir, model_dir / weights):

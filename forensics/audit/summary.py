@@ -163,7 +163,7 @@ def summarize(out: Union[str, Path], **run: Any) -> AuditSummary:
 
 CSV_FIELDS = ["path", "label", "score", "threshold", "model", "width", "height", "sha256", "error",
               "file_size", "mtime", "seconds", "heatmap_max", "heatmap_fraction_fake_cells",
-              "provenance_signals", "notes", "patch_score", "clip_score"]
+              "provenance_signals", "notes", "patch_score", "clip_score", "kind"]
 
 
 def _csv_row(rec: dict[str, Any]) -> list[Any]:
@@ -185,6 +185,8 @@ def _csv_row(rec: dict[str, Any]) -> list[Any]:
         elif f in ("patch_score", "clip_score"):  # a fused detector's branches (empty for a patch model alone)
             branch = (rec.get("branches") or {}).get(f[:-len("_score")]) or {}
             row.append(branch.get("score", ""))
+        elif f == "kind":  # the kind of picture a fused detector judged the image as (forensics.pretrained.kinds)
+            row.append(((rec.get("branches") or {}).get("clip") or {}).get("kind") or "")
         else:
             v = rec.get(f)
             row.append("" if v is None else v)

@@ -64,3 +64,19 @@ def test_csv_provenance_column_is_one_line_of_json(tmp_path, detector, photos):
     row = next(csv.DictReader(text.splitlines()))
     signals = json.loads(row["provenance_signals"])
     assert signals[0]["kind"] == "png_parameters" and "Negative prompt" in signals[0]["value"]
+
+
+def test_csv_names_the_branch_scores_and_the_kind_of_a_fused_record(tmp_path):
+    from forensics.audit.summary import write_csv
+
+    recs = [{"path": "a.jpg", "label": "real", "score": 0.03, "branches": {
+                "patch": {"score": 0.86}, "clip": {"score": 0.0, "kind": "thermal", "kind_offset": -0.73}}},
+            {"path": "b.png", "label": "fake", "score": 0.99, "branches": {
+                "patch": {"score": 1.0}, "clip": {"score": 1.0, "kind": None}}},
+            {"path": "c.png", "label": "real", "score": 0.1}]
+    out = tmp_path / "res.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert write_csv(out, tmp_path / "res.csv") == 3
+    rows = list(csv.DictReader((tmp_path / "res.csv").read_text(encoding="utf-8").splitlines()))
+    assert [(r["patch_score"], r["clip_score"], r["kind"]) for r in rows] == [
+        ("0.86", "0.0", "thermal"), ("1.0", "1.0", ""), ("", "", "")]

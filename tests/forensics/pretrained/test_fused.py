@@ -89,6 +89,12 @@ def test_a_malformed_kind_is_a_checkpoint_error_naming_the_folder(fused_dir, cli
     _with_kind(fused_dir, 5.0, float("inf"))
     with pytest.raises(CheckpointError, match="finite offset"):
         Detector.load(fused_dir, device="cpu", clip=clip_path)
+    cfg = json.loads((fused_dir / "config.json").read_text())
+    for bad in ("../kind_thermal.safetensors", "kind_thermal.pt"):  # outside the folder, or not safetensors
+        cfg["kinds"] = [{"name": "thermal", "probe": bad, "offset": -1.0}]
+        (fused_dir / "config.json").write_text(json.dumps(cfg))
+        with pytest.raises(CheckpointError, match=r"kinds\[\]\.probe must name a .safetensors file inside"):
+            Detector.load(fused_dir, device="cpu", clip=clip_path)
     _with_kind(fused_dir, 5.0, -1.0)
     (fused_dir / "kind_thermal.safetensors").unlink()
     with pytest.raises(CheckpointError, match="kind_thermal.safetensors: the probe of kind 'thermal' is missing"):
