@@ -13,13 +13,16 @@ the figures count the photos and fakes that routing gets wrong.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from forensics.fileio import current_umask
 from forensics.pretrained.calibration import balanced_threshold
+from forensics.pretrained.combiner import sigmoid
 from forensics.pretrained.probe import LinearProbe, balanced_weights, fit_probe
 from forensics.pretrained.selection import CrossFit
 
@@ -169,10 +172,6 @@ def routing_table(kinds: Sequence[CrossFit], specs: Sequence[KindSpec], family_o
 
 def save_kind_probe(probe: LinearProbe, folder: Path, name: str) -> str:
     """Write a kind probe beside the verdict probe; returns its file name."""
-    import os
-
-    from forensics.fileio import current_umask
-
     file = f"kind_{name}.safetensors"
     probe.save(Path(folder) / file)
     os.chmod(Path(folder) / file, 0o666 & ~current_umask())  # safetensors writes 0600, like the verdict probe
@@ -200,8 +199,6 @@ class KindRouting:
 
     def save(self, folder: Path) -> list[dict[str, Any]]:
         """Write the kind probes into the model folder; returns the model config's "kinds" entries."""
-        from forensics.pretrained.combiner import sigmoid
-
         out = []
         for spec, probe, offset, thr in zip(self.specs, self.probes, self.offsets, self.kind_thresholds):
             out.append({"name": spec.name, "members": list(spec.members), "probe": save_kind_probe(probe, folder, spec.name),

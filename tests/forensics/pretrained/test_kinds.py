@@ -1,6 +1,4 @@
 """Kinds of picture with their own threshold: routing, offsets calibrated on held-out photos, the shifted cross-fit."""
-import json
-
 import numpy as np
 import pytest
 
@@ -84,15 +82,13 @@ def test_kind_routing_cross_fits_the_router_and_lowers_the_threshold_for_everyth
 
     grouping = {"n_groups": 3, "dealings": 2}
     clip_cf = cross_fit(rows, verdict_fit, **grouping)
-    patch = np.full(len(rows.label), np.nan)  # a combiner that reads the CLIP logit alone
-    fused = _fused_crossfit(clip_cf, Combiner(1.0, 0.0, 0.0), np.zeros(len(rows.label)))
+    fused = _fused_crossfit(clip_cf, Combiner(1.0, 0.0, 0.0), np.zeros(len(rows.label)))  # the CLIP logit alone
     assert fused.real_logit_dealings.shape == (2, len(rows.label))
     clean_real = rows.label == 0
     routing = fit_kind_routing([KindSpec("thermal", ("infrared",))], rows=rows, features=lambda i: feats[i],
                                feature_spec=SPEC, family_of=dict(zip(rows.source, rows.family)),
                                trained=np.ones(len(rows.label), bool), cross_fit_kwargs=grouping, fused=fused,
                                clean_real=clean_real, target=0.01, cap=0.01, seen_folds=3, log=lambda _m: None)
-    del patch
     table = routing.routing["thermal"]
     # held-out members are recognised by routers that never saw them; nothing else is routed
     assert set(table["member_sources_routed"]) == {"thermal0", "thermal1", "thermal2", "thermal3"}
@@ -124,4 +120,3 @@ def test_kind_rules_load_from_the_model_folder_and_refuse_malformed_entries(tmp_
         load_kind_rules(tmp_path, [{"name": "thermal", "offset": float("nan")}], SPEC)
     with pytest.raises(ValueError, match="shape"):
         load_kind_rules(tmp_path, [{"name": "thermal", "offset": -1.0}], FeatureSpec((4, 5), (), "resize224"))
-    json.dumps({"ok": True})
