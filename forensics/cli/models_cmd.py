@@ -79,7 +79,9 @@ def models(
             typer.echo(f"  {s['name']}{mark}: {s['model_id']} (fused: patch model '{s['patch_model']}' + linear probe on "
                        f"CLIP ViT-B/16 ({s['clip_precision']}) {blocks}, view {f['view']}; fake at P(fake) >= {s['threshold']}, "
                        f"real below {s['real_below']}, uncertain between"
-                       + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items()) + ")")
+                       + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items())
+                       + "".join(f"; {k['name']} images judged against their own kind (fused logit {k['offset']:+.3f})"
+                                 for k in s["kinds"]) + ")")
             continue
         typer.echo(f"  {s['name']}{mark}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
                    + (f"MLP head {s['head_hidden']}, " if s["head_hidden"] else "")

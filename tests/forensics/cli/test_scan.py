@@ -94,6 +94,8 @@ def test_both_shipped_models_scan_and_are_listed(photo_files):
         if d["kind"] == "fused":  # a fused model says which CLIP graph it runs
             cfg = json.loads((shipped_models()[name] / "config.json").read_text())
             assert d["clip_precision"] == cfg["clip"].get("precision", "int8")
+            # and the kinds of picture it judges against their own photos (forensics.pretrained.kinds)
+            assert d["kinds"] == [{"name": k["name"], "offset": k["offset"]} for k in cfg.get("kinds") or []]
             continue
         cfg = json.loads((shipped_models()[name] / "config.json").read_text())
         assert d["aggregation"].split(":")[0] == cfg.get("aggregation", "mean_prob")
