@@ -1,0 +1,61 @@
+"""benchmarks/kind_expert_pilot.py: a probe fitted on one content cell's rows against the general probe, same rows."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from kind_expert_pilot import balanced_ap, expert_vs_general  # noqa: E402
+
+from forensics.pretrained.selection import Rows  # noqa: E402
+
+
+def test_balanced_ap_weighs_both_classes_equally():
+    assert balanced_ap(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == pytest.approx(1.0)
+    # one fake among many reals: chance-level AP is one half, not the fake share
+    rng = np.random.default_rng(0)
+    assert balanced_ap(rng.normal(size=400), rng.normal(size=4000)) == pytest.approx(0.5, abs=0.06)
+
+
+def test_an_expert_on_one_cell_sees_what_the_other_cells_hide():
+    """Faces: fakes differ from real faces along direction 0; elsewhere direction 0 is content (other pictures have
+    it high whatever their label) and fakes differ along direction 1. A probe on every row learns mostly direction
+    1; the face expert learns direction 0 and ranks the left-out face family better."""
+    rng = np.random.default_rng(1)
+    names, labels, fams, cells, feats = [], [], [], [], []
+
+    def add(n, source, label, family, cell, shift):
+        for _ in range(n):
+            x = rng.normal(size=8)
+            x += shift
+            names.append(source), labels.append(label), fams.append(family), cells.append(cell), feats.append(x)
+
+    for i in range(6):
+        add(40, f"faces{i}", 0, "faces", "face", np.zeros(8))
+        add(40, f"photos{i}", 0, "photos", "other", np.r_[3.0, np.zeros(7)])
+    for f in range(3):
+        add(40, f"facegan{f}", 1, f"facegan{f}", "face", np.r_[1.0, np.zeros(7)])
+        add(40, f"diff{f}", 1, f"diff{f}", "other", np.r_[0.0, 2.0, np.zeros(6)])
+    n = len(names)
+    rows = Rows(np.arange(n)[:, None], np.array([f"{s}/{i}" for i, s in enumerate(names)]), np.array(labels),
+                np.array(fams), np.array(names), np.array(["clean"] * n))
+    x = np.array(feats)
+    in_cell = np.array(cells) == "face"
+
+    def fit_on(mask):
+        from forensics.pretrained.probe import fit_logistic
+
+        def fit(idx, y, src):
+            keep = mask[idx[:, 0]]
+            mean, scale, coef, b = fit_logistic(x[idx[keep, 0]], y[keep], None, l2=1e-2, max_iter=200)
+            return lambda jdx: ((x[jdx[:, 0]] - mean) / scale) @ coef + b
+        return fit
+
+    table = expert_vs_general(rows, in_cell, fit_on, {"n_groups": 3})
+    assert set(table) == {"facegan0", "facegan1", "facegan2"}  # the cell's families only
+    for r in table.values():
+        assert r["n"] == 40 and r["n_real"] > 0
+        assert r["expert"] > r["general"] + 0.1
