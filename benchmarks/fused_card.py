@@ -249,7 +249,7 @@ def kind_line(cfg: dict[str, Any]) -> list[str]:
         return []
     return ["- **Kinds with their own threshold**: " + "; ".join(
         f"an image that the `{k['name']}` kind probe (a linear probe on the same CLIP features, trained on the real "
-        f"sources of {', '.join(k['members'])} against every other image) recognises gets {k['offset']:+.3f} on its fused "
+        f"sources of {', '.join(k['members'])} (families or sources) against every other image) recognises gets {k['offset']:+.3f} on its fused "
         f"logit, so the one threshold means P(fake) >= {k['threshold_alone']} on its unshifted fused score, the threshold "
         f"calibrated on held-out photos of that kind alone (other photos alone: {k['general_threshold_alone']})"
         for k in kinds) + ". The record names the kind (`branches.clip.kind`) and keeps every branch's score."]
