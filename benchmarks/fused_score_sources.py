@@ -72,7 +72,8 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
         rows, tokens = load_tokens(sources, blocks, spec.view, [cond], store, str(section.get("precision", "int8")))
         if not len(rows.keys):
             raise SystemExit(f"error: {store}: no stored tokens for these sources under {cond}")
-        clip = probe.logits(token_means(tokens, spec.columns_in(stored)))
+        feats = token_means(tokens, spec.columns_in(stored))
+        clip = probe.logits(feats)
         stored_patch = patch_store.scores(cond)
         if unscored := [k for k in rows.keys if k not in stored_patch]:
             raise SystemExit(f"error: {patch_score_path(store, cfg['patch_model'], cond)}: no patch score for "
@@ -80,7 +81,6 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
         patch = np.array([stored_patch[k] for k in rows.keys], float)
         fused = np.asarray(combiner.logit(clip, patch), float)
         if rules:  # the shipped model's kinds of picture with their own threshold, as the scan applies them
-            feats = token_means(tokens, spec.columns_in(stored))
             fused = shift(fused, route([r.probe.logits(feats) for r in rules]), [r.offset for r in rules])
         out["conditions"][cond] = verdict_counts(fused, rows.source, shipped["threshold"], shipped.get("real_below"))
     return out

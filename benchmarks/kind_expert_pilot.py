@@ -61,28 +61,18 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from forensics.pretrained.probe import balanced_weights, fit_probe
-    from forensics.pretrained.recipe import ProbeKind, crossfit_grouping, stored_rows
+    from forensics.pretrained.recipe import ProbeKind, crossfit_grouping, restricted, stored_rows
 
     cfg = json.loads(args.config.read_text())
     sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store, require=True)
     kind = ProbeKind(cfg["clip"], blocks, sources)
     if kind.content_of is None:
         sys.exit(f"error: {args.config}: clip.balance_content names no content cells")
-    feats = kind.means(tokens, np.arange(len(tokens)))
-    del tokens
     in_cell = np.array([kind.content_of[s] == args.cell for s in rows.source])
     trainable = ~np.isin(rows.source, sorted(set(cfg.get("eval_only_sources", []))))
 
-    def fit_on(mask: np.ndarray):
-        def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
-            keep = (mask & trainable)[idx[:, 0]]
-            i, yk, sk = idx[keep, 0], y[keep], src[keep]
-            cells = np.array([kind.content_of[s] for s in sk])
-            probe = fit_probe(feats[i], yk, kind.spec, weights=balanced_weights(yk, sk, cells), l2=kind.l2)
-            return lambda jdx: probe.logits(feats[jdx[:, 0]])
-        return fit
-
+    # the recipe's own probe fit (content-balanced weights, its L2), restricted to the rows of a mask
+    fit_on = lambda mask: restricted(kind.fitter(tokens), mask & trainable)  # noqa: E731
     table = expert_vs_general(rows, in_cell, fit_on, crossfit_grouping(cfg))
     print(f"| family ({args.cell}) | fakes | held-out photos | general probe | {args.cell} expert | mean of the two |")
     print("|---|---|---|---|---|---|")

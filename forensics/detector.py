@@ -149,7 +149,6 @@ class Detector:
         # a fused detector (forensics.pretrained) adds a pretrained branch whose logit the combiner fuses
         # with the patch score; these stay None for a patch model used alone
         self.branch: Optional[Any] = None
-        self.kinds: list[Any] = []  # kinds of picture with their own threshold (forensics.pretrained.kinds.KindRule)
         self.combiner: Optional[Any] = None
         self.fused_config: Optional[dict[str, Any]] = None
         self.branch_note: Optional[str] = None
@@ -211,7 +210,7 @@ class Detector:
     def adopt_fusion(self, other: "Detector") -> None:
         """Take `other`'s pretrained branch, combiner and fused verdict threshold (a backend wrapper
         built from `other` scores exactly as it does)."""
-        for name in ("branch", "combiner", "kinds", "fused_config", "branch_note", "patch_model_id", "patch_threshold",
+        for name in ("branch", "combiner", "fused_config", "branch_note", "patch_model_id", "patch_threshold",
                      "model_id", "threshold", "real_below"):
             setattr(self, name, getattr(other, name))
 
@@ -367,6 +366,12 @@ class Detector:
     def verdict(self, score: float) -> str:
         """This detector's label for a reported score (`verdict_label` at its threshold and real band)."""
         return verdict_label(score, self.threshold, self.real_below)
+
+    @property
+    def kinds(self) -> list[Any]:
+        """Kinds of picture judged against their own real photos (forensics.pretrained.kinds.KindRule): the pretrained
+        branch's, none without it."""
+        return list(self.branch.kinds) if self.branch is not None else []
 
     def verdict_calibration(self) -> Optional[dict[str, Any]]:
         """The calibration record of the score the verdict is on: the fused model's when its pretrained

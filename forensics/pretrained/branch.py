@@ -10,6 +10,7 @@ import numpy as np
 
 from forensics.pretrained.clip_encoder import ClipEncoder, ViewBox, make_view
 from forensics.pretrained.features import FeatureSpec
+from forensics.pretrained.kinds import KindRule
 from forensics.pretrained.probe import LinearProbe
 from forensics.pretrained.token_probe import TokenProbe
 
@@ -28,11 +29,11 @@ class ClipBranch:
     score a top-k mean of token logits (`TokenProbe`, "kind": "tokens")."""
 
     def __init__(self, probe: Union[LinearProbe, TokenProbe], encoder: ClipEncoder, view: str,
-                 kind_probes: Sequence[LinearProbe] = ()) -> None:
+                 kinds: Sequence[KindRule] = ()) -> None:
         self.probe = probe
         self.encoder = encoder
         self.view = view
-        self.kind_probes = tuple(kind_probes)  # scored on the image probe's features, no extra encoder pass
+        self.kinds = tuple(kinds)  # their probes read the image probe's features: no extra encoder pass
 
     @classmethod
     def load(cls, model_dir: Path, section: dict[str, Any], *, clip_path: Union[str, Path, None] = None,
@@ -68,7 +69,7 @@ class ClipBranch:
                 tokens = self.probe.token_logits(hidden)
                 feats = self.probe.spec.summarise(hidden)
                 logits = self.probe.logits(feats)
-                kinds = np.stack([p.logits(feats) for p in self.kind_probes], axis=1) if self.kind_probes \
+                kinds = np.stack([k.probe.logits(feats) for k in self.kinds], axis=1) if self.kinds \
                     else np.zeros((len(views), 0))
             out += [BranchOutput(float(l), t, box, tuple(float(x) for x in k))
                     for l, t, (_, box), k in zip(logits, tokens, views, kinds)]

@@ -44,10 +44,9 @@ def attach_branch(det: Any, model_dir: Path, cfg: dict[str, Any], *, clip: Union
         if not isinstance(branch.probe, LinearProbe):
             raise CheckpointError(f"{model_dir / 'config.json'}: kinds need an image probe (clip.kind 'image')")
         try:
-            det.kinds = load_kind_rules(model_dir, cfg["kinds"], branch.probe.spec)
+            branch.kinds = tuple(load_kind_rules(model_dir, cfg["kinds"], branch.probe.spec))
         except ValueError as e:
             raise CheckpointError(str(e)) from None
-        branch.kind_probes = tuple(rule.probe for rule in det.kinds)
     det.branch, det.combiner = branch, combiner
     det.threshold = threshold
     det.real_below = check_number(cfg, "real_below", 0.0, 1.0) if cfg.get("real_below") is not None else None
@@ -65,7 +64,7 @@ def fuse(det: Any, patch_score: float, branch_out: Any, width: int, height: int)
             "logit": round(float(branch_out.logit), 4),
             "max_token_box": list(branch_out.view.token_box(int(r), int(c), width, height))}
     logit = float(det.combiner.logit(branch_out.logit, patch_score))
-    rules = getattr(det, "kinds", [])
+    rules = det.branch.kinds
     if rules:
         # a recognised kind of picture (e.g. a false-colour thermal image) is judged against real photos of its kind
         rule = routed_kind(rules, branch_out.kind_logits)

@@ -66,9 +66,9 @@ def kind_fitter(spec: KindSpec, features: Callable[[np.ndarray], np.ndarray], fa
     class; `features(idx)` gives the rows' feature vectors."""
     def fit(idx: np.ndarray, _labels: np.ndarray, src: np.ndarray):
         y = spec.of_sources(src, family_of)
-        if y.min() == y.max():
+        if y.min() == y.max():  # a fold without members (or only members) routes every row one way
             return lambda jdx: np.full(len(jdx), -np.inf if y.max() == 0 else np.inf)
-        probe = fit_probe(features(idx[:, 0]), y, feature_spec, weights=balanced_weights(y, src), l2=spec.l2)
+        probe = fit_kind_probe(spec, features(idx[:, 0]), src, family_of, feature_spec)
         return lambda jdx: probe.logits(features(jdx[:, 0]))
 
     return fit
@@ -180,11 +180,10 @@ def save_kind_probe(probe: LinearProbe, folder: Path, name: str) -> str:
 
 @dataclass
 class KindRouting:
-    """What a recipe's `image_kinds` made: the cross-fits, the offsets, the shifted fused cross-fit, the final
-    kind probes and the routing table the card prints."""
+    """What a recipe's `image_kinds` made: the offsets, the shifted fused cross-fit, the final kind probes and the
+    routing table the card prints."""
 
     specs: list[KindSpec]
-    crossfits: list[CrossFit]
     offsets: list[float]
     general_threshold: float  # logit, photos routed to no kind
     kind_thresholds: list[Optional[float]]  # logit per kind (None: no held-out photo routed there)
@@ -235,7 +234,7 @@ def fit_kind_routing(specs: Sequence[KindSpec], *, rows: Any, features: Callable
     probes = [fit_kind_probe(spec, features(idx), rows.source[trained], family_of, feature_spec) for spec in specs]
     seen = [seen_family_logits(rows, fit, n_folds=seen_folds) for fit in fits]
     table = routing_table(crossfits, specs, family_of, rows.condition == "clean")
-    return KindRouting(list(specs), crossfits, offsets, general, per_kind, shifted, probes, seen, table)
+    return KindRouting(list(specs), offsets, general, per_kind, shifted, probes, seen, table)
 
 
 @dataclass(frozen=True)
@@ -264,8 +263,8 @@ def load_kind_rules(model_dir: Path, entries: Sequence[dict[str, Any]], feature_
 
 
 def routed_kind(rules: Sequence[KindRule], kind_logits: Sequence[float]) -> Optional[KindRule]:
-    """The rule an image with these kind logits is routed to (`route`'s rule: the first whose logit is > 0)."""
-    for rule, logit in zip(rules, kind_logits):
-        if logit > 0:
-            return rule
-    return None
+    """The rule one image with these kind logits is routed to, by `route`'s rule."""
+    if not rules:
+        return None
+    k = int(route([np.array([logit]) for logit in kind_logits])[0])
+    return rules[k] if k >= 0 else None

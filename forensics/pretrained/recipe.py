@@ -407,7 +407,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     view = section["features"].get("view", "resize224")
     stored_blocks = tuple(int(b) for b in section.get("token_blocks", section["features"]["mean_blocks"]))
     check_content_names(cfg)
-    check_kind_names(cfg)
+    kind_list = check_kind_names(cfg)
     kind = ProbeKind(section, stored_blocks, sources)
     precision = str(section.get("precision", "int8"))
     conditions = list(cfg.get("conditions", [CLEAN]))
@@ -441,7 +441,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     target = float(cfg.get("target_fpr", 0.01))
     cap = cfg.get("per_source_fpr_cap")
-    kinds = image_kinds(cfg, rows, kind, tokens, trained, grouping, fused_cf, clean_real, log)
+    kinds = image_kinds(kind_list, cfg, rows, kind, tokens, trained, grouping, fused_cf, clean_real, log)
     if kinds is not None:
         without_kinds = _figures(fused_cf, thr_logit, degraded)
         fused_cf = kinds.shifted
@@ -498,8 +498,7 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     fused_seen = combiner.logit(seen, patch) if kinds is None else kinds.shift_seen(combiner.logit(seen, patch))
     figures["seen_families"] = _seen_figures(rows, fused_seen, trained, thr_logit, degraded)
     if kinds is not None:
-        figures["kinds"] = {"routing": kinds.routing, "threshold_without_kinds": without_kinds["threshold"],
-                            "fused_without_kinds": without_kinds}
+        figures["kinds"] = {"routing": kinds.routing, "fused_without_kinds": without_kinds}
     np.savez_compressed(out_dir / "crossfit_scores.npz", keys=rows.keys, condition=rows.condition, label=rows.label,
                         source=rows.source, family=rows.family, clip_logit=clip_oof, patch_score=patch,
                         fused_logit=_oof_logits(fused_cf))
@@ -522,11 +521,10 @@ def check_kind_names(cfg: dict[str, Any]) -> list[KindSpec]:
     return specs
 
 
-def image_kinds(cfg: dict[str, Any], rows: Rows, kind: ProbeKind, tokens: np.ndarray, trained: np.ndarray,
-                grouping: dict[str, Any], fused_cf: CrossFit, clean_real: np.ndarray, log: Log) -> Optional[KindRouting]:
+def image_kinds(specs: list[KindSpec], cfg: dict[str, Any], rows: Rows, kind: ProbeKind, tokens: np.ndarray,
+                trained: np.ndarray, grouping: dict[str, Any], fused_cf: CrossFit, clean_real: np.ndarray, log: Log) -> Optional[KindRouting]:
     """The recipe's `image_kinds` (forensics.pretrained.kinds): kind probes on the verdict probe's own features,
     cross-fitted like it, each kind's offset calibrated on the held-out photos routed to it; None without kinds."""
-    specs = check_kind_names(cfg)
     if not specs:
         return None
     family_of = {str(s): str(f) for s, f in zip(rows.source, rows.family)}
