@@ -243,16 +243,33 @@ def lineage_line(recipe: dict) -> list[str]:
 
 
 def kind_line(cfg: dict[str, Any]) -> list[str]:
-    """The "What it is" bullet of the kinds of picture with their own threshold (forensics.pretrained.kinds)."""
+    """The "What it is" bullet of the kinds of picture judged on their own (forensics.pretrained.kinds): their own
+    threshold, their own expert probe, or both."""
     kinds = cfg.get("kinds") or []
     if not kinds:
         return []
-    return ["- **Kinds with their own threshold**: " + "; ".join(
-        f"an image that the `{k['name']}` kind probe (a linear probe on the same CLIP features, trained on the real "
-        f"sources of {', '.join(k['members'])} (families or sources) against every other image) recognises gets {k['offset']:+.3f} on its fused "
-        f"logit, so the one threshold means P(fake) >= {k['threshold_alone']} on its unshifted fused score, the threshold "
-        f"calibrated on held-out photos of that kind alone (other photos alone: {k['general_threshold_alone']})"
-        for k in kinds) + ". The record names the kind (`branches.clip.kind`) and keeps every branch's score."]
+    return ["- **Kinds of picture judged on their own**: " + "; ".join(_kind_clause(k) for k in kinds)
+            + ". The record names the kind (`branches.clip.kind`) and keeps every branch's score."]
+
+
+def _kind_clause(k: dict[str, Any]) -> str:
+    expert = k.get("expert")
+    trained_on = (f"trained on the real and generated images of {', '.join(k['members'])} (families or sources)"
+                  if expert else f"trained on the real sources of {', '.join(k['members'])} (families or sources)")
+    text = (f"an image that the `{k['name']}` kind probe (a linear probe on the same CLIP features, {trained_on} "
+            "against every other image) recognises")
+    if expert:
+        text += (f" has its CLIP logit moved {expert['weight']:.0%} of the way to the `{k['name']}` expert's (a verdict "
+                 f"probe fitted on those images only, L2 {expert['l2']}) before the combiner")
+    if k["offset"]:
+        text += (f"{' and' if expert else ''} gets {k['offset']:+.3f} on its fused logit, so the one threshold means "
+                 f"P(fake) >= {k['threshold_alone']} on its unshifted fused score, the threshold calibrated on held-out "
+                 f"photos of that kind alone (other photos alone: {k['general_threshold_alone']})")
+    else:
+        text += (f"{',' if expert else ''} keeps the one threshold (held-out photos of that kind alone would set "
+                 f"P(fake) >= {k['threshold_alone']}, the other photos {k['general_threshold_alone']}; a kind's offset "
+                 "never raises its scores)")
+    return text
 
 
 def kind_rows(figures: dict[str, Any]) -> list[str]:
@@ -260,7 +277,7 @@ def kind_rows(figures: dict[str, Any]) -> list[str]:
     kinds = figures.get("kinds")
     if not kinds:
         return []
-    out = ["## Kinds of picture with their own threshold",
+    out = ["## Kinds of picture judged on their own",
            "Each held-out real source is routed by kind probes that never saw it, each left-out family by kind probes "
            "fitted without it, so these counts include the routing's mistakes.",
            "",
@@ -275,7 +292,7 @@ def kind_rows(figures: dict[str, Any]) -> list[str]:
                    f"{f' ({others})' if others else ''} | {fakes} |")
     without = kinds["fused_without_kinds"]
     fam = without["families"]
-    out += ["", f"Without the kinds (one threshold for every picture) the same cross-fit's threshold is "
+    out += ["", f"Without the kinds (one probe and one threshold for every picture) the same cross-fit's threshold is "
                 f"{without['threshold']:.4f}: {sum(r['flagged_clean'] >= TARGET_FLAGGED for r in fam)} families at least "
                 f"half flagged, {sum(r['flagged_clean'] > 0 for r in fam)} with any flagged, "
                 f"{sum(r['flagged_clean'] for r in fam) / len(fam):.1%} flagged on average, worst AP "

@@ -29,7 +29,7 @@ from forensics.results import LABEL_FAKE, LABEL_UNCERTAIN  # noqa: E402
 from forensics.pretrained.combiner import Combiner, sigmoid  # noqa: E402
 from forensics.pretrained.dataset import load_sources  # noqa: E402
 from forensics.pretrained.features import FeatureSpec  # noqa: E402
-from forensics.pretrained.kinds import load_kind_rules, route, shift  # noqa: E402
+from forensics.pretrained.kinds import judge_by_kind, load_kind_rules, shift  # noqa: E402
 from forensics.pretrained.probe import LinearProbe  # noqa: E402
 from forensics.pretrained.recipe import CLEAN, PatchScorer, load_tokens, patch_score_path, token_means  # noqa: E402
 
@@ -73,7 +73,8 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
         if not len(rows.keys):
             raise SystemExit(f"error: {store}: no stored tokens for these sources under {cond}")
         feats = token_means(tokens, spec.columns_in(stored))
-        clip = probe.logits(feats)
+        clip, routed = judge_by_kind(rules, probe.logits(feats), [r.probe.logits(feats) for r in rules],
+                                     [None if r.expert is None else r.expert.logits(feats) for r in rules])
         stored_patch = patch_store.scores(cond)
         if unscored := [k for k in rows.keys if k not in stored_patch]:
             raise SystemExit(f"error: {patch_score_path(store, cfg['patch_model'], cond)}: no patch score for "
@@ -81,7 +82,7 @@ def score_sources(model: Path, config: Path, store: Path, names: list[str]) -> d
         patch = np.array([stored_patch[k] for k in rows.keys], float)
         fused = np.asarray(combiner.logit(clip, patch), float)
         if rules:  # the shipped model's kinds of picture with their own threshold, as the scan applies them
-            fused = shift(fused, route([r.probe.logits(feats) for r in rules]), [r.offset for r in rules])
+            fused = shift(fused, routed, [r.offset for r in rules])
         out["conditions"][cond] = verdict_counts(fused, rows.source, shipped["threshold"], shipped.get("real_below"))
     return out
 

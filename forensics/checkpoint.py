@@ -161,10 +161,16 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         if not isinstance(kinds, list) or not all(isinstance(k, dict) for k in kinds):
             raise CheckpointError(f"{cfg_path}: kinds must be a list of objects")
         for k in kinds:
-            file = k.get("probe", f"kind_{k.get('name')}.safetensors")
-            if not isinstance(file, str) or not _inside(model_dir, model_dir / file) \
-                    or Path(file).suffix.lower() != ".safetensors":
-                raise CheckpointError(f"{cfg_path}: kinds[].probe must name a .safetensors file inside the model directory")
+            expert = k.get("expert")
+            if expert is not None and not isinstance(expert, dict):
+                raise CheckpointError(f"{cfg_path}: kinds[].expert must be an object")
+            files = [("kinds[].probe", k.get("probe", f"kind_{k.get('name')}.safetensors"))]
+            if expert is not None:
+                files.append(("kinds[].expert.probe", expert.get("probe", f"kind_{k.get('name')}_expert.safetensors")))
+            for key, file in files:
+                if not isinstance(file, str) or not _inside(model_dir, model_dir / file) \
+                        or Path(file).suffix.lower() != ".safetensors":
+                    raise CheckpointError(f"{cfg_path}: {key} must name a .safetensors file inside the model directory")
         return cfg
     weights = cfg.get("weights", WEIGHTS_NAME)
     if not isinstance(weights, str) or not _inside(model_dir, model_dir / weights):

@@ -502,7 +502,9 @@ class Detector:
                      "branch_note": self.branch_note,
                      "branch_device": self.branch.encoder.device if self.branch is not None else None,
                      "combiner": self.combiner.to_dict() if self.combiner is not None else None,
-                     "kinds": [{"name": k.name, "offset": k.offset} for k in self.kinds]}
+                     "kinds": [{"name": k.name, "offset": k.offset,
+                                **({"expert_weight": k.expert_weight} if k.expert is not None else {})}
+                               for k in self.kinds]}
         return {"model": self.model_id, "fused": fused, "arch": self.config.get("arch"), "receptive_field": rf,
                 "stride": stride, "threshold": self.threshold, "threshold_profiles": self.threshold_profiles(),
                 "temperature": self.temperature,

@@ -39,7 +39,9 @@ def models(
                             "kind": "fused", "patch_model": cfg.get("patch_model"),
                             "clip_features": feats, "clip_precision": cfg["clip"].get("precision", "int8"),
                             "combiner": cfg.get("combiner"),
-                            "kinds": [{"name": k.get("name"), "offset": k.get("offset")} for k in cfg.get("kinds") or []],
+                            "kinds": [{"name": k.get("name"), "offset": k.get("offset"),
+                                       "expert_weight": (k.get("expert") or {}).get("weight")}
+                                      for k in cfg.get("kinds") or []],
                             "threshold": cfg.get("threshold"), "real_below": cfg.get("real_below"),
                             "threshold_profiles": threshold_profiles(cfg.get("calibration")),
                             "pretrained_present": clip_ok, "path": str(path)})
@@ -80,8 +82,7 @@ def models(
                        f"CLIP ViT-B/16 ({s['clip_precision']}) {blocks}, view {f['view']}; fake at P(fake) >= {s['threshold']}, "
                        f"real below {s['real_below']}, uncertain between"
                        + "".join(f"; --profile {n}: {t}" for n, t in s["threshold_profiles"].items())
-                       + "".join(f"; {k['name']} images judged against their own kind (fused logit {k['offset']:+.3f})"
-                                 for k in s["kinds"]) + ")")
+                       + "".join(f"; {_kind_text(k)}" for k in s["kinds"]) + ")")
             continue
         typer.echo(f"  {s['name']}{mark}: {s['model_id']} ({s['arch']}, input {s['input_filter']}, "
                    + (f"MLP head {s['head_hidden']}, " if s["head_hidden"] else "")
@@ -98,3 +99,13 @@ def models(
         typer.echo("Bundled generators:")
         for g in gens:
             typer.echo(f"  {g['name']}: {'pretrained weights shipped' if g['weights'] else 'no weights'}")
+
+
+def _kind_text(kind: dict) -> str:
+    """How a fused model judges one kind of picture, for the listing."""
+    parts = []
+    if kind.get("expert_weight"):
+        parts.append(f"their CLIP logit {kind['expert_weight']:.0%} of the way to a {kind['name']} expert probe")
+    if kind.get("offset"):
+        parts.append(f"their own threshold (fused logit {kind['offset']:+.3f})")
+    return f"{kind['name']} images judged with " + (" and ".join(parts) if parts else "the general probe and threshold")

@@ -82,6 +82,8 @@ def _branch_text(r) -> str:
     if not b.get("clip"):
         return ""
     kind = f", judged as a {b['clip']['kind']} image" if b["clip"].get("kind") else ""
+    if "expert_logit" in b["clip"]:
+        kind += " with its expert"
     return f"; patch {b['patch']['score']:.3f}, clip {b['clip']['score']:.3f}{kind}"
 
 

@@ -21,6 +21,7 @@ class BranchOutput:
     token_logits: np.ndarray  # (14, 14) per-token logits (image probe: their mean equals `logit`)
     view: ViewBox
     kind_logits: tuple[float, ...] = ()  # one per kind probe (`forensics.pretrained.kinds`), on the same features
+    expert_logits: tuple[float, ...] = ()  # one per kind: its expert's logit (NaN for a kind without one)
 
 
 class ClipBranch:
@@ -64,13 +65,15 @@ class ClipBranch:
             if isinstance(self.probe, TokenProbe):
                 tokens = self.probe.token_map(hidden)
                 logits = self.probe.aggregate(tokens.reshape(len(tokens), -1))
-                kinds = np.zeros((len(views), 0))
+                kinds = experts = np.zeros((len(views), 0))
             else:
                 tokens = self.probe.token_logits(hidden)
                 feats = self.probe.spec.summarise(hidden)
                 logits = self.probe.logits(feats)
                 kinds = np.stack([k.probe.logits(feats) for k in self.kinds], axis=1) if self.kinds \
                     else np.zeros((len(views), 0))
-            out += [BranchOutput(float(l), t, box, tuple(float(x) for x in k))
-                    for l, t, (_, box), k in zip(logits, tokens, views, kinds)]
+                experts = np.stack([k.expert.logits(feats) if k.expert is not None else np.full(len(feats), np.nan)
+                                    for k in self.kinds], axis=1) if self.kinds else np.zeros((len(views), 0))
+            out += [BranchOutput(float(l), t, box, tuple(float(x) for x in k), tuple(float(x) for x in e))
+                    for l, t, (_, box), k, e in zip(logits, tokens, views, kinds, experts)]
         return out

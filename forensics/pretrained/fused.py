@@ -16,7 +16,7 @@ from forensics.aggregate import SCORE_DECIMALS
 from forensics.checkpoint import CheckpointError, check_number
 from forensics.pretrained.clip_file import PretrainedFileError
 from forensics.pretrained.combiner import Combiner, sigmoid
-from forensics.pretrained.kinds import load_kind_rules, routed_kind
+from forensics.pretrained.kinds import judge_by_kind, load_kind_rules
 from forensics.pretrained.probe import LinearProbe
 
 BRANCH_MISSING_PREFIX = "pretrained branch unavailable:"
@@ -60,17 +60,25 @@ def fuse(det: Any, patch_score: float, branch_out: Any, width: int, height: int)
         return patch_score, {"patch": patch, "clip": None}
     tokens = branch_out.token_logits
     r, c = np.unravel_index(int(np.argmax(tokens)), tokens.shape)
-    clip = {"score": round(float(sigmoid(branch_out.logit)), SCORE_DECIMALS),
-            "logit": round(float(branch_out.logit), 4),
-            "max_token_box": list(branch_out.view.token_box(int(r), int(c), width, height))}
-    logit = float(det.combiner.logit(branch_out.logit, patch_score))
     rules = det.branch.kinds
+    # a kind with its own probe (e.g. close-up faces): the CLIP logit moves toward the kind's expert
+    blended, routed = judge_by_kind(rules, np.array([branch_out.logit]), [np.array([v]) for v in branch_out.kind_logits],
+                                    [np.array([v]) for v in branch_out.expert_logits])
+    k = int(routed[0])
+    rule = rules[k] if k >= 0 else None
+    clip_logit = float(blended[0])
+    clip = {"score": round(float(sigmoid(clip_logit)), SCORE_DECIMALS),
+            "logit": round(clip_logit, 4),
+            "max_token_box": list(branch_out.view.token_box(int(r), int(c), width, height))}
+    logit = float(det.combiner.logit(clip_logit, patch_score))
     if rules:
         # a recognised kind of picture (e.g. a false-colour thermal image) is judged against real photos of its kind
-        rule = routed_kind(rules, branch_out.kind_logits)
         clip["kind"] = rule.name if rule else None
-        clip["kind_logits"] = {r.name: round(float(v), 4) for r, v in zip(rules, branch_out.kind_logits)}
+        clip["kind_logits"] = {k.name: round(float(v), 4) for k, v in zip(rules, branch_out.kind_logits)}
         clip["kind_offset"] = rule.offset if rule else 0.0
+        if rule is not None and rule.expert is not None:
+            clip["general_logit"] = round(float(branch_out.logit), 4)
+            clip["expert_logit"] = round(float(branch_out.expert_logits[k]), 4)
         logit += rule.offset if rule else 0.0
     score = round(float(sigmoid(logit)), SCORE_DECIMALS)
     return score, {"patch": patch, "clip": clip}

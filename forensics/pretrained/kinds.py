@@ -1,4 +1,5 @@
-"""Kinds of picture with their own verdict threshold: a kind probe recognises them, an offset calibrates them.
+"""Kinds of picture with their own verdict threshold, and optionally their own probe: a kind probe recognises
+them, an expert probe may judge them beside the general one, an offset calibrates them.
 
 Some real captures score high on the fused score whatever the probe is trained on: false-colour thermal
 images are the clearest case (reports/fused/selection.md, sections 37-39). With one threshold for every
@@ -7,6 +8,11 @@ own threshold: a linear probe on the pretrained branch's own features (no extra 
 image is of the kind, and an image recognised as it gets a logit `offset` added to its fused score, so that the
 one verdict threshold means, for that kind, the threshold calibrated on held-out real photos of that kind.
 
+A kind may also carry an expert: a verdict probe fitted on the kind's rows only (real and fake members, e.g. close-up
+faces and face generators). The CLIP logit of an image routed to the kind moves toward the expert's logit by the kind's
+`weight` before the combiner; the general probe ranks GAN faces among real close-up faces, an expert that only ever
+compares faces with faces ranks them better (section 40).
+
 Everything is cross-fitted like the verdict probe (`forensics.pretrained.selection.cross_fit`): a held-out real
 source is routed by a kind probe that never saw it, a left-out fake family by one that never saw that family, so
 the figures count the photos and fakes that routing gets wrong.
@@ -14,6 +20,7 @@ the figures count the photos and fakes that routing gets wrong.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -24,16 +31,27 @@ from forensics.fileio import current_umask
 from forensics.pretrained.calibration import balanced_threshold
 from forensics.pretrained.combiner import sigmoid
 from forensics.pretrained.probe import LinearProbe, balanced_weights, fit_probe
-from forensics.pretrained.selection import CrossFit
+from forensics.pretrained.selection import CrossFit, cross_fit, restricted, seen_family_logits
+
+
+@dataclass(frozen=True)
+class ExpertSpec:
+    """A kind's own verdict probe: its L2 penalty and how far an image routed to the kind moves from the general
+    probe's logit toward the expert's (0: not at all, 1: the expert alone)."""
+
+    l2: float = 1e-3
+    weight: float = 0.5
 
 
 @dataclass(frozen=True)
 class KindSpec:
-    """A kind as a recipe declares it: its name and the real-photo families or sources that show it."""
+    """A kind as a recipe declares it: its name, the families or sources that show it (real ones; with an expert,
+    fake ones too), its kind probe's L2 penalty and its optional expert."""
 
     name: str
-    members: tuple[str, ...]  # family or source names of the recipe's real sources
+    members: tuple[str, ...]  # family or source names of the recipe's sources
     l2: float = 1e-2
+    expert: Optional[ExpertSpec] = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "KindSpec":
@@ -42,8 +60,16 @@ class KindSpec:
             raise ValueError(f"image_kinds: a kind needs a plain name (letters, digits, - or _), got {name!r}")
         members = tuple(str(m) for m in d.get("members", ()))
         if not members:
-            raise ValueError(f"image_kinds: kind {name!r} names no members (real families or sources)")
-        return cls(name, members, float(d.get("l2", 1e-2)))
+            raise ValueError(f"image_kinds: kind {name!r} names no members (families or sources)")
+        expert = None
+        if d.get("expert") is not None:
+            e = d["expert"]
+            if not isinstance(e, dict):
+                raise ValueError(f"image_kinds: kind {name!r}: expert must be an object {{\"l2\", \"weight\"}}, got {e!r}")
+            expert = ExpertSpec(float(e.get("l2", 1e-3)), float(e.get("weight", 0.5)))
+            if not 0 < expert.weight <= 1 or not expert.l2 > 0:
+                raise ValueError(f"image_kinds: kind {name!r}: expert weight must be in (0, 1] and l2 > 0, got {e}")
+        return cls(name, members, float(d.get("l2", 1e-2)), expert)
 
     def of_sources(self, sources: np.ndarray, family_of: dict[str, str]) -> np.ndarray:
         """1 for rows whose source (or its family) is a member, else 0."""
@@ -51,7 +77,7 @@ class KindSpec:
 
 
 def kind_specs(cfg: dict[str, Any]) -> list[KindSpec]:
-    """The recipe's `image_kinds` (a list of {"name", "members", "l2"}), in the order routing tries them."""
+    """The recipe's `image_kinds` (a list of {"name", "members", "l2", "expert"}), in the order routing tries them."""
     specs = [KindSpec.from_dict(d) for d in cfg.get("image_kinds") or []]
     names = [k.name for k in specs]
     if len(set(names)) != len(names):
@@ -83,6 +109,43 @@ def fit_kind_probe(spec: KindSpec, feats: np.ndarray, sources: np.ndarray, famil
     return fit_probe(feats, y, feature_spec, weights=balanced_weights(y, sources), l2=spec.l2)
 
 
+def expert_fitter(spec: KindSpec, features: Callable[[np.ndarray], np.ndarray], family_of: dict[str, str],
+                  feature_spec: Any) -> Callable[..., Callable[[np.ndarray], np.ndarray]]:
+    """A `cross_fit` fit function for a kind's expert: a verdict probe fitted on the member rows it is given only
+    (their real/fake labels, each source weighted equally within its class); it scores every row. A fold whose
+    members lack one class scores NaN, which `blend` reads as "no expert"."""
+    def fit(idx: np.ndarray, labels: np.ndarray, src: np.ndarray):
+        member = spec.of_sources(src, family_of).astype(bool)
+        if not member.any() or labels[member].min() == labels[member].max():
+            return lambda jdx: np.full(len(jdx), np.nan)
+        probe = fit_expert_probe(spec, features(idx[member, 0]), labels[member], src[member], feature_spec)
+        return lambda jdx: probe.logits(features(jdx[:, 0]))
+
+    return fit
+
+
+def fit_expert_probe(spec: KindSpec, feats: np.ndarray, labels: np.ndarray, sources: np.ndarray,
+                     feature_spec: Any) -> LinearProbe:
+    """A kind's expert fitted on its member rows `feats` (real/fake `labels`)."""
+    assert spec.expert is not None
+    if labels.min() == labels.max():
+        raise ValueError(f"image_kinds: the expert of kind {spec.name!r} needs real and fake members to fit on")
+    return fit_probe(feats, labels, feature_spec, weights=balanced_weights(labels, sources), l2=spec.expert.l2)
+
+
+def blend(general: np.ndarray, routed: np.ndarray, experts: Sequence[Optional[np.ndarray]],
+          weights: Sequence[float]) -> np.ndarray:
+    """The CLIP logit the combiner takes: the general probe's, moved by its kind's weight toward the kind's expert
+    for every row routed to a kind that has one (`routed` as from `route`; a NaN expert logit moves nothing)."""
+    out = np.array(general, float)
+    for k, (expert, w) in enumerate(zip(experts, weights)):
+        if expert is None or not w:
+            continue
+        m = (routed == k) & np.isfinite(expert)
+        out[m] += w * (np.asarray(expert, float)[m] - out[m])
+    return out
+
+
 def route(kind_logits: Sequence[np.ndarray]) -> np.ndarray:
     """Index of the kind each row is routed to, -1 for none: the first kind (in recipe order) whose logit is > 0.
     NaN logits (rows a cross-fit did not score) route nowhere."""
@@ -105,8 +168,10 @@ def kind_offsets(real_dealings: Sequence[np.ndarray], routed_dealings: Sequence[
     """(offset per kind, threshold logit of the photos routed to no kind, threshold logit per kind) from held-out
     real photos' fused logits (one array per dealing, `sources` per photo) and their routing (same layout). Each
     threshold is the verdict rule (source-balanced `target`, per-source `cap`, dealings pooled) on the photos routed
-    there; a kind's offset moves its threshold onto the general one. A kind no held-out photo was routed to gets
-    offset 0."""
+    there; a kind's offset moves its threshold onto the general one. An offset never raises a kind's scores: a kind
+    whose photos score lower than the rest (close-up faces, paintings) keeps the general threshold, since a positive
+    offset would raise the fakes drawn in its style with them (section 40). A kind no held-out photo was routed to
+    gets offset 0."""
     def threshold(where: Callable[[np.ndarray], np.ndarray]) -> Optional[float]:
         scores, srcs = [], []
         for logits, routed in zip(real_dealings, routed_dealings):
@@ -122,7 +187,7 @@ def kind_offsets(real_dealings: Sequence[np.ndarray], routed_dealings: Sequence[
     if general is None:
         raise ValueError("image_kinds: every held-out real photo was routed to a kind; nothing calibrates the rest")
     per_kind = [threshold(lambda r, k=k: r == k) for k in range(n_kinds)]
-    return [0.0 if t is None else general - t for t in per_kind], general, per_kind
+    return [0.0 if t is None else min(0.0, general - t) for t in per_kind], general, per_kind
 
 
 def shifted_crossfit(fused: CrossFit, kinds: Sequence[CrossFit], offsets: Sequence[float]) -> CrossFit:
@@ -178,73 +243,156 @@ def save_kind_probe(probe: LinearProbe, folder: Path, name: str) -> str:
     return file
 
 
+def blended_crossfit(general: CrossFit, routers: Sequence[CrossFit], experts: Sequence[Optional[CrossFit]],
+                     weights: Sequence[float]) -> CrossFit:
+    """The general probe's cross-fit with every row routed to a kind that has an expert blended toward it (`blend`),
+    routers and experts of the same held-out design (a left-out family's fakes by probes fitted without it, held-out
+    photos likewise). Averaged rows blend the averages over dealings; the real rows of each dealing blend that
+    dealing's own logits."""
+    def one(g: np.ndarray, pick: Callable[[CrossFit], np.ndarray]) -> np.ndarray:
+        return blend(g, route([pick(r) for r in routers]), [None if e is None else pick(e) for e in experts], weights)
+
+    out = CrossFit(rows=general.rows)
+    for fam, fl in general.fake_logit.items():
+        out.fake_logit[fam] = one(fl, lambda c: c.fake_logit[fam])
+        out.real_logit_without[fam] = one(general.real_logit_without[fam], lambda c: c.real_logit_without[fam])
+    out.real_logit = one(general.real_logit, lambda c: c.real_logit)
+    if general.real_logit_dealings.size:
+        out.real_logit_dealings = np.stack([one(d, lambda c, i=i: c.real_logit_dealings[i])
+                                            for i, d in enumerate(general.real_logit_dealings)])
+    return out
+
+
 @dataclass
-class KindRouting:
-    """What a recipe's `image_kinds` made: the offsets, the shifted fused cross-fit, the final kind probes and the
-    routing table the card prints."""
+class KindCrossFits:
+    """The kind probes and experts of a recipe's `image_kinds`, cross-fitted under the verdict probe's held-out
+    design, with their logits on new images of trained families and sources (`seen_family_logits`)."""
 
     specs: list[KindSpec]
+    routers: list[CrossFit]
+    experts: list[Optional[CrossFit]]
+    router_seen: list[np.ndarray]
+    expert_seen: list[Optional[np.ndarray]]
+
+    @property
+    def weights(self) -> list[float]:
+        return [spec.expert.weight if spec.expert else 0.0 for spec in self.specs]
+
+    def blended(self, general: CrossFit) -> CrossFit:
+        """The CLIP cross-fit the combiner is fitted on: `general` with each kind's expert blended in."""
+        return blended_crossfit(general, self.routers, self.experts, self.weights)
+
+    def blend_seen(self, general_seen: np.ndarray) -> np.ndarray:
+        """`blend` on the logits of models fitted without each row's image."""
+        return blend(general_seen, route(self.router_seen), self.expert_seen, self.weights)
+
+
+def cross_fit_kinds(specs: Sequence[KindSpec], *, rows: Any, features: Callable[[np.ndarray], np.ndarray],
+                    feature_spec: Any, family_of: dict[str, str], trained: np.ndarray, cross_fit_kwargs: dict[str, Any],
+                    seen_folds: int, log: Callable[[str], None] = print) -> KindCrossFits:
+    """Cross-fit a kind probe per spec, and the expert of each spec that has one, like the verdict probe
+    (`features(idx)`: feature vectors of row indices; only `trained` rows are fitted on)."""
+    routers, experts, router_seen, expert_seen = [], [], [], []
+    for spec in specs:
+        if spec.expert is not None:
+            member = spec.of_sources(rows.source[trained], family_of).astype(bool)
+            if len(set(rows.label[trained][member])) < 2:
+                raise ValueError(f"image_kinds: the expert of kind {spec.name!r} needs real and fake members to fit on")
+        t0 = time.time()
+        fit = restricted(kind_fitter(spec, features, family_of, feature_spec), trained)
+        routers.append(cross_fit(rows, fit, **cross_fit_kwargs))
+        router_seen.append(seen_family_logits(rows, fit, n_folds=seen_folds))
+        if spec.expert is None:
+            experts.append(None)
+            expert_seen.append(None)
+        else:
+            fit = restricted(expert_fitter(spec, features, family_of, feature_spec), trained)
+            experts.append(cross_fit(rows, fit, **cross_fit_kwargs))
+            expert_seen.append(seen_family_logits(rows, fit, n_folds=seen_folds))
+        log(f"kind {spec.name}: cross-fitted{' with its expert' if spec.expert else ''} in {time.time() - t0:.0f} s")
+    return KindCrossFits(list(specs), routers, experts, router_seen, expert_seen)
+
+
+@dataclass
+class KindRouting:
+    """What a recipe's `image_kinds` made: the cross-fits, the offsets, the shifted fused cross-fit, the final kind
+    probes and experts and the routing table the card prints."""
+
+    crossfits: KindCrossFits
     offsets: list[float]
     general_threshold: float  # logit, photos routed to no kind
     kind_thresholds: list[Optional[float]]  # logit per kind (None: no held-out photo routed there)
     shifted: CrossFit
     probes: list[LinearProbe]
-    seen_logits: list[np.ndarray]  # per kind, the logit of a kind probe that did not fit the row's image
+    experts: list[Optional[LinearProbe]]
     routing: dict[str, Any]
+
+    @property
+    def specs(self) -> list[KindSpec]:
+        return self.crossfits.specs
 
     def shift_seen(self, fused_seen: np.ndarray) -> np.ndarray:
         """Fused logits of models fitted without each row's image, with the kind offsets of the same folds."""
-        return shift(fused_seen, route(self.seen_logits), self.offsets)
+        return shift(fused_seen, route(self.crossfits.router_seen), self.offsets)
 
     def save(self, folder: Path) -> list[dict[str, Any]]:
-        """Write the kind probes into the model folder; returns the model config's "kinds" entries."""
+        """Write the kind probes and experts into the model folder; returns the model config's "kinds" entries."""
         out = []
-        for spec, probe, offset, thr in zip(self.specs, self.probes, self.offsets, self.kind_thresholds):
-            out.append({"name": spec.name, "members": list(spec.members), "probe": save_kind_probe(probe, folder, spec.name),
-                        "l2": spec.l2, "offset": round(float(offset), 6),
-                        "threshold_alone": None if thr is None else round(float(sigmoid(thr)), 6),
-                        "general_threshold_alone": round(float(sigmoid(self.general_threshold)), 6)})
+        for spec, probe, expert, offset, thr in zip(self.specs, self.probes, self.experts, self.offsets,
+                                                    self.kind_thresholds):
+            entry = {"name": spec.name, "members": list(spec.members), "probe": save_kind_probe(probe, folder, spec.name),
+                     "l2": spec.l2}
+            if expert is not None and spec.expert is not None:
+                entry["expert"] = {"probe": save_kind_probe(expert, folder, f"{spec.name}_expert"),
+                                   "l2": spec.expert.l2, "weight": spec.expert.weight}
+            entry.update({"offset": round(float(offset), 6),
+                          "threshold_alone": None if thr is None else round(float(sigmoid(thr)), 6),
+                          "general_threshold_alone": round(float(sigmoid(self.general_threshold)), 6)})
+            out.append(entry)
         return out
 
 
-def fit_kind_routing(specs: Sequence[KindSpec], *, rows: Any, features: Callable[[np.ndarray], np.ndarray],
-                     feature_spec: Any, family_of: dict[str, str], trained: np.ndarray, cross_fit_kwargs: dict[str, Any],
-                     fused: CrossFit, clean_real: np.ndarray, target: float, cap: Optional[float],
-                     seen_folds: int, log: Callable[[str], None] = print) -> KindRouting:
-    """Cross-fit a kind probe per spec under the verdict probe's held-out design, calibrate each kind's offset on
-    the held-out real photos routed to it, shift the fused cross-fit, and fit the shipped kind probes on the
-    trained rows (`features(idx)`: feature vectors of row indices)."""
-    from forensics.pretrained.recipe import restricted
-    from forensics.pretrained.selection import cross_fit, seen_family_logits
-
-    fits = [restricted(kind_fitter(spec, features, family_of, feature_spec), trained) for spec in specs]
-    crossfits = [cross_fit(rows, fit, **cross_fit_kwargs) for fit in fits]
+def fit_kind_routing(crossfits: KindCrossFits, *, rows: Any, features: Callable[[np.ndarray], np.ndarray],
+                     feature_spec: Any, family_of: dict[str, str], trained: np.ndarray, fused: CrossFit,
+                     clean_real: np.ndarray, target: float, cap: Optional[float],
+                     log: Callable[[str], None] = print) -> KindRouting:
+    """Calibrate each kind's offset on the held-out real photos its cross-fitted probe routes to it (`fused`: the
+    fused cross-fit, experts already blended in), shift the fused cross-fit, and fit the shipped kind probes and
+    experts on the trained rows."""
+    specs = crossfits.specs
     real_dealings = fused.real_logit_dealings if fused.real_logit_dealings.size else fused.real_logit[None]
 
     def kind_dealings(k: CrossFit) -> np.ndarray:
         return k.real_logit_dealings if k.real_logit_dealings.size else k.real_logit[None]
 
-    routed = [route([kind_dealings(k)[i] for k in crossfits])[clean_real] for i in range(len(real_dealings))]
+    routed = [route([kind_dealings(k)[i] for k in crossfits.routers])[clean_real] for i in range(len(real_dealings))]
     offsets, general, per_kind = kind_offsets([d[clean_real] for d in real_dealings], routed,
                                               rows.source[clean_real], len(specs), target, cap)
     for spec, off in zip(specs, offsets):
         log(f"kind {spec.name}: offset {off:+.3f} on the fused logit")
-    shifted = shifted_crossfit(fused, crossfits, offsets)
+    shifted = shifted_crossfit(fused, crossfits.routers, offsets)
     idx = rows.feats[trained, 0]
-    probes = [fit_kind_probe(spec, features(idx), rows.source[trained], family_of, feature_spec) for spec in specs]
-    seen = [seen_family_logits(rows, fit, n_folds=seen_folds) for fit in fits]
-    table = routing_table(crossfits, specs, family_of, rows.condition == "clean")
-    return KindRouting(list(specs), offsets, general, per_kind, shifted, probes, seen, table)
+    feats, sources, labels = features(idx), rows.source[trained], rows.label[trained]
+    probes = [fit_kind_probe(spec, feats, sources, family_of, feature_spec) for spec in specs]
+    experts = []
+    for spec in specs:
+        member = spec.of_sources(sources, family_of).astype(bool)
+        experts.append(None if spec.expert is None else
+                       fit_expert_probe(spec, feats[member], labels[member], sources[member], feature_spec))
+    table = routing_table(crossfits.routers, specs, family_of, rows.condition == "clean")
+    return KindRouting(crossfits, offsets, general, per_kind, shifted, probes, experts, table)
 
 
 @dataclass(frozen=True)
 class KindRule:
-    """A shipped kind: its probe on the pretrained branch's features and the offset added to the fused logit of an
-    image it recognises."""
+    """A shipped kind: its probe on the pretrained branch's features, the offset added to the fused logit of an
+    image it recognises, and optionally its expert and how far the CLIP logit moves toward it."""
 
     name: str
     probe: LinearProbe
     offset: float
+    expert: Optional[LinearProbe] = None
+    expert_weight: float = 0.0
 
 
 def load_kind_rules(model_dir: Path, entries: Sequence[dict[str, Any]], feature_spec: Any) -> list[KindRule]:
@@ -255,16 +403,31 @@ def load_kind_rules(model_dir: Path, entries: Sequence[dict[str, Any]], feature_
         offset = entry.get("offset")
         if not name or not isinstance(offset, (int, float)) or not np.isfinite(offset):
             raise ValueError(f"{Path(model_dir) / 'config.json'}: a kind needs a name and a finite offset, got {entry}")
-        path = Path(model_dir) / str(entry.get("probe", f"kind_{name}.safetensors"))
-        if not path.is_file():
-            raise ValueError(f"{path}: the probe of kind {name!r} is missing")
-        rules.append(KindRule(name, LinearProbe.load(path, feature_spec), float(offset)))
+        probe = _kind_file(model_dir, entry.get("probe", f"kind_{name}.safetensors"), f"the probe of kind {name!r}")
+        expert, weight = None, 0.0
+        if entry.get("expert") is not None:
+            e = entry["expert"]
+            weight = e.get("weight") if isinstance(e, dict) else None
+            if not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+                raise ValueError(f"{Path(model_dir) / 'config.json'}: the expert of kind {name!r} needs a weight in "
+                                 f"(0, 1], got {e}")
+            expert = LinearProbe.load(_kind_file(model_dir, e.get("probe", f"kind_{name}_expert.safetensors"),
+                                                 f"the expert of kind {name!r}"), feature_spec)
+        rules.append(KindRule(name, LinearProbe.load(probe, feature_spec), float(offset), expert, float(weight)))
     return rules
 
 
-def routed_kind(rules: Sequence[KindRule], kind_logits: Sequence[float]) -> Optional[KindRule]:
-    """The rule one image with these kind logits is routed to, by `route`'s rule."""
-    if not rules:
-        return None
-    k = int(route([np.array([logit]) for logit in kind_logits])[0])
-    return rules[k] if k >= 0 else None
+def _kind_file(model_dir: Path, name: Any, what: str) -> Path:
+    path = Path(model_dir) / str(name)
+    if not path.is_file():
+        raise ValueError(f"{path}: {what} is missing")
+    return path
+
+
+def judge_by_kind(rules: Sequence[KindRule], general: np.ndarray, kind_logits: Sequence[np.ndarray],
+                  expert_logits: Sequence[Optional[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(CLIP logit the combiner takes, kind index per row, -1 for none) of rows with the general probe's logits
+    `general` and, per shipped kind, its probe's and its expert's logits (None or NaN without an expert): the rule
+    the scan applies, image by image, and the screening scripts on stored features."""
+    routed = route(kind_logits) if rules else np.full(np.shape(general), -1, np.int64)
+    return blend(general, routed, expert_logits, [r.expert_weight for r in rules]), routed

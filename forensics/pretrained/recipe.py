@@ -25,11 +25,12 @@ from forensics.pretrained.combiner import Combiner, fit_combiner, patch_logit, s
 from forensics.pretrained.dataset import DataConfigError, Source, load_sources, missing_sources
 from forensics.pretrained.clip_encoder import WIDTH
 from forensics.pretrained.features import FeatureSpec, TokenStore
-from forensics.pretrained.kinds import KindRouting, KindSpec, fit_kind_routing, kind_specs
+from forensics.pretrained.kinds import KindCrossFits, KindRouting, KindSpec, cross_fit_kinds, fit_kind_routing, kind_specs
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
-from forensics.pretrained.selection import CrossFit, Rows, cross_fit, held_out_crossfit, seen_family_logits
+from forensics.pretrained.selection import (CrossFit, Rows, cross_fit, held_out_crossfit, restricted,  # noqa: F401
+                                           seen_family_logits)
 
 CLEAN = "clean"
 SEEN_FOLDS = 5  # image folds of the figures on new images of trained families (`seen_family_logits`)
@@ -315,21 +316,6 @@ class ProbeKind:
         return fit
 
 
-def restricted(fit: Any, trainable: np.ndarray) -> Any:
-    """A cross_fit fit function that fits only on the rows where `trainable` (one flag per row of the
-    Rows being cross-fitted, whose `feats` hold row indices as `load_tokens` makes them) is set; every row
-    is still scored."""
-    trainable = np.asarray(trainable, bool)
-    if trainable.all():
-        return fit
-
-    def fit_trainable(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
-        keep = trainable[idx[:, 0]]
-        return fit(idx[keep], y[keep], src[keep])
-
-    return fit_trainable
-
-
 def fuse(cf: CrossFit, patch: np.ndarray, cfg: dict[str, Any], trained: np.ndarray,
          log: Log = print) -> tuple[Combiner, CrossFit, float]:
     """(combiner, fused cross-fit, threshold logit): the combiner fitted on the cross-fitted CLIP logits
@@ -434,16 +420,22 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     cf = cross_fit(rows, restricted(kind.fitter(tokens), trained), train_conditions=cfg.get("train_conditions"),
                    progress=lambda f: log(f"left out {f}"), **grouping)
     log(f"cross-fit: {time.time() - t0:.0f} s")
-    clip_oof = _oof_logits(cf)
     patch = np.array([pscores[c].get(k, np.nan) for k, c in zip(rows.keys, rows.condition)])
     patch_unseen = list(cfg.get("patch_unseen_sources", []))
-    combiner, fused_cf, thr_logit = fuse(cf, patch, cfg, trained, log)
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     target = float(cfg.get("target_fpr", 0.01))
     cap = cfg.get("per_source_fpr_cap")
-    kinds = image_kinds(kind_list, cfg, rows, kind, tokens, trained, grouping, fused_cf, clean_real, log)
+    image_kinds = ImageKinds(kind_list, cfg, rows, kind, tokens, trained, log) if kind_list else None
+    kind_cf = image_kinds.crossfit(grouping) if image_kinds else None
+    general_cf = cf
+    if kind_cf is not None:  # experts blended in before the combiner sees the CLIP logit
+        cf = kind_cf.blended(general_cf)
+    clip_oof = _oof_logits(cf)
+    combiner, fused_cf, thr_logit = fuse(cf, patch, cfg, trained, log)
+    kinds = image_kinds.route(kind_cf, fused_cf, clean_real) if image_kinds and kind_cf else None
     if kinds is not None:
-        without_kinds = _figures(fused_cf, thr_logit, degraded)
+        _, plain_fused, plain_thr = fuse(general_cf, patch, cfg, trained, log=lambda _m: None)
+        without_kinds = _figures(plain_fused, plain_thr, degraded)
         fused_cf = kinds.shifted
         thr_logit = real_threshold(fused_cf, lambda logit: logit, clean_real, cfg)
     threshold = round(float(sigmoid(thr_logit)), 6)
@@ -495,6 +487,8 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     }
     figures["unseen_by_patch"] = _unseen_figures(cf, patch, fused_cf, patch_unseen, cfg, thr_logit, degraded)
     seen = seen_family_logits(rows, restricted(kind.fitter(tokens), trained), n_folds=SEEN_FOLDS)
+    if kinds is not None:
+        seen = kinds.crossfits.blend_seen(seen)
     fused_seen = combiner.logit(seen, patch) if kinds is None else kinds.shift_seen(combiner.logit(seen, patch))
     figures["seen_families"] = _seen_figures(rows, fused_seen, trained, thr_logit, degraded)
     if kinds is not None:
@@ -521,17 +515,28 @@ def check_kind_names(cfg: dict[str, Any]) -> list[KindSpec]:
     return specs
 
 
-def image_kinds(specs: list[KindSpec], cfg: dict[str, Any], rows: Rows, kind: ProbeKind, tokens: np.ndarray,
-                trained: np.ndarray, grouping: dict[str, Any], fused_cf: CrossFit, clean_real: np.ndarray, log: Log) -> Optional[KindRouting]:
-    """The recipe's `image_kinds` (forensics.pretrained.kinds): kind probes on the verdict probe's own features,
-    cross-fitted like it, each kind's offset calibrated on the held-out photos routed to it; None without kinds."""
-    if not specs:
-        return None
-    family_of = {str(s): str(f) for s, f in zip(rows.source, rows.family)}
-    return fit_kind_routing(specs, rows=rows, features=lambda idx: kind.means(tokens, idx), feature_spec=kind.spec,
-                            family_of=family_of, trained=trained, cross_fit_kwargs=grouping, fused=fused_cf,
-                            clean_real=clean_real, target=float(cfg.get("target_fpr", 0.01)),
-                            cap=cfg.get("per_source_fpr_cap"), seen_folds=SEEN_FOLDS, log=log)
+class ImageKinds:
+    """The recipe's `image_kinds` (forensics.pretrained.kinds) on the verdict probe's own features: kind probes and
+    experts cross-fitted like it (`crossfit`), then each kind's offset calibrated on the held-out photos routed to it
+    (`route`)."""
+
+    def __init__(self, specs: list[KindSpec], cfg: dict[str, Any], rows: Rows, kind: ProbeKind, tokens: np.ndarray,
+                 trained: np.ndarray, log: Log) -> None:
+        self.specs, self.cfg, self.rows, self.trained, self.log = specs, cfg, rows, trained, log
+        self.features = lambda idx: kind.means(tokens, idx)
+        self.feature_spec = kind.spec
+        self.family_of = {str(s): str(f) for s, f in zip(rows.source, rows.family)}
+
+    def crossfit(self, grouping: dict[str, Any]) -> KindCrossFits:
+        return cross_fit_kinds(self.specs, rows=self.rows, features=self.features, feature_spec=self.feature_spec,
+                               family_of=self.family_of, trained=self.trained, cross_fit_kwargs=grouping,
+                               seen_folds=SEEN_FOLDS, log=self.log)
+
+    def route(self, crossfits: KindCrossFits, fused_cf: CrossFit, clean_real: np.ndarray) -> KindRouting:
+        return fit_kind_routing(crossfits, rows=self.rows, features=self.features, feature_spec=self.feature_spec,
+                                family_of=self.family_of, trained=self.trained, fused=fused_cf, clean_real=clean_real,
+                                target=float(self.cfg.get("target_fpr", 0.01)),
+                                cap=self.cfg.get("per_source_fpr_cap"), log=self.log)
 
 
 def _library_versions() -> dict[str, str]:

@@ -159,6 +159,21 @@ def image_folds(keys: np.ndarray, n_folds: int) -> np.ndarray:
     return np.array([zlib.crc32(str(k).encode()) % n_folds for k in keys])
 
 
+def restricted(fit: FitFn, trainable: np.ndarray) -> FitFn:
+    """A cross_fit fit function that fits only on the rows where `trainable` (one flag per row of the
+    Rows being cross-fitted, whose `feats` hold row indices as `load_tokens` makes them) is set; every row
+    is still scored."""
+    trainable = np.asarray(trainable, bool)
+    if trainable.all():
+        return fit
+
+    def fit_trainable(idx: np.ndarray, y: np.ndarray, src: np.ndarray):
+        keep = trainable[idx[:, 0]]
+        return fit(idx[keep], y[keep], src[keep])
+
+    return fit_trainable
+
+
 def seen_family_logits(rows: Rows, fit: FitFn, *, n_folds: int = 5) -> np.ndarray:
     """Per row, the logit of a model fitted on every family and source but not on the row's image (`image_folds`):
     what a new image of a generator the model trained on, or a new photo of a source it trained on, gets. The

@@ -74,6 +74,14 @@ def test_the_kind_bullet_and_table_say_how_images_are_routed_and_what_one_thresh
     (line,) = kind_line(cfg)
     assert "`thermal` kind probe" in line and "-0.730" in line and "P(fake) >= 0.984" in line and "0.968" in line
     assert kind_line({}) == [] and kind_rows({}) == []
+    # a kind with an expert and no offset of its own says how far its CLIP logit moves and that it keeps the threshold
+    cfg["kinds"].append({"name": "face", "members": ["faces-hq", "stylegan2"], "offset": 0.0, "threshold_alone": 0.95,
+                         "general_threshold_alone": 0.968, "expert": {"l2": 0.001, "weight": 0.5}})
+    (line,) = kind_line(cfg)
+    clauses = line.split("; an image that")
+    assert len(clauses) == 2 and "-0.730" in clauses[0] and "expert" not in clauses[0]
+    assert "real and generated images of faces-hq, stylegan2" in clauses[1] and "moved 50% of the way to the `face` expert" in clauses[1]
+    assert "keeps the one threshold" in clauses[1] and "P(fake) >= 0.95," in clauses[1]
     fam = [{"family": "sd1", "ap_clean": 0.9, "flagged_clean": 0.6}, {"family": "dalle2", "ap_clean": 0.7, "flagged_clean": 0.0}]
     figures = {"kinds": {"routing": {"thermal": {
         "member_sources_routed": {"seek": 1.0, "road": 0.0}, "other_photos_routed": 6, "other_photos": 5383,

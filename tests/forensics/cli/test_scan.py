@@ -95,7 +95,13 @@ def test_both_shipped_models_scan_and_are_listed(photo_files):
             cfg = json.loads((shipped_models()[name] / "config.json").read_text())
             assert d["clip_precision"] == cfg["clip"].get("precision", "int8")
             # and the kinds of picture it judges against their own photos (forensics.pretrained.kinds)
-            assert d["kinds"] == [{"name": k["name"], "offset": k["offset"]} for k in cfg.get("kinds") or []]
+            assert d["kinds"] == [{"name": k["name"], "offset": k["offset"],
+                                   "expert_weight": (k.get("expert") or {}).get("weight")} for k in cfg.get("kinds") or []]
+            text = run("models").stdout
+            for k in cfg.get("kinds") or []:  # the listing says how each kind is judged
+                assert f"{k['name']} images judged with" in text
+                if k.get("expert"):
+                    assert f"to a {k['name']} expert probe" in text
             continue
         cfg = json.loads((shipped_models()[name] / "config.json").read_text())
         assert d["aggregation"].split(":")[0] == cfg.get("aggregation", "mean_prob")

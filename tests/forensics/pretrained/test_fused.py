@@ -83,6 +83,31 @@ def test_a_recognised_kind_is_judged_with_its_offset_and_says_so(fused_dir, phot
     assert r.branches["clip"]["kind"] is None and r.branches["clip"]["kind_offset"] == 0.0 and r.score == plain.score
 
 
+def test_a_kind_with_an_expert_moves_the_clip_logit_toward_it_and_records_both(fused_dir, photo_files, clip_path):
+    plain = Detector.load(fused_dir, device="cpu", clip=clip_path).scan(photo_files[0], provenance=False)
+    _with_kind(fused_dir, 5.0, 0.5)
+    # the expert: a constant logit of 3, half way from the general probe's logit
+    LinearProbe(SPEC, np.zeros(SPEC.dim, np.float32), np.ones(SPEC.dim, np.float32), np.zeros(SPEC.dim, np.float32),
+                3.0).save(fused_dir / "kind_thermal_expert.safetensors")
+    cfg = json.loads((fused_dir / "config.json").read_text())
+    cfg["kinds"][0]["expert"] = {"probe": "kind_thermal_expert.safetensors", "weight": 0.5}
+    (fused_dir / "config.json").write_text(json.dumps(cfg))
+    r = Detector.load(fused_dir, device="cpu", clip=clip_path).scan(photo_files[0], provenance=False)
+    clip = r.branches["clip"]
+    general = plain.branches["clip"]["logit"]
+    assert clip["general_logit"] == pytest.approx(general, abs=1e-4) and clip["expert_logit"] == 3.0
+    assert clip["logit"] == pytest.approx(general + 0.5 * (3.0 - general), abs=2e-4)
+    want = sigmoid(Combiner(1.0, 0.5, -0.2).logit(clip["logit"], r.branches["patch"]["score"]) + 0.5)
+    assert r.score == pytest.approx(float(want), abs=2e-4)
+    # an expert file outside the folder is refused before anything loads
+    cfg["kinds"][0]["expert"]["probe"] = "../kind_thermal_expert.safetensors"
+    (fused_dir / "config.json").write_text(json.dumps(cfg))
+    from forensics.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"kinds\[\]\.expert\.probe must name a .safetensors file inside"):
+        Detector.load(fused_dir, device="cpu", clip=clip_path)
+
+
 def test_a_malformed_kind_is_a_checkpoint_error_naming_the_folder(fused_dir, clip_path):
     from forensics.checkpoint import CheckpointError
 

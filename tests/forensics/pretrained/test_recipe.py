@@ -116,11 +116,13 @@ def test_recipe_builds_a_fused_model_that_scans(tiny_data, tmp_path, clip_path, 
     # a kind of picture with its own threshold: its probe ships beside the verdict probe, its routing in the figures
     from forensics.pretrained.dataset import DataConfigError
 
-    cfg["image_kinds"] = [{"name": "cats-and-coffee", "members": ["photos_a"]}]
+    # (with an expert: a verdict probe fitted on the kind's real and fake members only)
+    cfg["image_kinds"] = [{"name": "cats-and-coffee", "members": ["photos_a", "dcgan"], "expert": {"weight": 0.5}}]
     recipe.write_text(json.dumps(cfg))
     out = run_recipe(recipe, tmp_path / "kinds", tmp_path / "store", clip=clip_path, log=logs.append)
     (entry,) = json.loads((tmp_path / "kinds" / "config.json").read_text())["kinds"]
     assert entry["name"] == "cats-and-coffee" and (tmp_path / "kinds" / entry["probe"]).is_file()
+    assert entry["expert"]["weight"] == 0.5 and (tmp_path / "kinds" / entry["expert"]["probe"]).is_file()
     kind_mode = (tmp_path / "kinds" / entry["probe"]).stat().st_mode & 0o777
     assert kind_mode == (tmp_path / "kinds" / "probe.safetensors").stat().st_mode & 0o777
     routing = out["figures"]["kinds"]["routing"]["cats-and-coffee"]
