@@ -62,6 +62,14 @@ def test_offsets_move_each_kinds_threshold_onto_the_general_one():
         kind_offsets([logits], [np.zeros(sources.size, int)], sources, 1, 0.01, 0.01)
 
 
+def _as_rows(names, labels, fams, feats):
+    """Clean feature rows (feats hold row indices) and their feature matrix."""
+    n = len(names)
+    rows = Rows(np.arange(n)[:, None], np.array([f"{s}/{i}" for i, s in enumerate(names)]), np.array(labels),
+                np.array(fams), np.array(names), np.array(["clean"] * n))
+    return rows, np.array(feats, np.float32)
+
+
 def _rows(rng):
     """Real photos of 9 sources (4 of them a recognisable kind that scores high) and fakes of 3 families."""
     names, labels, fams, feats = [], [], [], []
@@ -78,10 +86,7 @@ def _rows(rng):
             x = rng.normal(size=SPEC.dim)
             x[100:164] += 0.5
             names.append(f"gen{f}"), labels.append(1), fams.append(f"fam{f}"), feats.append(x)
-    n = len(names)
-    rows = Rows(np.arange(n)[:, None], np.array([f"{s}/{i}" for i, s in enumerate(names)]), np.array(labels),
-                np.array(fams), np.array(names), np.array(["clean"] * n))
-    return rows, np.array(feats, np.float32)
+    return _as_rows(names, labels, fams, feats)
 
 
 def test_kind_routing_cross_fits_the_router_and_lowers_the_threshold_for_everything_else():
@@ -174,10 +179,7 @@ def _face_rows(rng):
         add(f"gen{f}", 1, f"fam{f}", False, -0.6)  # ordinary fakes: the tell is inverted
     for f in range(3):
         add(f"facegen{f}", 1, f"facefam{f}", True, 0.6)  # face fakes: the tell means fake
-    n = len(names)
-    rows = Rows(np.arange(n)[:, None], np.array([f"{s}/{i}" for i, s in enumerate(names)]), np.array(labels),
-                np.array(fams), np.array(names), np.array(["clean"] * n))
-    return rows, np.array(feats, np.float32)
+    return _as_rows(names, labels, fams, feats)
 
 
 def test_a_kind_with_an_expert_ranks_its_left_out_fakes_better_than_the_general_probe():
