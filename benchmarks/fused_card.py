@@ -118,7 +118,7 @@ def plain_words(fused: dict[str, Any], unseen: dict[str, Any], recipe: dict[str,
 
 
 def unseen_rows(unseen: dict[str, Any]) -> list[str]:
-    names = {"fused": "fused default", "clip": "CLIP probe alone", "patch": "patch branch alone"}
+    names = {"fused": "fused default", "clip": "CLIP branch alone", "patch": "patch branch alone"}
     fams = sorted({r["family"] for r in unseen["fused"]["families"]})
     out = ["| detector | threshold | " + " | ".join(f"{f} AP / AP re-enc / flagged" for f in fams) + " | worst AP |",
            "|---|---|" + "---|" * len(fams) + "---|"]
@@ -165,7 +165,7 @@ def seen_rows(seen: dict[str, Any]) -> list[str]:
 def summary_rows(figures: dict[str, Any]) -> list[str]:
     out = ["| detector | threshold | worst family AP clean | worst AP re-encoded | worst family flagged | mean AP clean | real FPR (source mean) |",
            "|---|---|---|---|---|---|---|"]
-    names = {"fused": "fused default (patch + CLIP probe)", "clip": "CLIP probe alone", "patch": "patch branch alone"}
+    names = {"fused": "fused default (patch + CLIP probe)", "clip": "CLIP branch alone", "patch": "patch branch alone"}
     for key in ("fused", "clip", "patch"):
         fig = figures.get(key)
         if not fig:
@@ -405,7 +405,9 @@ def main() -> None:
         *(["## New images of generators it trained on (fused default)",
            *seen_rows(figures["seen_families"]),
            ""] if figures.get("seen_families") else []),
-        "## Per left-out generator family (CLIP probe alone)",
+        "## Per left-out generator family (CLIP branch alone)",
+        "The CLIP branch's own logit at its own threshold: the probe's, with each kind's expert blended in as the scan "
+        "does (`kinds` of the model config), before the combiner adds the patch score.",
         "",
         *family_rows(figures["clip"], n_by_family, patch_saw(recipe)),
         "",
