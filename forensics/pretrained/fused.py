@@ -74,7 +74,7 @@ def fuse(det: Any, patch_score: float, branch_out: Any, width: int, height: int)
     if rules:
         # a recognised kind of picture (e.g. a false-colour thermal image) is judged against real photos of its kind
         clip["kind"] = rule.name if rule else None
-        clip["kind_logits"] = {k.name: round(float(v), 4) for k, v in zip(rules, branch_out.kind_logits)}
+        clip["kind_logits"] = {kind.name: round(float(v), 4) for kind, v in zip(rules, branch_out.kind_logits)}
         clip["kind_offset"] = rule.offset if rule else 0.0
         if rule is not None and rule.expert is not None:
             clip["general_logit"] = round(float(branch_out.logit), 4)

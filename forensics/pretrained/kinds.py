@@ -127,7 +127,8 @@ def expert_fitter(spec: KindSpec, features: Callable[[np.ndarray], np.ndarray], 
 def fit_expert_probe(spec: KindSpec, feats: np.ndarray, labels: np.ndarray, sources: np.ndarray,
                      feature_spec: Any) -> LinearProbe:
     """A kind's expert fitted on its member rows `feats` (real/fake `labels`)."""
-    assert spec.expert is not None
+    if spec.expert is None:
+        raise ValueError(f"image_kinds: kind {spec.name!r} has no expert")
     if labels.min() == labels.max():
         raise ValueError(f"image_kinds: the expert of kind {spec.name!r} needs real and fake members to fit on")
     return fit_probe(feats, labels, feature_spec, weights=balanced_weights(labels, sources), l2=spec.expert.l2)
