@@ -32,6 +32,8 @@ class AuditSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
     n_errors: int = 0
     models: list[str] = field(default_factory=list)
+    # kinds of picture a fused detector judged on their own (forensics.pretrained.kinds): {kind: {label: count}}
+    kinds: dict[str, dict[str, int]] = field(default_factory=dict)
     # this run
     engine: str = "local"
     backend: str = "torch"    # forward pass: torch or onnxruntime
@@ -70,6 +72,10 @@ class AuditSummary:
                      + f" ({self.engine} engine, {self.backend})"
                      + (" (interrupted: rerun the same command to resume)" if self.interrupted else ""))
         lines.extend(self._files_lines())
+        if self.kinds:
+            lines.append("judged as a kind of their own: " + ", ".join(
+                f"{kind} {sum(c.values())} (" + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) + ")"
+                for kind, c in sorted(self.kinds.items())))
         if self.repaired:
             lines.append(f"repaired: {self.repaired}")
         h = self.histogram
@@ -140,6 +146,10 @@ def summarize(out: Union[str, Path], **run: Any) -> AuditSummary:
         s.fake_by_provenance += label == LABEL_FAKE and flagged_by_provenance(rec.get("notes"))
         if rec.get("model"):
             models.add(str(rec["model"]))
+        kind = ((rec.get("branches") or {}).get("clip") or {}).get("kind")
+        if kind:
+            per = s.kinds.setdefault(str(kind), {})
+            per[label] = per.get(label, 0) + 1
         score = rec.get("score")
         if isinstance(score, (int, float)) and label != "error":
             hist[min(HIST_BINS - 1, max(0, int(score * HIST_BINS)))] += 1

@@ -80,3 +80,22 @@ def test_csv_names_the_branch_scores_and_the_kind_of_a_fused_record(tmp_path):
     rows = list(csv.DictReader((tmp_path / "res.csv").read_text(encoding="utf-8").splitlines()))
     assert [(r["patch_score"], r["clip_score"], r["kind"]) for r in rows] == [
         ("0.86", "0.0", "thermal"), ("1.0", "1.0", ""), ("", "", "")]
+
+
+def test_the_summary_counts_the_images_each_kind_judged_by_label(tmp_path):
+    from forensics.audit.summary import summarize
+
+    clip = lambda kind: {"patch": {"score": 0.5}, "clip": {"score": 0.5, "kind": kind}}
+    recs = [{"path": "a.jpg", "label": "real", "score": 0.03, "branches": clip("thermal")},
+            {"path": "b.png", "label": "uncertain", "score": 0.9, "branches": clip("face")},
+            {"path": "c.png", "label": "fake", "score": 0.99, "branches": clip("face")},
+            {"path": "d.png", "label": "real", "score": 0.1, "branches": clip(None)},
+            {"path": "e.png", "label": "real", "score": 0.1}]
+    out = tmp_path / "res.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    s = summarize(out)
+    assert s.kinds == {"thermal": {"real": 1}, "face": {"uncertain": 1, "fake": 1}}
+    assert "judged as a kind of their own: face 2 (fake 1, uncertain 1), thermal 1 (real 1)" in s.format_text()
+    (tmp_path / "plain.jsonl").write_text(json.dumps(recs[-1]) + "\n")
+    assert "kind of their own" not in summarize(tmp_path / "plain.jsonl").format_text()
+
