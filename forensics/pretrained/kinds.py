@@ -266,14 +266,18 @@ def blended_crossfit(general: CrossFit, routers: Sequence[CrossFit], experts: Se
 
 @dataclass
 class KindCrossFits:
-    """The kind probes and experts of a recipe's `image_kinds`, cross-fitted under the verdict probe's held-out
-    design, with their logits on new images of trained families and sources (`seen_family_logits`)."""
+    """The kind probes and experts of a recipe's `image_kinds`: cross-fitted under the verdict probe's held-out
+    design, with their logits on new images of trained families and sources (`seen_family_logits`), and the shipped
+    ones fitted on every trained row."""
 
     specs: list[KindSpec]
+    family_of: dict[str, str]
     routers: list[CrossFit]
     experts: list[Optional[CrossFit]]
     router_seen: list[np.ndarray]
     expert_seen: list[Optional[np.ndarray]]
+    probes: list[LinearProbe]
+    expert_probes: list[Optional[LinearProbe]]
 
     @property
     def weights(self) -> list[float]:
@@ -291,14 +295,19 @@ class KindCrossFits:
 def cross_fit_kinds(specs: Sequence[KindSpec], *, rows: Any, features: Callable[[np.ndarray], np.ndarray],
                     feature_spec: Any, family_of: dict[str, str], trained: np.ndarray, cross_fit_kwargs: dict[str, Any],
                     seen_folds: int, log: Callable[[str], None] = print) -> KindCrossFits:
-    """Cross-fit a kind probe per spec, and the expert of each spec that has one, like the verdict probe
-    (`features(idx)`: feature vectors of row indices; only `trained` rows are fitted on)."""
+    """Fit a kind probe per spec, and the expert of each spec that has one, on the `trained` rows (the shipped ones,
+    first, so a kind that cannot be fitted fails before the cross-fits), then cross-fit them like the verdict probe
+    (`features(idx)`: feature vectors of row indices)."""
+    idx = rows.feats[trained, 0]
+    feats, sources, labels = features(idx), rows.source[trained], rows.label[trained]
+    probes, expert_probes = [], []
+    for spec in specs:
+        probes.append(fit_kind_probe(spec, feats, sources, family_of, feature_spec))
+        member = spec.of_sources(sources, family_of).astype(bool)
+        expert_probes.append(None if spec.expert is None else
+                             fit_expert_probe(spec, feats[member], labels[member], sources[member], feature_spec))
     routers, experts, router_seen, expert_seen = [], [], [], []
     for spec in specs:
-        if spec.expert is not None:
-            member = spec.of_sources(rows.source[trained], family_of).astype(bool)
-            if len(set(rows.label[trained][member])) < 2:
-                raise ValueError(f"image_kinds: the expert of kind {spec.name!r} needs real and fake members to fit on")
         t0 = time.time()
         fit = restricted(kind_fitter(spec, features, family_of, feature_spec), trained)
         routers.append(cross_fit(rows, fit, **cross_fit_kwargs))
@@ -311,26 +320,33 @@ def cross_fit_kinds(specs: Sequence[KindSpec], *, rows: Any, features: Callable[
             experts.append(cross_fit(rows, fit, **cross_fit_kwargs))
             expert_seen.append(seen_family_logits(rows, fit, n_folds=seen_folds))
         log(f"kind {spec.name}: cross-fitted{' with its expert' if spec.expert else ''} in {time.time() - t0:.0f} s")
-    return KindCrossFits(list(specs), routers, experts, router_seen, expert_seen)
+    return KindCrossFits(list(specs), dict(family_of), routers, experts, router_seen, expert_seen, probes,
+                         expert_probes)
 
 
 @dataclass
 class KindRouting:
-    """What a recipe's `image_kinds` made: the cross-fits, the offsets, the shifted fused cross-fit, the final kind
-    probes and experts and the routing table the card prints."""
+    """What a recipe's `image_kinds` made: the cross-fits and shipped probes, the offsets, the shifted fused
+    cross-fit and the routing table the card prints."""
 
     crossfits: KindCrossFits
     offsets: list[float]
     general_threshold: float  # logit, photos routed to no kind
     kind_thresholds: list[Optional[float]]  # logit per kind (None: no held-out photo routed there)
     shifted: CrossFit
-    probes: list[LinearProbe]
-    experts: list[Optional[LinearProbe]]
     routing: dict[str, Any]
 
     @property
     def specs(self) -> list[KindSpec]:
         return self.crossfits.specs
+
+    @property
+    def probes(self) -> list[LinearProbe]:
+        return self.crossfits.probes
+
+    @property
+    def experts(self) -> list[Optional[LinearProbe]]:
+        return self.crossfits.expert_probes
 
     def shift_seen(self, fused_seen: np.ndarray) -> np.ndarray:
         """Fused logits of models fitted without each row's image, with the kind offsets of the same folds."""
@@ -353,14 +369,11 @@ class KindRouting:
         return out
 
 
-def fit_kind_routing(crossfits: KindCrossFits, *, rows: Any, features: Callable[[np.ndarray], np.ndarray],
-                     feature_spec: Any, family_of: dict[str, str], trained: np.ndarray, fused: CrossFit,
-                     clean_real: np.ndarray, target: float, cap: Optional[float],
-                     log: Callable[[str], None] = print) -> KindRouting:
+def fit_kind_routing(crossfits: KindCrossFits, *, fused: CrossFit, clean_real: np.ndarray, target: float,
+                     cap: Optional[float], log: Callable[[str], None] = print) -> KindRouting:
     """Calibrate each kind's offset on the held-out real photos its cross-fitted probe routes to it (`fused`: the
-    fused cross-fit, experts already blended in), shift the fused cross-fit, and fit the shipped kind probes and
-    experts on the trained rows."""
-    specs = crossfits.specs
+    fused cross-fit, experts already blended in) and shift the fused cross-fit."""
+    specs, rows = crossfits.specs, fused.rows
     real_dealings = fused.real_logit_dealings if fused.real_logit_dealings.size else fused.real_logit[None]
 
     def kind_dealings(k: CrossFit) -> np.ndarray:
@@ -372,16 +385,8 @@ def fit_kind_routing(crossfits: KindCrossFits, *, rows: Any, features: Callable[
     for spec, off in zip(specs, offsets):
         log(f"kind {spec.name}: offset {off:+.3f} on the fused logit")
     shifted = shifted_crossfit(fused, crossfits.routers, offsets)
-    idx = rows.feats[trained, 0]
-    feats, sources, labels = features(idx), rows.source[trained], rows.label[trained]
-    probes = [fit_kind_probe(spec, feats, sources, family_of, feature_spec) for spec in specs]
-    experts = []
-    for spec in specs:
-        member = spec.of_sources(sources, family_of).astype(bool)
-        experts.append(None if spec.expert is None else
-                       fit_expert_probe(spec, feats[member], labels[member], sources[member], feature_spec))
-    table = routing_table(crossfits.routers, specs, family_of, rows.condition == "clean")
-    return KindRouting(crossfits, offsets, general, per_kind, shifted, probes, experts, table)
+    table = routing_table(crossfits.routers, specs, crossfits.family_of, rows.condition == "clean")
+    return KindRouting(crossfits, offsets, general, per_kind, shifted, table)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from forensics.pretrained.combiner import Combiner, fit_combiner, patch_logit, s
 from forensics.pretrained.dataset import DataConfigError, Source, load_sources, missing_sources
 from forensics.pretrained.clip_encoder import WIDTH
 from forensics.pretrained.features import FeatureSpec, TokenStore
-from forensics.pretrained.kinds import KindCrossFits, KindRouting, KindSpec, cross_fit_kinds, fit_kind_routing, kind_specs
+from forensics.pretrained.kinds import KindSpec, cross_fit_kinds, fit_kind_routing, kind_specs
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
@@ -425,14 +425,16 @@ def run_recipe(config_path: Path, out_dir: Path, store: Path, *, clip: Optional[
     clean_real = (rows.label == 0) & (rows.condition == CLEAN)
     target = float(cfg.get("target_fpr", 0.01))
     cap = cfg.get("per_source_fpr_cap")
-    image_kinds = ImageKinds(kind_list, cfg, rows, kind, tokens, trained, log) if kind_list else None
-    kind_cf = image_kinds.crossfit(grouping) if image_kinds else None
-    general_cf = cf
-    if kind_cf is not None:  # experts blended in before the combiner sees the CLIP logit
+    general_cf, kind_cf = cf, None
+    if kind_list:  # kind probes and experts on the verdict probe's own features; experts blended in before the combiner
+        kind_cf = cross_fit_kinds(kind_list, rows=rows, features=lambda idx: kind.means(tokens, idx),
+                                  feature_spec=kind.spec, family_of={str(s): str(f) for s, f in zip(rows.source, rows.family)},
+                                  trained=trained, cross_fit_kwargs=grouping, seen_folds=SEEN_FOLDS, log=log)
         cf = kind_cf.blended(general_cf)
     clip_oof = _oof_logits(cf)
     combiner, fused_cf, thr_logit = fuse(cf, patch, cfg, trained, log)
-    kinds = image_kinds.route(kind_cf, fused_cf, clean_real) if image_kinds and kind_cf else None
+    kinds = None if kind_cf is None else fit_kind_routing(kind_cf, fused=fused_cf, clean_real=clean_real,
+                                                          target=target, cap=cap, log=log)
     if kinds is not None:
         _, plain_fused, plain_thr = fuse(general_cf, patch, cfg, trained, log=lambda _m: None)
         without_kinds = _figures(plain_fused, plain_thr, degraded)
@@ -513,30 +515,6 @@ def check_kind_names(cfg: dict[str, Any]) -> list[KindSpec]:
         raise DataConfigError("image_kinds needs clip.kind 'image' (a probe on token means)")
     _check_declared(cfg, "image_kinds", {m for spec in specs for m in spec.members}, families=True)
     return specs
-
-
-class ImageKinds:
-    """The recipe's `image_kinds` (forensics.pretrained.kinds) on the verdict probe's own features: kind probes and
-    experts cross-fitted like it (`crossfit`), then each kind's offset calibrated on the held-out photos routed to it
-    (`route`)."""
-
-    def __init__(self, specs: list[KindSpec], cfg: dict[str, Any], rows: Rows, kind: ProbeKind, tokens: np.ndarray,
-                 trained: np.ndarray, log: Log) -> None:
-        self.specs, self.cfg, self.rows, self.trained, self.log = specs, cfg, rows, trained, log
-        self.features = lambda idx: kind.means(tokens, idx)
-        self.feature_spec = kind.spec
-        self.family_of = {str(s): str(f) for s, f in zip(rows.source, rows.family)}
-
-    def crossfit(self, grouping: dict[str, Any]) -> KindCrossFits:
-        return cross_fit_kinds(self.specs, rows=self.rows, features=self.features, feature_spec=self.feature_spec,
-                               family_of=self.family_of, trained=self.trained, cross_fit_kwargs=grouping,
-                               seen_folds=SEEN_FOLDS, log=self.log)
-
-    def route(self, crossfits: KindCrossFits, fused_cf: CrossFit, clean_real: np.ndarray) -> KindRouting:
-        return fit_kind_routing(crossfits, rows=self.rows, features=self.features, feature_spec=self.feature_spec,
-                                family_of=self.family_of, trained=self.trained, fused=fused_cf, clean_real=clean_real,
-                                target=float(self.cfg.get("target_fpr", 0.01)),
-                                cap=self.cfg.get("per_source_fpr_cap"), log=self.log)
 
 
 def _library_versions() -> dict[str, str]:

@@ -109,9 +109,8 @@ def test_kind_routing_cross_fits_the_router_and_lowers_the_threshold_for_everyth
                                 cross_fit_kwargs=grouping, seen_folds=3, log=lambda _m: None)
     assert crossfits.experts == [None] and np.array_equal(crossfits.blended(clip_cf).real_logit, clip_cf.real_logit,
                                                           equal_nan=True)
-    routing = fit_kind_routing(crossfits, rows=rows, features=lambda i: feats[i], feature_spec=SPEC,
-                               family_of=family_of, trained=np.ones(len(rows.label), bool), fused=fused,
-                               clean_real=clean_real, target=0.01, cap=0.01, log=lambda _m: None)
+    routing = fit_kind_routing(crossfits, fused=fused, clean_real=clean_real, target=0.01, cap=0.01,
+                               log=lambda _m: None)
     table = routing.routing["thermal"]
     # held-out members are recognised by routers that never saw them; nothing else is routed
     assert set(table["member_sources_routed"]) == {"thermal0", "thermal1", "thermal2", "thermal3"}
@@ -217,9 +216,8 @@ def test_a_kind_with_an_expert_ranks_its_left_out_fakes_better_than_the_general_
     # the seen logits blend the same way, and the shipped expert ships with the routing
     assert len(crossfits.blend_seen(np.zeros(len(rows.label)))) == len(rows.label)
     fused = blended  # the CLIP logit alone
-    routing = fit_kind_routing(crossfits, rows=rows, features=lambda i: feats[i], feature_spec=SPEC, family_of=family_of,
-                               trained=np.ones(len(rows.label), bool), fused=fused, clean_real=rows.label == 0,
-                               target=0.05, cap=None, log=lambda _m: None)
+    routing = fit_kind_routing(crossfits, fused=fused, clean_real=rows.label == 0, target=0.05, cap=None,
+                               log=lambda _m: None)
     assert routing.experts[0] is not None and routing.probes[0] is not None
     with pytest.raises(ValueError, match="needs real and fake members"):
         cross_fit_kinds([KindSpec("face", ("faces",), expert=ExpertSpec())], rows=rows, features=lambda i: feats[i],
