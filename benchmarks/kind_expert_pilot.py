@@ -1,23 +1,33 @@
-"""Pilot for a probe per kind of picture (reports/fused/selection.md, section 39): on the rows of one content cell
-(default: close-up faces, `clip.balance_content`'s "faces-hq"), a probe fitted on that cell's rows alone against the
-recipe's general probe, both cross-fitted leave-family-out with held-out real sources, scored on the cell's left-out
-fakes against its held-out photos only (CLIP logits alone, clean rows, AP with both classes weighted equally).
+"""Pilot for a probe per kind of picture (reports/fused/selection.md, sections 39 and 41): on the rows of one content
+cell (default: close-up faces, `clip.balance_content`'s "faces-hq"), a probe fitted on that cell's rows alone against
+the recipe's general probe, both cross-fitted leave-family-out with held-out real sources, scored on the cell's
+left-out fakes against its held-out photos only (CLIP logits alone, AP with both classes weighted equally, every
+condition of the recipe).
+
+`--views` also fits the expert on other views of the same images (section 41): `crop224`, the centre 224 px at
+native resolution, and `r448`, the shorter side resized to 448 and the centre 224 px kept (the central half at twice
+the shipped view's scale). Their token means are computed for the cell's images on first use and cached in `--cache`.
 
     python benchmarks/kind_expert_pilot.py --config configs/fused/default.json --store runs/features \\
         --json reports/fused/kind_expert_pilot.json
+    python benchmarks/kind_expert_pilot.py --config configs/fused/default.json --store runs/features \\
+        --views crop224,r448 --cache runs/expert_views --json reports/fused/kind_expert_views.json
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+CLOSER_VIEWS = ("crop224", "r448")
 
 
 def balanced_ap(fake: np.ndarray, real: np.ndarray) -> float:
@@ -29,28 +39,90 @@ def balanced_ap(fake: np.ndarray, real: np.ndarray) -> float:
     return float(average_precision_score(y, np.r_[fake, real], sample_weight=w))
 
 
-def expert_vs_general(rows: Any, in_cell: np.ndarray, fit_on: Callable[[np.ndarray], Any],
-                      cross_fit_kwargs: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """{family: {n, general, expert, mean}} on the cell's clean rows: `fit_on(mask)` gives a `cross_fit` fit function
-    that trains only on the rows of `mask` (indices into `rows`); the general probe may train on every row, the
-    expert on the cell's rows only; both score the same cell rows."""
-    from forensics.pretrained.selection import cross_fit
+def closer_view(rgb: np.ndarray, view: str) -> np.ndarray:
+    """A 224 px view closer than CLIP's own: "crop224" (native centre crop) or "r448" (shorter side to 448, bicubic,
+    then the centre 224 px)."""
+    from PIL import Image
 
-    general = cross_fit(rows, fit_on(np.ones(len(rows.label), bool)), **cross_fit_kwargs)
-    expert = cross_fit(rows, fit_on(in_cell), **cross_fit_kwargs)
-    clean = in_cell & (rows.condition == "clean")
+    from forensics.pretrained.clip_encoder import make_view
+
+    if view == "r448":
+        h, w = rgb.shape[:2]
+        s = min(h, w) / 448
+        rgb = np.asarray(Image.fromarray(rgb).resize((max(448, round(w / s)), max(448, round(h / s))), Image.BICUBIC))
+    elif view != "crop224":
+        raise ValueError(f"unknown closer view {view!r}; use one of {', '.join(CLOSER_VIEWS)}")
+    return make_view(rgb, "crop224")[0]
+
+
+def view_means(keys: Sequence[str], load: Callable[[str], np.ndarray], view: str, encoder: Any, blocks: Sequence[int],
+               cache: Path, batch: int = 8, log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """{key: mean patch token of `blocks`, concatenated} of `closer_view(load(key), view)`, cached in the npz file
+    `cache` (keys already there are not recomputed; the file is rewritten whole after each batch of 400)."""
+    from forensics.fileio import replaced_atomically
+
+    have: dict[str, np.ndarray] = {}
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            have = dict(zip(z["keys"].tolist(), z["means"]))
+    todo = [k for k in keys if k not in have]
+    pending: list[tuple[str, np.ndarray]] = []
+    t0 = time.time()
+
+    def flush() -> None:
+        if pending:
+            hidden = encoder.hidden_states(np.stack([v for _, v in pending]))
+            means = np.concatenate([hidden[b][:, 1:].mean(axis=1) for b in blocks], axis=1)
+            have.update({k: m.astype(np.float32) for (k, _), m in zip(pending, means)})
+            pending.clear()
+
+    def save() -> None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(cache) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, keys=np.array(list(have)), means=np.stack(list(have.values())))
+
+    for i, key in enumerate(todo, 1):
+        pending.append((key, closer_view(load(key), view)))
+        if len(pending) >= batch:
+            flush()
+        if i % 400 == 0 or i == len(todo):
+            flush()
+            save()
+            log(f"{cache.name}: {i}/{len(todo)} images ({i / max(1e-6, time.time() - t0):.1f}/s)")
+    return have
+
+
+def cell_table(rows: Any, in_cell: np.ndarray, crossfits: dict[str, Any], condition: str = "clean"
+               ) -> dict[str, dict[str, float]]:
+    """{family: {n, n_real, <name>: AP, "half:<name>": AP of the mean with "general"}} on the cell's rows of
+    `condition`: each cross-fit's left-out fakes of the cell against the cell's held-out photos. `crossfits` must
+    hold "general" (the recipe's probe); every other entry is an expert."""
+    general = crossfits["general"]
+    rows_of = in_cell & (rows.condition == condition)
     out: dict[str, dict[str, float]] = {}
     for fam in sorted(set(rows.family[in_cell & (rows.label == 1)])):
-        f = clean & np.isfinite(general.fake_logit[fam])
-        r = clean & (rows.label == 0) & np.isfinite(general.real_logit_without[fam])
+        f = rows_of & np.isfinite(general.fake_logit[fam])
+        r = rows_of & (rows.label == 0) & np.isfinite(general.real_logit_without[fam])
         if not f.any() or not r.any():
             continue
+        rec: dict[str, float] = {"n": int(f.sum()), "n_real": int(r.sum())}
         g = (general.fake_logit[fam][f], general.real_logit_without[fam][r])
-        e = (expert.fake_logit[fam][f], expert.real_logit_without[fam][r])
-        out[str(fam)] = {"n": int(f.sum()), "n_real": int(r.sum()), "general": round(balanced_ap(*g), 3),
-                         "expert": round(balanced_ap(*e), 3),
-                         "mean": round(balanced_ap((g[0] + e[0]) / 2, (g[1] + e[1]) / 2), 3)}
+        for name, cf in crossfits.items():
+            e = (cf.fake_logit[fam][f], cf.real_logit_without[fam][r])
+            rec[name] = round(balanced_ap(*e), 3)
+            if name != "general":
+                rec[f"half:{name}"] = round(balanced_ap((g[0] + e[0]) / 2, (g[1] + e[1]) / 2), 3)
+        out[str(fam)] = rec
     return out
+
+
+def print_table(cell: str, condition: str, table: dict[str, dict[str, float]]) -> None:
+    names = [k for k in next(iter(table.values())) if k not in ("n", "n_real")]
+    print(f"\n{condition}: | family ({cell}) | fakes | held-out photos | " + " | ".join(names) + " |")
+    print("|---" * (3 + len(names)) + "|")
+    for fam, r in sorted(table.items(), key=lambda t: t[1]["general"]):
+        print(f"| {fam} | {r['n']} | {r['n_real']} | " + " | ".join(f"{r[k]:.3f}" for k in names) + " |")
+    print("| mean | | | " + " | ".join(f"{np.mean([r[k] for r in table.values()]):.3f}" for k in names) + " |")
 
 
 def main() -> None:
@@ -58,28 +130,62 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--cell", default="faces-hq", help="content cell of clip.balance_content whose rows the expert fits")
+    ap.add_argument("--views", default="", help=f"comma-separated closer views for more experts ({', '.join(CLOSER_VIEWS)})")
+    ap.add_argument("--cache", type=Path, default=REPO / "runs" / "expert_views", help="where closer views' means are kept")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from forensics.pretrained.recipe import ProbeKind, crossfit_grouping, restricted, stored_rows
+    from forensics.decoding import load_image
+    from forensics.pretrained.clip_encoder import ClipEncoder
+    from forensics.pretrained.features import FeatureSpec
+    from forensics.pretrained.probe import balanced_weights, fit_probe
+    from forensics.pretrained.recipe import (ProbeKind, condition_folder, crossfit_grouping, image_key, perturbation,
+                                             stored_rows)
+    from forensics.pretrained.selection import cross_fit, restricted
 
     cfg = json.loads(args.config.read_text())
     sources, blocks, rows, tokens = stored_rows(cfg, args.config.parent, args.store, require=True)
     kind = ProbeKind(cfg["clip"], blocks, sources)
     if kind.content_of is None:
         sys.exit(f"error: {args.config}: clip.balance_content names no content cells")
+    views = [v for v in args.views.split(",") if v]
+    for v in views:
+        if v not in CLOSER_VIEWS:
+            sys.exit(f"error: --views: unknown view {v!r}; use {', '.join(CLOSER_VIEWS)}")
     in_cell = np.array([kind.content_of[s] == args.cell for s in rows.source])
     trainable = ~np.isin(rows.source, sorted(set(cfg.get("eval_only_sources", []))))
+    grouping = crossfit_grouping(cfg)
 
     # the recipe's own probe fit (content-balanced weights, its L2), restricted to the rows of a mask
     fit_on = lambda mask: restricted(kind.fitter(tokens), mask & trainable)  # noqa: E731
-    table = expert_vs_general(rows, in_cell, fit_on, crossfit_grouping(cfg))
-    print(f"| family ({args.cell}) | fakes | held-out photos | general probe | {args.cell} expert | mean of the two |")
-    print("|---|---|---|---|---|---|")
-    for fam, r in sorted(table.items(), key=lambda t: t[1]["general"]):
-        print(f"| {fam} | {r['n']} | {r['n_real']} | {r['general']:.3f} | {r['expert']:.3f} | {r['mean']:.3f} |")
+    crossfits = {"general": cross_fit(rows, fit_on(np.ones(len(rows.label), bool)), **grouping),
+                 "expert": cross_fit(rows, fit_on(in_cell), **grouping)}
+    if views:
+        files = {image_key(s, f): f for s in sources for f in s.files}
+        mean_blocks = tuple(kind.spec.mean_blocks)
+        encoder = ClipEncoder(mean_blocks, precision=str(cfg["clip"].get("precision", "int8")))
+        cell_rows = np.flatnonzero(in_cell)
+        for v in views:
+            feats = np.zeros((len(rows.label), 768 * len(mean_blocks)), np.float32)
+            for cond in sorted(set(rows.condition)):
+                at = cell_rows[rows.condition[cell_rows] == cond]
+                fn = perturbation(cond)
+                means = view_means([str(k) for k in rows.keys[at]], lambda k: fn(load_image(files[k]).rgb), v, encoder,
+                                   mean_blocks, args.cache / f"{v}__{condition_folder(cond)}.npz")
+                feats[at] = np.stack([means[str(k)] for k in rows.keys[at]])
+            spec = FeatureSpec(mean_blocks=mean_blocks, view=v)
+
+            def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray, feats: np.ndarray = feats, spec=spec):
+                probe = fit_probe(feats[idx[:, 0]], y, spec, weights=balanced_weights(y, src), l2=kind.l2)
+                return lambda jdx: probe.logits(feats[jdx[:, 0]])
+
+            crossfits[f"expert:{v}"] = cross_fit(rows, restricted(fit, in_cell & trainable), **grouping)
+    tables = {cond: cell_table(rows, in_cell, crossfits, cond) for cond in cfg.get("conditions", ["clean"])}
+    for cond, table in tables.items():
+        print_table(args.cell, cond, table)
     if args.json:
-        args.json.write_text(json.dumps({"config": str(args.config), "cell": args.cell, "families": table}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"config": str(args.config), "cell": args.cell, "views": views,
+                                         "conditions": tables}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""benchmarks/kind_expert_pilot.py: a probe fitted on one content cell's rows against the general probe, same rows."""
+"""benchmarks/kind_expert_pilot.py: a probe fitted on one content cell's rows against the general probe, same rows,
+and the closer views an expert can be fitted on."""
 from __future__ import annotations
 
 import sys
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from kind_expert_pilot import balanced_ap, expert_vs_general  # noqa: E402
+from kind_expert_pilot import balanced_ap, cell_table, closer_view, view_means  # noqa: E402
 
-from forensics.pretrained.selection import Rows  # noqa: E402
+from forensics.pretrained.selection import Rows, cross_fit  # noqa: E402
 
 
 def test_balanced_ap_weighs_both_classes_equally():
@@ -54,8 +55,49 @@ def test_an_expert_on_one_cell_sees_what_the_other_cells_hide():
             return lambda jdx: ((x[jdx[:, 0]] - mean) / scale) @ coef + b
         return fit
 
-    table = expert_vs_general(rows, in_cell, fit_on, {"n_groups": 3})
+    crossfits = {"general": cross_fit(rows, fit_on(np.ones(n, bool)), n_groups=3),
+                 "expert": cross_fit(rows, fit_on(in_cell), n_groups=3)}
+    table = cell_table(rows, in_cell, crossfits)
     assert set(table) == {"facegan0", "facegan1", "facegan2"}  # the cell's families only
     for r in table.values():
         assert r["n"] == 40 and r["n_real"] > 0
         assert r["expert"] > r["general"] + 0.1
+        assert min(r["expert"], r["general"]) - 0.05 <= r["half:expert"] <= 1.0
+    assert cell_table(rows, in_cell, crossfits, "jpeg:75") == {}  # no rows of that condition
+
+
+def test_closer_views_see_the_centre_at_native_or_twice_the_shipped_scale():
+    rgb = np.zeros((600, 1000, 3), np.uint8)
+    rgb[250:350, 450:550] = 255  # a 100 px white square in the centre
+    native = closer_view(rgb, "crop224")
+    assert native.shape == (224, 224, 3) and (native == 255).all(axis=2).sum() == 100 * 100
+    zoom = closer_view(rgb, "r448")  # 600 -> 448: the square is about 75 px wide
+    assert zoom.shape == (224, 224, 3) and abs(int((zoom > 127).all(axis=2).sum()) - 75 * 75) < 400
+    with pytest.raises(ValueError, match="unknown closer view"):
+        closer_view(rgb, "resize224")
+
+
+def test_view_means_are_cached_and_only_new_images_computed(tmp_path):
+    from forensics.pretrained import clip_file
+    from forensics.pretrained.clip_encoder import ClipEncoder
+
+    ok, clip_path = clip_file.status()
+    if not ok:
+        pytest.skip("CLIP encoder not available here")
+
+    rng = np.random.default_rng(0)
+    images = {f"k{i}": rng.integers(0, 256, (300, 260, 3), dtype=np.uint8) for i in range(3)}
+    loaded = []
+
+    def load(key):
+        loaded.append(key)
+        return images[key]
+
+    enc = ClipEncoder((4,), path=clip_path, precision="float32")
+    cache = tmp_path / "r448__clean.npz"
+    first = view_means(["k0", "k1"], load, "r448", enc, (4,), cache, log=lambda m: None)
+    assert set(first) == {"k0", "k1"} and first["k0"].shape == (768,) and cache.exists()
+    again = view_means(["k0", "k1", "k2"], load, "r448", enc, (4,), cache, log=lambda m: None)
+    assert loaded == ["k0", "k1", "k2"]  # k0 and k1 came from the cache
+    np.testing.assert_allclose(again["k0"], first["k0"])
+    assert not np.allclose(again["k2"], again["k0"])
