@@ -62,7 +62,7 @@ def test_an_expert_on_one_cell_sees_what_the_other_cells_hide():
     for r in table.values():
         assert r["n"] == 40 and r["n_real"] > 0
         assert r["expert"] > r["general"] + 0.1
-        assert min(r["expert"], r["general"]) - 0.05 <= r["half:expert"] <= 1.0
+        assert r["half:expert"] > r["general"]  # half way to the expert already ranks better
     assert cell_table(rows, in_cell, crossfits, "jpeg:75") == {}  # no rows of that condition
 
 
