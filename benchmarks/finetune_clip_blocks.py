@@ -61,8 +61,8 @@ def main() -> None:
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.features import FeatureSpec
     from forensics.pretrained.probe import balanced_weights, fit_probe
-    from forensics.pretrained.recipe import CLEAN, _figures, _oof_logits, load_tokens, restricted, token_means
-    from forensics.pretrained.selection import column, grouped_cross_fit
+    from forensics.pretrained.recipe import CLEAN, _figures, _oof_logits, load_tokens, token_means
+    from forensics.pretrained.selection import column, grouped_cross_fit, restricted
 
     torch.manual_seed(0)
     cfg = json.loads(args.config.read_text())

@@ -194,17 +194,7 @@ def kind_offsets(real_dealings: Sequence[np.ndarray], routed_dealings: Sequence[
 def shifted_crossfit(fused: CrossFit, kinds: Sequence[CrossFit], offsets: Sequence[float]) -> CrossFit:
     """The fused cross-fit with every row's kind offset added, each row routed by the kind cross-fit of the same
     held-out design (a left-out family's fakes by kind probes fitted without it, held-out photos likewise)."""
-    out = CrossFit(rows=fused.rows)
-    for fam, fl in fused.fake_logit.items():
-        out.fake_logit[fam] = shift(fl, route([k.fake_logit[fam] for k in kinds]), offsets)
-        out.real_logit_without[fam] = shift(fused.real_logit_without[fam],
-                                            route([k.real_logit_without[fam] for k in kinds]), offsets)
-    out.real_logit = shift(fused.real_logit, route([k.real_logit for k in kinds]), offsets)
-    if fused.real_logit_dealings.size:
-        out.real_logit_dealings = np.stack([
-            shift(d, route([k.real_logit_dealings[i] for k in kinds]), offsets)
-            for i, d in enumerate(fused.real_logit_dealings)])
-    return out
+    return fused.map(lambda logits, pick: shift(logits, route([pick(k) for k in kinds]), offsets))
 
 
 def routing_table(kinds: Sequence[CrossFit], specs: Sequence[KindSpec], family_of: dict[str, str],
@@ -250,18 +240,8 @@ def blended_crossfit(general: CrossFit, routers: Sequence[CrossFit], experts: Se
     routers and experts of the same held-out design (a left-out family's fakes by probes fitted without it, held-out
     photos likewise). Averaged rows blend the averages over dealings; the real rows of each dealing blend that
     dealing's own logits."""
-    def one(g: np.ndarray, pick: Callable[[CrossFit], np.ndarray]) -> np.ndarray:
-        return blend(g, route([pick(r) for r in routers]), [None if e is None else pick(e) for e in experts], weights)
-
-    out = CrossFit(rows=general.rows)
-    for fam, fl in general.fake_logit.items():
-        out.fake_logit[fam] = one(fl, lambda c: c.fake_logit[fam])
-        out.real_logit_without[fam] = one(general.real_logit_without[fam], lambda c: c.real_logit_without[fam])
-    out.real_logit = one(general.real_logit, lambda c: c.real_logit)
-    if general.real_logit_dealings.size:
-        out.real_logit_dealings = np.stack([one(d, lambda c, i=i: c.real_logit_dealings[i])
-                                            for i, d in enumerate(general.real_logit_dealings)])
-    return out
+    return general.map(lambda logits, pick: blend(logits, route([pick(r) for r in routers]),
+                                                  [None if e is None else pick(e) for e in experts], weights))
 
 
 @dataclass

@@ -29,8 +29,7 @@ from forensics.pretrained.kinds import KindSpec, cross_fit_kinds, fit_kind_routi
 from forensics.pretrained.probe import balanced_weights, fit_probe
 from forensics.pretrained.token_probe import fit_token_probe
 from forensics.pretrained.report_figures import family_table, real_table
-from forensics.pretrained.selection import (CrossFit, Rows, cross_fit, held_out_crossfit, restricted,  # noqa: F401
-                                           seen_family_logits)
+from forensics.pretrained.selection import CrossFit, Rows, cross_fit, held_out_crossfit, restricted, seen_family_logits
 
 CLEAN = "clean"
 SEEN_FOLDS = 5  # image folds of the figures on new images of trained families (`seen_family_logits`)
@@ -532,14 +531,7 @@ def _library_versions() -> dict[str, str]:
 
 
 def _fused_crossfit(cf: CrossFit, combiner: Combiner, patch: np.ndarray) -> CrossFit:
-    out = CrossFit(rows=cf.rows)
-    for fam, fl in cf.fake_logit.items():
-        out.fake_logit[fam] = combiner.logit(fl, patch)
-        out.real_logit_without[fam] = combiner.logit(cf.real_logit_without[fam], patch)
-    out.real_logit = combiner.logit(cf.real_logit, patch)
-    if cf.real_logit_dealings.size:
-        out.real_logit_dealings = np.stack([combiner.logit(d, patch) for d in cf.real_logit_dealings])
-    return out
+    return cf.map(lambda logits, _pick: combiner.logit(logits, patch))
 
 
 def _seen_figures(rows: Rows, fused_seen: np.ndarray, trained: np.ndarray, thr_logit: float,

@@ -44,6 +44,20 @@ class CrossFit:
     # the same, one row per dealing of the real sources before averaging (`cross_fit(dealings=N)`); empty for one
     real_logit_dealings: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
+    def map(self, fn: Callable[[np.ndarray, Callable[["CrossFit"], np.ndarray]], np.ndarray]) -> "CrossFit":
+        """A cross-fit of the same design with `fn(logits, pick)` applied to each of its logit arrays; `pick(other)`
+        gives another cross-fit's array of the same place (the same left-out family, the same dealing), so scores of
+        one held-out design combine with another's row by row."""
+        out = CrossFit(rows=self.rows)
+        for fam, fl in self.fake_logit.items():
+            out.fake_logit[fam] = fn(fl, lambda c: c.fake_logit[fam])
+            out.real_logit_without[fam] = fn(self.real_logit_without[fam], lambda c: c.real_logit_without[fam])
+        out.real_logit = fn(self.real_logit, lambda c: c.real_logit)
+        if self.real_logit_dealings.size:
+            out.real_logit_dealings = np.stack([fn(d, lambda c, i=i: c.real_logit_dealings[i])
+                                                for i, d in enumerate(self.real_logit_dealings)])
+        return out
+
 
 def dealt(counts: dict[str, int], n_groups: int, dealing: int = 0) -> dict[str, int]:
     """Names dealt into `n_groups` groups, each onto the group with the smallest total count so far, deterministic:
