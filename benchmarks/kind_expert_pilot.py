@@ -6,7 +6,8 @@ condition of the recipe).
 
 `--views` also fits the expert on other views of the same images (section 41): `crop224`, the centre 224 px at
 native resolution, and `r448`, the shorter side resized to 448 and the centre 224 px kept (the central half at twice
-the shipped view's scale). Their token means are computed for the cell's images on first use and cached in `--cache`.
+the shipped view's scale). Their token means are computed for the cell's images on first use and kept in `--cache` (a FeatureStore per
+view and condition).
 
     python benchmarks/kind_expert_pilot.py --config configs/fused/default.json --store runs/features \\
         --json reports/fused/kind_expert_pilot.json
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,57 +39,37 @@ def balanced_ap(fake: np.ndarray, real: np.ndarray) -> float:
     return float(average_precision_score(y, np.r_[fake, real], sample_weight=w))
 
 
-def closer_view(rgb: np.ndarray, view: str) -> np.ndarray:
-    """A 224 px view closer than CLIP's own: "crop224" (native centre crop) or "r448" (shorter side to 448, bicubic,
-    then the centre 224 px)."""
+def zoomed(rgb: np.ndarray, view: str) -> np.ndarray:
+    """The image as it should reach `make_view(..., "crop224")` to give the closer `view`: as it is for "crop224" (the
+    native centre crop), its shorter side resized to 448 (bicubic) for "r448"."""
     from PIL import Image
 
+    if view == "crop224":
+        return rgb
+    if view != "r448":
+        raise ValueError(f"unknown closer view {view!r}; use one of {', '.join(CLOSER_VIEWS)}")
+    h, w = rgb.shape[:2]
+    s = min(h, w) / 448
+    return np.asarray(Image.fromarray(rgb).resize((max(448, round(w / s)), max(448, round(h / s))), Image.BICUBIC))
+
+
+def closer_view(rgb: np.ndarray, view: str) -> np.ndarray:
+    """The 224 px view the expert of `view` reads."""
     from forensics.pretrained.clip_encoder import make_view
 
-    if view == "r448":
-        h, w = rgb.shape[:2]
-        s = min(h, w) / 448
-        rgb = np.asarray(Image.fromarray(rgb).resize((max(448, round(w / s)), max(448, round(h / s))), Image.BICUBIC))
-    elif view != "crop224":
-        raise ValueError(f"unknown closer view {view!r}; use one of {', '.join(CLOSER_VIEWS)}")
-    return make_view(rgb, "crop224")[0]
+    return make_view(zoomed(rgb, view), "crop224")[0]
 
 
-def view_means(keys: Sequence[str], load: Callable[[str], np.ndarray], view: str, encoder: Any, blocks: Sequence[int],
-               cache: Path, batch: int = 8, log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
-    """{key: mean patch token of `blocks`, concatenated} of `closer_view(load(key), view)`, cached in the npz file
-    `cache` (keys already there are not recomputed; the file is rewritten whole after each batch of 400)."""
-    from forensics.fileio import replaced_atomically
+def closer_view_features(keys: Sequence[str], load: Callable[[str], np.ndarray], view: str, encoder: Any,
+                         mean_blocks: Sequence[int], folder: Path, condition: str) -> dict[str, np.ndarray]:
+    """{key: mean patch token of `mean_blocks`, concatenated} of `closer_view(load(key), view)`, kept in a
+    `FeatureStore` at `folder` (one per view and condition): keys already stored are not loaded again."""
+    from forensics.pretrained.features import FeatureSpec, FeatureStore
 
-    have: dict[str, np.ndarray] = {}
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            have = dict(zip(z["keys"].tolist(), z["means"]))
-    todo = [k for k in keys if k not in have]
-    pending: list[tuple[str, np.ndarray]] = []
-    t0 = time.time()
-
-    def flush() -> None:
-        if pending:
-            hidden = encoder.hidden_states(np.stack([v for _, v in pending]))
-            means = np.concatenate([hidden[b][:, 1:].mean(axis=1) for b in blocks], axis=1)
-            have.update({k: m.astype(np.float32) for (k, _), m in zip(pending, means)})
-            pending.clear()
-
-    def save() -> None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with replaced_atomically(cache) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, keys=np.array(list(have)), means=np.stack(list(have.values())))
-
-    for i, key in enumerate(todo, 1):
-        pending.append((key, closer_view(load(key), view)))
-        if len(pending) >= batch:
-            flush()
-        if i % 400 == 0 or i == len(todo):
-            flush()
-            save()
-            log(f"{cache.name}: {i}/{len(todo)} images ({i / max(1e-6, time.time() - t0):.1f}/s)")
-    return have
+    store = FeatureStore(folder, FeatureSpec(mean_blocks=tuple(mean_blocks), view="crop224"), condition)
+    store.extract(encoder, ((k, lambda k=k: zoomed(load(k), view)) for k in keys))
+    stored, feats = store.load()
+    return dict(zip(stored, feats))
 
 
 def cell_table(rows: Any, in_cell: np.ndarray, crossfits: dict[str, Any], condition: str = "clean"
@@ -170,8 +150,8 @@ def main() -> None:
             for cond in sorted(set(rows.condition)):
                 at = cell_rows[rows.condition[cell_rows] == cond]
                 fn = perturbation(cond)
-                means = view_means([str(k) for k in rows.keys[at]], lambda k: fn(load_image(files[k]).rgb), v, encoder,
-                                   mean_blocks, args.cache / f"{v}__{condition_folder(cond)}.npz")
+                means = closer_view_features([str(k) for k in rows.keys[at]], lambda k: fn(load_image(files[k]).rgb),
+                                             v, encoder, mean_blocks, args.cache / f"{v}__{condition_folder(cond)}", cond)
                 feats[at] = np.stack([means[str(k)] for k in rows.keys[at]])
             spec = FeatureSpec(mean_blocks=mean_blocks, view=v)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from kind_expert_pilot import balanced_ap, cell_table, closer_view, view_means  # noqa: E402
+from kind_expert_pilot import balanced_ap, cell_table, closer_view, closer_view_features  # noqa: E402
 
 from forensics.pretrained.selection import Rows, cross_fit  # noqa: E402
 
@@ -77,7 +77,7 @@ def test_closer_views_see_the_centre_at_native_or_twice_the_shipped_scale():
         closer_view(rgb, "resize224")
 
 
-def test_view_means_are_cached_and_only_new_images_computed(tmp_path):
+def test_closer_view_features_are_stored_and_only_new_images_computed(tmp_path):
     from forensics.pretrained import clip_file
     from forensics.pretrained.clip_encoder import ClipEncoder
 
@@ -94,10 +94,10 @@ def test_view_means_are_cached_and_only_new_images_computed(tmp_path):
         return images[key]
 
     enc = ClipEncoder((4,), path=clip_path, precision="float32")
-    cache = tmp_path / "r448__clean.npz"
-    first = view_means(["k0", "k1"], load, "r448", enc, (4,), cache, log=lambda m: None)
-    assert set(first) == {"k0", "k1"} and first["k0"].shape == (768,) and cache.exists()
-    again = view_means(["k0", "k1", "k2"], load, "r448", enc, (4,), cache, log=lambda m: None)
+    folder = tmp_path / "r448__clean"
+    first = closer_view_features(["k0", "k1"], load, "r448", enc, (4,), folder, "clean")
+    assert set(first) == {"k0", "k1"} and first["k0"].shape == (768,) and any(folder.glob("chunk-*.npz"))
+    again = closer_view_features(["k0", "k1", "k2"], load, "r448", enc, (4,), folder, "clean")
     assert loaded == ["k0", "k1", "k2"]  # k0 and k1 came from the cache
     np.testing.assert_allclose(again["k0"], first["k0"])
     assert not np.allclose(again["k2"], again["k0"])
