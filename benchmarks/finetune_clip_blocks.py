@@ -11,7 +11,12 @@ lower than the card's; only the variants' differences on the same folds matter.
 Variants, all on the same folds, each at its own source-balanced 1% threshold:
 - `probe`: the shipped read-out, a linear probe on the stored mean patch tokens of blocks 4-6;
 - `init`: the same probe on blocks 5-6 recomputed without the class token (the start of fine-tuning);
-- `tuned`: blocks 5-6 and the probe trained together (`--epochs`, `--block-lr`, ...).
+- `tuned`: blocks 5-6 and the probe trained together (`--epochs`, `--block-lr`, ...);
+- `lora-rN` (with `--lora-rank N`, in place of `tuned`): blocks 5-6 frozen, a rank-N update of each of their
+  linear layers and the probe trained together (section 42):
+
+    python benchmarks/finetune_clip_blocks.py --config configs/fused/v3.json --store runs/features \\
+        --skip-init --lora-rank 8 --block-lr 1e-4 --json reports/fused/selection_finetune.jsonl
 
     python benchmarks/finetune_clip_blocks.py --config configs/fused/v3.json --store runs/features \\
         --json reports/fused/selection_finetune.jsonl --scores reports/fused/finetune_scores.npz
@@ -43,6 +48,8 @@ def main() -> None:
     ap.add_argument("--head-lr", type=float, default=1e-4)
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--limit", type=int, default=0, help="keep this many images per source (a smoke run)")
+    ap.add_argument("--lora-rank", type=int, default=0,
+                    help="train a rank-N update of each linear layer of blocks 5-6 instead of the blocks")
     ap.add_argument("--skip-init", action="store_true", help="do not score the untrained start")
     ap.add_argument("--device", default="cpu", help="torch device for the tuned blocks (cuda where lent)")
     ap.add_argument("--clip", type=Path, help="the INT8 CLIP file (default: the cached one)")
@@ -74,7 +81,7 @@ def main() -> None:
     tower = ClipVisionTower.from_graph(graph_path(clip_file.locate(args.clip), (4, 5, 6), "float32"))
     spec = FeatureSpec(mean_blocks=(4, 5, 6))
     schedule = TuneSchedule(epochs=args.epochs, tokens=args.tokens, block_lr=args.block_lr, head_lr=args.head_lr)
-    variants = ["probe"] + ([] if args.skip_init else ["init"]) + ["tuned"]
+    variants = ["probe"] + ([] if args.skip_init else ["init"]) + [f"lora-r{args.lora_rank}" if args.lora_rank else "tuned"]
 
     def block4(idx: np.ndarray) -> np.ndarray:
         return tokens[idx, :, :WIDTH]  # copies block 4's columns only, not all three blocks
@@ -83,7 +90,7 @@ def main() -> None:
         train_rows = idx[:, 0]
         w = balanced_weights(y, src)
         probe = fit_probe(means[train_rows], y, spec, weights=w, l2=args.l2)
-        model = TunedBlocks(tower, 5, 6, probe).to(args.device)
+        model = TunedBlocks(tower, 5, 6, probe, lora_rank=args.lora_rank).to(args.device)
 
         def scored(jdx: np.ndarray) -> np.ndarray:  # the untrained start is scored before training
             held = jdx[:, 0]
@@ -114,7 +121,7 @@ def main() -> None:
         fam = _figures(one, thr, cfg.get("degraded_condition"))["families"]
         emit({"variant": name, "design": f"grouped {args.folds} folds", "config": str(args.config),
               "epochs": args.epochs, "device": args.device, "tokens": args.tokens, "block_lr": args.block_lr,
-              "head_lr": args.head_lr,
+              "head_lr": args.head_lr, "lora_rank": args.lora_rank,
               "n_rows": int(len(rows.label)), **family_summary(fam, thr), "seconds": round(time.time() - t0)}, args.json)
 
 

@@ -8,6 +8,10 @@ every block (the shipped probe's features), initialised from a fitted `LinearPro
 
 The stored states hold patch tokens only, not the class token; blocks run without it (their means
 then differ from the full tower's by a few per cent: `reports/fused/selection.md`, section 13).
+
+With `lora_rank` the copied blocks stay frozen and every linear layer in them learns a low-rank update
+(`LoraLinear`, zero at the start), so training starts exactly where the full fine-tuning does and moves
+far fewer weights (section 42).
 """
 from __future__ import annotations
 
@@ -25,11 +29,35 @@ from forensics.pretrained.clip_torch import ClipVisionTower
 from forensics.pretrained.probe import LinearProbe
 
 
+LORA_LAYERS = ("q", "k", "v", "out", "fc1", "fc2")
+
+
+class LoraLinear(nn.Module):
+    """A frozen linear layer plus a trainable rank-`rank` update `B @ A` (B starts at zero, so the layer
+    starts as the frozen one); scaled by `alpha / rank` as in the LoRA paper."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None) -> None:
+        super().__init__()
+        if rank < 1:
+            raise ValueError(f"LoRA rank must be at least 1, not {rank}")
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.down = nn.Parameter(torch.empty(rank, base.in_features))
+        self.up = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.down, a=math.sqrt(5))
+        self.scaling = (alpha if alpha is not None else rank) / rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.down.t() @ self.up.t()) * self.scaling
+
+
 class TunedBlocks(nn.Module):
     """Blocks `first`..`last` of a CLIP tower on stored states of block `first - 1`; image logit =
     linear head on the standardised mean patch token of blocks `first - 1`..`last`."""
 
-    def __init__(self, tower: ClipVisionTower, first: int, last: int, probe: LinearProbe) -> None:
+    def __init__(self, tower: ClipVisionTower, first: int, last: int, probe: LinearProbe,
+                 lora_rank: int = 0) -> None:
         super().__init__()
         if not 0 < first <= last < len(tower.blocks):
             raise ValueError(f"blocks {first}-{last} are not above a stored block of this {len(tower.blocks)}-block tower")
@@ -38,6 +66,12 @@ class TunedBlocks(nn.Module):
             raise ValueError(f"the probe reads {probe.coef.size} features, not the {n_feats} x {WIDTH} of blocks "
                              f"{first - 1}-{last}")
         self.blocks = nn.ModuleList(copy.deepcopy(tower.blocks[i]) for i in range(first, last + 1))
+        if lora_rank:
+            for block in self.blocks:
+                for p in block.parameters():
+                    p.requires_grad_(False)
+                for name in LORA_LAYERS:
+                    setattr(block, name, LoraLinear(getattr(block, name), lora_rank))
         self.register_buffer("mean", torch.from_numpy(np.asarray(probe.mean, np.float32)))
         self.register_buffer("scale", torch.from_numpy(np.asarray(probe.scale, np.float32)))
         self.head = nn.Linear(n_feats * WIDTH, 1)
@@ -74,7 +108,7 @@ class TuneSchedule:
 def tune(model: TunedBlocks, states: Callable[[np.ndarray], np.ndarray], labels: np.ndarray,
          weights: np.ndarray, schedule: TuneSchedule,
          log: Optional[Callable[[str], None]] = None) -> list[float]:
-    """Train `model` (on whatever device it is) in place on the rows of `labels`, drawn with probability
+    """Train `model`'s trainable block weights and head (on whatever device it is) in place on the rows of `labels`, drawn with probability
     `weights` (e.g. `balanced_weights`); `states(i)` returns the stored states ((n, 196, 768), any float
     dtype) of the rows at positions `i` of `labels` (not of a larger array). Returns the mean loss of each
     tenth of training."""
@@ -83,7 +117,8 @@ def tune(model: TunedBlocks, states: Callable[[np.ndarray], np.ndarray], labels:
     n_steps = max(1, math.ceil(schedule.epochs * len(labels) / schedule.batch))
     draws = torch.multinomial(torch.as_tensor(weights, dtype=torch.float64), n_steps * schedule.batch,
                               replacement=True, generator=gen).view(n_steps, schedule.batch).numpy()
-    opt = torch.optim.AdamW([{"params": model.blocks.parameters(), "lr": schedule.block_lr},
+    trained = [p for p in model.blocks.parameters() if p.requires_grad]  # the LoRA updates alone, when set
+    opt = torch.optim.AdamW([{"params": trained, "lr": schedule.block_lr},
                              {"params": model.head.parameters(), "lr": schedule.head_lr}],
                             weight_decay=schedule.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / n_steps)))

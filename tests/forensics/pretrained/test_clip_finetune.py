@@ -6,7 +6,7 @@ import torch
 
 from sklearn.metrics import average_precision_score as average_precision
 from forensics.pretrained.clip_encoder import WIDTH
-from forensics.pretrained.clip_finetune import TunedBlocks, TuneSchedule, score, tune
+from forensics.pretrained.clip_finetune import LORA_LAYERS, LoraLinear, TunedBlocks, TuneSchedule, score, tune
 from forensics.pretrained.clip_torch import ClipVisionTower
 from forensics.pretrained.features import FeatureSpec
 from forensics.pretrained.probe import LinearProbe, balanced_weights, fit_probe
@@ -79,3 +79,32 @@ def test_training_lowers_the_loss_and_moves_the_blocks(tower):
     assert not model.training  # left ready to score
     ap_after = average_precision(y_test, score(model, lambda r: x_test[r], np.arange(len(x_test))))
     assert ap_after > max(ap_before, 0.8)
+
+
+def test_lora_starts_as_the_frozen_blocks_and_trains_only_its_updates(tower):
+    x, y = _states(n=64, seed=3)
+    x_test, y_test = _states(n=64, seed=4)
+    with torch.no_grad():
+        start = TunedBlocks(tower, 2, 2, _blank()).features(torch.from_numpy(x)).numpy()
+    probe = _probe(start[:8], y[:8])
+    full, lora = TunedBlocks(tower, 2, 2, probe), TunedBlocks(tower, 2, 2, probe, lora_rank=4)
+    everything = np.arange(len(x_test))
+    # the updates start at zero: the same logits as the copied blocks
+    np.testing.assert_allclose(score(lora, lambda r: x_test[r], everything),
+                               score(full, lambda r: x_test[r], everything), rtol=1e-5, atol=1e-5)
+    trainable = {n for n, p in lora.blocks.named_parameters() if p.requires_grad}
+    assert trainable and all(n.endswith((".down", ".up")) for n in trainable)
+    assert len(trainable) == 2 * len(LORA_LAYERS)
+    frozen = lora.blocks[0].fc1.base.weight.detach().clone()
+    ap_before = average_precision(y_test, score(lora, lambda r: x_test[r], everything))
+    losses = tune(lora, lambda r: x[r], y, balanced_weights(y, np.zeros(len(y))),
+                  TuneSchedule(epochs=6, batch=16, tokens=8, block_lr=1e-3, head_lr=1e-2))
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert torch.equal(frozen, lora.blocks[0].fc1.base.weight)  # the CLIP weights never move
+    assert lora.blocks[0].fc1.up.abs().sum() > 0
+    assert average_precision(y_test, score(lora, lambda r: x_test[r], everything)) > max(ap_before, 0.8)
+
+
+def test_lora_rejects_a_rank_below_one():
+    with pytest.raises(ValueError, match="rank must be at least 1"):
+        LoraLinear(torch.nn.Linear(4, 4), 0)
