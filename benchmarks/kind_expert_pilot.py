@@ -13,6 +13,13 @@ view and condition).
         --json reports/fused/kind_expert_pilot.json
     python benchmarks/kind_expert_pilot.py --config configs/fused/default.json --store runs/features \\
         --views crop224,r448 --cache runs/expert_views --json reports/fused/kind_expert_views.json
+
+`--blocks` fits the expert on other blocks of the shipped view (section 42): within one kind of content the deep
+blocks' content is shared by both classes, so what the general probe must avoid there may serve the expert. Each
+argument is a feature name as `FeatureSpec.name` writes it without the view (`mean9,10,11+cls11`):
+
+    python benchmarks/kind_expert_pilot.py --config configs/fused/default.json --store runs/features \\
+        --blocks mean9,10,11+cls11 mean7,8,9 --cache runs/expert_views --json reports/fused/kind_expert_blocks.json
 """
 from __future__ import annotations
 
@@ -64,10 +71,33 @@ def closer_view_features(keys: Sequence[str], load: Callable[[str], np.ndarray],
                          mean_blocks: Sequence[int], folder: Path, condition: str) -> dict[str, np.ndarray]:
     """{key: mean patch token of `mean_blocks`, concatenated} of `closer_view(load(key), view)`, kept in a
     `FeatureStore` at `folder` (one per view and condition): keys already stored are not loaded again."""
-    from forensics.pretrained.features import FeatureSpec, FeatureStore
+    from forensics.pretrained.features import FeatureSpec
 
-    store = FeatureStore(folder, FeatureSpec(mean_blocks=tuple(mean_blocks), view="crop224"), condition)
-    store.extract(encoder, ((k, lambda k=k: zoomed(load(k), view)) for k in keys))
+    return stored_features(keys, lambda k: zoomed(load(k), view), FeatureSpec(mean_blocks=tuple(mean_blocks),
+                                                                             view="crop224"), encoder, folder, condition)
+
+
+def parse_blocks(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(mean_blocks, cls_blocks) of a feature name as `FeatureSpec.name` writes it, without the view:
+    "mean9,10,11+cls11" -> ((9, 10, 11), (11,))."""
+    found: dict[str, tuple[int, ...]] = {"mean": (), "cls": ()}
+    for part in name.split("+"):
+        kind = next((k for k in found if part.startswith(k)), None)
+        numbers = part[len(kind):].split(",") if kind else []
+        if not kind or not numbers or not all(n.isdigit() and int(n) < 12 for n in numbers):
+            raise ValueError(f"{name!r}: expected parts like mean9,10,11 or cls11 (blocks 0-11) joined by +")
+        found[kind] += tuple(int(n) for n in numbers)
+    return found["mean"], found["cls"]
+
+
+def stored_features(keys: Sequence[str], load: Callable[[str], np.ndarray], spec: Any, encoder: Any, folder: Path,
+                    condition: str) -> dict[str, np.ndarray]:
+    """{key: features of `spec`} of `load(key)` (the image as `spec.view` should see it), kept in a `FeatureStore`
+    at `folder`: keys already stored are not loaded again."""
+    from forensics.pretrained.features import FeatureStore
+
+    store = FeatureStore(folder, spec, condition)
+    store.extract(encoder, ((k, lambda k=k: load(k)) for k in keys))
     stored, feats = store.load()
     return dict(zip(stored, feats))
 
@@ -111,6 +141,8 @@ def main() -> None:
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--cell", default="faces-hq", help="content cell of clip.balance_content whose rows the expert fits")
     ap.add_argument("--views", default="", help=f"comma-separated closer views for more experts ({', '.join(CLOSER_VIEWS)})")
+    ap.add_argument("--blocks", nargs="*", default=[],
+                    help="more experts on other blocks of the shipped view, e.g. mean9,10,11+cls11")
     ap.add_argument("--cache", type=Path, default=REPO / "runs" / "expert_views", help="where closer views' means are kept")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -132,6 +164,10 @@ def main() -> None:
     for v in views:
         if v not in CLOSER_VIEWS:
             sys.exit(f"error: --views: unknown view {v!r}; use {', '.join(CLOSER_VIEWS)}")
+    try:
+        block_specs = {name: FeatureSpec(*parse_blocks(name), view=kind.spec.view) for name in args.blocks}
+    except ValueError as e:
+        sys.exit(f"error: --blocks: {e}")
     in_cell = np.array([kind.content_of[s] == args.cell for s in rows.source])
     trainable = ~np.isin(rows.source, sorted(set(cfg.get("eval_only_sources", []))))
     grouping = crossfit_grouping(cfg)
@@ -140,31 +176,46 @@ def main() -> None:
     fit_on = lambda mask: restricted(kind.fitter(tokens), mask & trainable)  # noqa: E731
     crossfits = {"general": cross_fit(rows, fit_on(np.ones(len(rows.label), bool)), **grouping),
                  "expert": cross_fit(rows, fit_on(in_cell), **grouping)}
-    if views:
+    # (name, spec the expert reads, spec stored, how the image is framed for the stored spec's view, folder);
+    # every --blocks expert reads its columns of one store of all their blocks, extracted in one pass
+    experts = [(f"expert:{v}", FeatureSpec(mean_blocks=tuple(kind.spec.mean_blocks), view="crop224"), None,
+                lambda rgb, v=v: zoomed(rgb, v), v) for v in views]
+    if block_specs:
+        union = FeatureSpec(mean_blocks=tuple(sorted({b for s in block_specs.values() for b in s.mean_blocks})),
+                            cls_blocks=tuple(sorted({b for s in block_specs.values() for b in s.cls_blocks})),
+                            view=kind.spec.view)
+        experts += [(f"expert:{name}", spec, union, lambda rgb: rgb, union.name().replace("@", "__"))
+                    for name, spec in block_specs.items()]
+    if experts:
         files = {image_key(s, f): f for s in sources for f in s.files}
-        mean_blocks = tuple(kind.spec.mean_blocks)
-        encoder = ClipEncoder(mean_blocks, precision=str(cfg["clip"].get("precision", "int8")))
         cell_rows = np.flatnonzero(in_cell)
-        for v in views:
-            feats = np.zeros((len(rows.label), 768 * len(mean_blocks)), np.float32)
-            for cond in sorted(set(rows.condition)):
-                at = cell_rows[rows.condition[cell_rows] == cond]
-                fn = perturbation(cond)
-                means = closer_view_features([str(k) for k in rows.keys[at]], lambda k: fn(load_image(files[k]).rgb),
-                                             v, encoder, mean_blocks, args.cache / f"{v}__{condition_folder(cond)}", cond)
-                feats[at] = np.stack([means[str(k)] for k in rows.keys[at]])
-            spec = FeatureSpec(mean_blocks=mean_blocks, view=v)
+        precision = str(cfg["clip"].get("precision", "int8"))
+        stored: dict[str, np.ndarray] = {}
+        for name, spec, store_spec, frame, folder in experts:
+            store_spec = store_spec or spec
+            if folder not in stored:
+                encoder = ClipEncoder(store_spec.blocks, precision=precision)
+                stored[folder] = np.zeros((len(rows.label), store_spec.dim), np.float32)
+                for cond in sorted(set(rows.condition)):
+                    at = cell_rows[rows.condition[cell_rows] == cond]
+                    fn = perturbation(cond)
+                    got = stored_features([str(k) for k in rows.keys[at]],
+                                          lambda k, fn=fn, frame=frame: frame(fn(load_image(files[k]).rgb)),
+                                          store_spec, encoder, args.cache / f"{folder}__{condition_folder(cond)}", cond)
+                    stored[folder][at] = np.stack([got[str(k)] for k in rows.keys[at]])
+            feats = stored[folder][:, spec.columns_in(store_spec)]
 
             def fit(idx: np.ndarray, y: np.ndarray, src: np.ndarray, feats: np.ndarray = feats, spec=spec):
                 probe = fit_probe(feats[idx[:, 0]], y, spec, weights=balanced_weights(y, src), l2=kind.l2)
                 return lambda jdx: probe.logits(feats[jdx[:, 0]])
 
-            crossfits[f"expert:{v}"] = cross_fit(rows, restricted(fit, in_cell & trainable), **grouping)
+            crossfits[name] = cross_fit(rows, restricted(fit, in_cell & trainable), **grouping)
     tables = {cond: cell_table(rows, in_cell, crossfits, cond) for cond in cfg.get("conditions", ["clean"])}
     for cond, table in tables.items():
         print_table(args.cell, cond, table)
     if args.json:
         args.json.write_text(json.dumps({"config": str(args.config), "cell": args.cell, "views": views,
+                                         "blocks": list(args.blocks),
                                          "conditions": tables}, indent=1) + "\n")
 
 

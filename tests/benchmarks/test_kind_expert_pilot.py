@@ -101,3 +101,18 @@ def test_closer_view_features_are_stored_and_only_new_images_computed(tmp_path):
     assert loaded == ["k0", "k1", "k2"]  # k0 and k1 came from the cache
     np.testing.assert_allclose(again["k0"], first["k0"])
     assert not np.allclose(again["k2"], again["k0"])
+
+
+def test_parse_blocks_reads_feature_names():
+    from kind_expert_pilot import parse_blocks
+
+    from forensics.pretrained.features import FeatureSpec
+
+    assert parse_blocks("mean9,10,11+cls11") == ((9, 10, 11), (11,))
+    assert parse_blocks("mean4,5,6") == ((4, 5, 6), ())
+    # the inverse of FeatureSpec.name, view aside
+    spec = FeatureSpec(mean_blocks=(7, 8), cls_blocks=(11,))
+    assert parse_blocks(spec.name().split("@")[0]) == ((7, 8), (11,))
+    for bad in ("", "mean", "blocks4", "mean4,x", "cls12", "mean4+"):
+        with pytest.raises(ValueError, match="expected parts like"):
+            parse_blocks(bad)
