@@ -33,8 +33,8 @@ LORA_LAYERS = ("q", "k", "v", "out", "fc1", "fc2")
 
 
 class LoraLinear(nn.Module):
-    """A frozen linear layer plus a trainable rank-`rank` update `B @ A` (B starts at zero, so the layer
-    starts as the frozen one); scaled by `alpha / rank` as in the LoRA paper."""
+    """A frozen linear layer plus a trainable rank-`rank` update `up @ down` (`up` starts at zero, so the
+    layer starts as the frozen one), scaled by `alpha / rank` as in the LoRA paper."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None) -> None:
         super().__init__()
