@@ -70,23 +70,6 @@ def split(exp: str) -> dict[str, tuple[str, ...]]:
     return {"train_fake": train_fake, "train_real": TRAIN_REAL, "test_fake": test_fake, "test_real": TEST_REAL}
 
 
-def source_figures(scores: dict[str, np.ndarray], real: np.ndarray) -> dict[str, dict[str, float]]:
-    """Per scored fake source: AP against the held-out real photos (each class weighing half) and the share at
-    or above the photos' 99th percentile."""
-    from sklearn.metrics import average_precision_score
-
-    from forensics.metrics import balanced_weights
-
-    cut = float(np.quantile(real, 0.99))
-    out = {}
-    for name, fake in scores.items():
-        y = np.r_[np.ones(len(fake)), np.zeros(len(real))]
-        ap = average_precision_score(y, np.r_[fake, real], sample_weight=balanced_weights(y))
-        out[name] = {"images": len(fake), "ap": round(float(ap), 3),
-                     "flagged": round(float(np.mean(fake >= cut)), 3)}
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exp", choices=["gen", "lineage"], required=True)
@@ -99,13 +82,13 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
+    from patch_pairs import family_figures, fine_tune
     from select_token_summaries import emit
 
     from forensics.data import list_images
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.recipe import image_key, patch_scores
     from forensics.training.crops import CropPlan, write_crops
-    from forensics.training.train import TrainConfig, train
 
     cfg = json.loads(args.config.read_text())
     by_name = {s.name: s for s in load_sources(cfg, args.config.parent)}
@@ -124,27 +107,20 @@ def main() -> None:
         for folder in replay:
             write_crops(list_images(folder)[:REPLAY_LIMIT], args.out / "crops" / label / folder.name, plan)
             folders[label].append(str(args.out / "crops" / label / folder.name))
-    model = train(TrainConfig(
-        real=folders["real"], fake=folders["fake"], out=str(args.out),
-        source_weights={f"{label}:faces": float(len(f) - 1) for label, f in folders.items()},
-        arch="resnet18_layer3_slim", input_filter="residual", val_fraction=0.05, epochs=max(1, args.steps // 250),
-        steps_per_epoch=250, batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=2e-4,
-        lr_schedule="cosine", patience=1000, seed=0, device=args.device, workers=1, progress=False,
-        model_id=args.out.name, init_from=args.init_from, selection="last", saturation_fraction=0.6,
-        aggregation="topk:0.5"))
+    model = fine_tune(folders, {f"{label}:faces": float(len(f) - 1) for label, f in folders.items()}, args.out,
+                      args.init_from, args.steps, device=args.device)
 
     scored_sources = [by_name[n] for n in roles["test_real"] + roles["test_fake"]]
+    keys = {s.name: [image_key(s, f) for f in s.files] for s in scored_sources}
+    reals = [k for n in roles["test_real"] for k in keys[n]]
     for name, path in (("shipped patch", args.init_from), (f"patch {args.out.name}", str(model))):
         scored = patch_scores(scored_sources, path, list(cfg["conditions"]), args.store, log=lambda _msg: None)
         for cond, scores in scored.items():
-            def of(source: str, scores: dict[str, float] = scores) -> np.ndarray:
-                s = by_name[source]
-                return np.array([scores[k] for k in (image_key(s, f) for f in s.files) if k in scores])
-            real = np.concatenate([of(n) for n in roles["test_real"]])
-            figures = source_figures({n: of(n) for n in roles["test_fake"]}, real)
-            emit({"exp": args.exp, "model": name, "condition": cond, "real_photos": len(real),
+            figures = family_figures(scores, {n: keys[n] for n in roles["test_fake"]}, reals)
+            emit({"exp": args.exp, "steps": args.steps, "model": name, "condition": cond,
+                  "real_photos": sum(k in scores for k in reals),
                   "mean_ap": round(float(np.mean([r["ap"] for r in figures.values()])), 3),
-                  "sources": figures}, args.json)
+                  "sources": {n: figures[n] for n in roles["test_fake"] if n in figures}}, args.json)
 
 
 if __name__ == "__main__":

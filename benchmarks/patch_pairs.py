@@ -54,15 +54,17 @@ sys.path.insert(0, str(REPO / "data_sources"))
 
 
 def family_figures(scores: dict[str, float], fakes: dict[str, list[str]], reals: list[str],
-                   unseen_reals: list[str]) -> dict[str, dict[str, float]]:
+                   unseen_reals: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Per fake family: AP against all listed real photos (each class weighing half), AP against the
-    photos of never-trained sources, and the share at or above the reals' 99th percentile."""
+    photos of never-trained sources (when listed), and the share at or above the reals' 99th percentile."""
     from sklearn.metrics import average_precision_score
 
     from forensics.metrics import balanced_weights
 
     real = np.array([scores[k] for k in reals if k in scores])
-    unseen = np.array([scores[k] for k in unseen_reals if k in scores])
+    negatives = {"ap": real}
+    if unseen_reals is not None:
+        negatives["ap_unseen_reals"] = np.array([scores[k] for k in unseen_reals if k in scores])
     cut = float(np.quantile(real, 0.99))
     out = {}
     for family, keys in sorted(fakes.items()):
@@ -70,11 +72,26 @@ def family_figures(scores: dict[str, float], fakes: dict[str, list[str]], reals:
         if not len(fake):
             continue
         row = {"images": int(len(fake)), "flagged": round(float(np.mean(fake >= cut)), 3)}
-        for tag, neg in (("ap", real), ("ap_unseen_reals", unseen)):
+        for tag, neg in negatives.items():
             y = np.r_[np.ones(len(fake)), np.zeros(len(neg))]
             row[tag] = round(float(average_precision_score(y, np.r_[fake, neg], sample_weight=balanced_weights(y))), 3)
         out[family] = row
     return out
+
+
+def fine_tune(folders: dict[str, list[str]], source_weights: dict[str, float] | None, out: Path, init_from: str,
+              steps: int, lr: float = 2e-4, device: str = "cpu") -> Path:
+    """The patch model `init_from` fine-tuned on crop folders ({"real": [...], "fake": [...]}; `source_weights` as
+    `TrainConfig` takes them) with this benchmark's schedule: 64 px crops, batch 32, cosine lr, the last epoch kept.
+    Resumes from `out`'s training state."""
+    from forensics.training.train import TrainConfig, train
+
+    return train(TrainConfig(
+        real=folders["real"], fake=folders["fake"], out=str(out), source_weights=source_weights,
+        arch="resnet18_layer3_slim", input_filter="residual", val_fraction=0.05, epochs=max(1, steps // 250),
+        steps_per_epoch=250, batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=lr,
+        lr_schedule="cosine", patience=1000, seed=0, device=device, workers=1, progress=False,
+        model_id=out.name, init_from=init_from, selection="last", saturation_fraction=0.6, aggregation="topk:0.5"))
 
 
 def main() -> None:
@@ -104,7 +121,6 @@ def main() -> None:
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.recipe import image_key, patch_scores
     from forensics.training.crops import CropPlan, write_crops
-    from forensics.training.train import TrainConfig, train
 
     pairs = []
     for config in args.pairs_config:
@@ -137,13 +153,7 @@ def main() -> None:
             folders[label].append(str(args.out / "crops" / label / folder.name))
     # the pairs keep half of each class's draws however many folders are replayed
     weights = {f"{label}:{Path(f[0]).name}": float(len(f) - 1) for label, f in folders.items() if len(f) > 1}
-    model = train(TrainConfig(
-        real=folders["real"], fake=folders["fake"], out=str(args.out), source_weights=weights or None,
-        arch="resnet18_layer3_slim", input_filter="residual", val_fraction=0.05, epochs=max(1, args.steps // 250),
-        steps_per_epoch=250, batch_size=32, size=64, val_size=128, val_per_source=10, augment="mild", lr=args.lr,
-        lr_schedule="cosine", patience=1000, seed=0, device=args.device, workers=1, progress=False,
-        model_id=args.out.name, init_from=args.init_from, selection="last", saturation_fraction=0.6,
-        aggregation="topk:0.5"))
+    model = fine_tune(folders, weights or None, args.out, args.init_from, args.steps, args.lr, args.device)
     if args.train_only:
         print(f"trained: {model}", flush=True)
         return

@@ -1,11 +1,10 @@
-"""benchmarks/patch_face_pilot.py: the pilot's roles never overlap, and its figures read the photos' tail."""
+"""benchmarks/patch_face_pilot.py: the pilot's roles never overlap (its figures are patch_pairs.family_figures)."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,11 +34,3 @@ def test_unknown_experiment_is_refused():
     with pytest.raises(ValueError, match="unknown experiment"):
         pilot.split("faces")
 
-
-def test_source_figures_rank_and_flag_against_the_photos():
-    rng = np.random.default_rng(0)
-    real = rng.normal(size=1000)
-    figures = pilot.source_figures({"apart": real + 10, "alike": rng.normal(size=500)}, real)
-    assert figures["apart"] == {"images": 1000, "ap": 1.0, "flagged": 1.0}
-    assert figures["alike"]["ap"] == pytest.approx(0.5, abs=0.06)
-    assert figures["alike"]["flagged"] == pytest.approx(0.01, abs=0.01)

@@ -25,3 +25,16 @@ def test_family_figures_rank_each_family_against_the_reals_and_count_its_flags()
     assert figures["caught"]["flagged"] == 1.0 and figures["caught"]["images"] == 20
     assert 0.3 < figures["missed"]["ap"] < 0.7  # drawn like the reals: near chance
     assert figures["missed"]["flagged"] <= 0.1
+
+
+def test_family_figures_without_never_trained_reals_rank_and_flag_against_the_listed_ones():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=1000)
+    scores = {f"real/{i}": float(v) for i, v in enumerate(real)}
+    scores.update({f"apart/{i}": float(v) + 10 for i, v in enumerate(real)})
+    scores.update({f"alike/{i}": float(v) for i, v in enumerate(rng.normal(size=500))})
+    fakes = {"apart": [f"apart/{i}" for i in range(1000)], "alike": [f"alike/{i}" for i in range(500)]}
+    figures = family_figures(scores, fakes, [f"real/{i}" for i in range(1000)])
+    assert figures["apart"] == {"images": 1000, "flagged": 1.0, "ap": 1.0}  # no ap_unseen_reals column
+    assert abs(figures["alike"]["ap"] - 0.5) < 0.06
+    assert figures["alike"]["flagged"] <= 0.02
