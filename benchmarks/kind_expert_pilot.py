@@ -47,8 +47,8 @@ def balanced_ap(fake: np.ndarray, real: np.ndarray) -> float:
 
 
 def zoomed(rgb: np.ndarray, view: str) -> np.ndarray:
-    """The image as it should reach `make_view(..., "crop224")` to give the closer `view`: as it is for "crop224" (the
-    native centre crop), its shorter side resized to 448 (bicubic) for "r448"."""
+    """The image as it should reach `make_view(..., "crop224")` (the expert's store applies it) to give the closer
+    `view`: as it is for "crop224" (the native centre crop), its shorter side resized to 448 (bicubic) for "r448"."""
     from PIL import Image
 
     if view == "crop224":
@@ -58,23 +58,6 @@ def zoomed(rgb: np.ndarray, view: str) -> np.ndarray:
     h, w = rgb.shape[:2]
     s = min(h, w) / 448
     return np.asarray(Image.fromarray(rgb).resize((max(448, round(w / s)), max(448, round(h / s))), Image.BICUBIC))
-
-
-def closer_view(rgb: np.ndarray, view: str) -> np.ndarray:
-    """The 224 px view the expert of `view` reads."""
-    from forensics.pretrained.clip_encoder import make_view
-
-    return make_view(zoomed(rgb, view), "crop224")[0]
-
-
-def closer_view_features(keys: Sequence[str], load: Callable[[str], np.ndarray], view: str, encoder: Any,
-                         mean_blocks: Sequence[int], folder: Path, condition: str) -> dict[str, np.ndarray]:
-    """{key: mean patch token of `mean_blocks`, concatenated} of `closer_view(load(key), view)`, kept in a
-    `FeatureStore` at `folder` (one per view and condition): keys already stored are not loaded again."""
-    from forensics.pretrained.features import FeatureSpec
-
-    return stored_features(keys, lambda k: zoomed(load(k), view), FeatureSpec(mean_blocks=tuple(mean_blocks),
-                                                                             view="crop224"), encoder, folder, condition)
 
 
 def parse_blocks(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from kind_expert_pilot import balanced_ap, cell_table, closer_view, closer_view_features  # noqa: E402
+from kind_expert_pilot import balanced_ap, cell_table, stored_features, zoomed  # noqa: E402
 
 from forensics.pretrained.selection import Rows, cross_fit  # noqa: E402
 
@@ -66,6 +66,13 @@ def test_an_expert_on_one_cell_sees_what_the_other_cells_hide():
     assert cell_table(rows, in_cell, crossfits, "jpeg:75") == {}  # no rows of that condition
 
 
+def closer_view(rgb, view):
+    """The 224 px view the expert of `view` reads: the zoomed image through the store's crop224 view."""
+    from forensics.pretrained.clip_encoder import make_view
+
+    return make_view(zoomed(rgb, view), "crop224")[0]
+
+
 def test_closer_views_see_the_centre_at_native_or_twice_the_shipped_scale():
     rgb = np.zeros((600, 1000, 3), np.uint8)
     rgb[250:350, 450:550] = 255  # a 100 px white square in the centre
@@ -80,6 +87,7 @@ def test_closer_views_see_the_centre_at_native_or_twice_the_shipped_scale():
 def test_closer_view_features_are_stored_and_only_new_images_computed(tmp_path):
     from forensics.pretrained import clip_file
     from forensics.pretrained.clip_encoder import ClipEncoder
+    from forensics.pretrained.features import FeatureSpec
 
     ok, clip_path = clip_file.status()
     if not ok:
@@ -95,9 +103,11 @@ def test_closer_view_features_are_stored_and_only_new_images_computed(tmp_path):
 
     enc = ClipEncoder((4,), path=clip_path, precision="float32")
     folder = tmp_path / "r448__clean"
-    first = closer_view_features(["k0", "k1"], load, "r448", enc, (4,), folder, "clean")
+    spec = FeatureSpec(mean_blocks=(4,), view="crop224")
+    r448 = lambda k: zoomed(load(k), "r448")  # noqa: E731
+    first = stored_features(["k0", "k1"], r448, spec, enc, folder, "clean")
     assert set(first) == {"k0", "k1"} and first["k0"].shape == (768,) and any(folder.glob("chunk-*.npz"))
-    again = closer_view_features(["k0", "k1", "k2"], load, "r448", enc, (4,), folder, "clean")
+    again = stored_features(["k0", "k1", "k2"], r448, spec, enc, folder, "clean")
     assert loaded == ["k0", "k1", "k2"]  # k0 and k1 came from the cache
     np.testing.assert_allclose(again["k0"], first["k0"])
     assert not np.allclose(again["k2"], again["k0"])
