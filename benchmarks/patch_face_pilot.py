@@ -99,7 +99,8 @@ def main() -> None:
     # few face images, many crops each; the replayed folders as patch_pairs cuts them
     face_plan, plan = CropPlan(native=12, reencoded=6), CropPlan()
     folders: dict[str, list[str]] = {}
-    for label, names, replay in (("real", roles["train_real"], REPLAY_REAL), ("fake", roles["train_fake"], REPLAY_FAKE)):
+    for label, names, replay in (("real", roles["train_real"], REPLAY_REAL),
+                                 ("fake", roles["train_fake"], REPLAY_FAKE)):
         faces = args.out / "crops" / label / "faces"
         for name in names:
             write_crops(by_name[name].files, faces, face_plan)

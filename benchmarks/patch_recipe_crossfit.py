@@ -111,8 +111,7 @@ def evaluate(args: argparse.Namespace, cfg: dict, sources: list, oof: dict[str, 
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.combiner import patch_logit
     from forensics.pretrained.recipe import CLEAN, ProbeKind, _figures, fuse, load_tokens, patch_scores
-    from forensics.pretrained.selection import restricted
-    from forensics.pretrained.selection import cross_fit, held_out_crossfit
+    from forensics.pretrained.selection import cross_fit, held_out_crossfit, restricted
 
     conditions = list(cfg["conditions"])
     section = cfg["clip"]

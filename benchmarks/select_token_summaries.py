@@ -157,8 +157,7 @@ def main() -> None:
     from forensics.pretrained.calibration import balanced_threshold
     from forensics.pretrained.dataset import load_sources
     from forensics.pretrained.recipe import CLEAN, _figures, load_tokens
-    from forensics.pretrained.selection import restricted
-    from forensics.pretrained.selection import cross_fit
+    from forensics.pretrained.selection import cross_fit, restricted
 
     cfg = json.loads(args.config.read_text())
     sources = load_sources(cfg, args.config.parent)

@@ -108,10 +108,10 @@ class TuneSchedule:
 def tune(model: TunedBlocks, states: Callable[[np.ndarray], np.ndarray], labels: np.ndarray,
          weights: np.ndarray, schedule: TuneSchedule,
          log: Optional[Callable[[str], None]] = None) -> list[float]:
-    """Train `model`'s trainable block weights and head (on whatever device it is) in place on the rows of `labels`, drawn with probability
-    `weights` (e.g. `balanced_weights`); `states(i)` returns the stored states ((n, 196, 768), any float
-    dtype) of the rows at positions `i` of `labels` (not of a larger array). Returns the mean loss of each
-    tenth of training."""
+    """Train `model`'s trainable block weights and its head (on whatever device it is) in place on the rows of
+    `labels`, drawn with probability `weights` (e.g. `balanced_weights`); `states(i)` returns the stored states
+    ((n, 196, 768), any float dtype) of the rows at positions `i` of `labels` (not of a larger array). Returns the
+    mean loss of each tenth of training."""
     gen = torch.Generator().manual_seed(schedule.seed)
     device = next(model.parameters()).device
     n_steps = max(1, math.ceil(schedule.epochs * len(labels) / schedule.batch))
